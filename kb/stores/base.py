@@ -1,0 +1,203 @@
+"""The graph-store interface every backend implements, and the checks they share.
+
+Two implementations: `EmbeddedStore` (LadybugDB in a directory, the default) and `Neo4jStore`
+(a Neo4j 5 server over Bolt). Each write method takes a batch and applies it all-or-nothing:
+a batch is validated first, then written in one transaction.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from kb.errors import ConflictError, InputError
+from kb.records import DeclaredEdge, Family, InferredEdge, Membership, ModelRecord, StoreStats
+
+DEFAULT_DNA_DIM = 128
+BATCH_SIZE = 5_000
+
+MODEL_FIELDS = (
+    "id", "name", "dna", "protocol", "fingerprint", "backend", "architecture", "params",
+    "org", "license", "released", "library", "tags", "status", "error",
+    "loglik", "sketch", "signature", "precision",
+)
+
+_WRITE_CLAUSE = re.compile(
+    r"\b(CREATE|MERGE|SET|DELETE|DETACH|REMOVE|DROP|COPY|LOAD|INSTALL|ALTER|FOREACH|IMPORT|EXPORT)\b",
+    re.IGNORECASE,
+)
+_STRINGS_AND_COMMENTS = re.compile(
+    r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`|//[^\n]*|/\*.*?\*/", re.DOTALL
+)
+
+
+def write_clause_in(query: str) -> str | None:
+    """The first write clause of a Cypher query, ignoring strings, quoted names and comments."""
+    found = _WRITE_CLAUSE.search(_STRINGS_AND_COMMENTS.sub(" ", query))
+    return found.group(1).upper() if found else None
+
+
+def chunks(items: Sequence[Any], size: int = BATCH_SIZE) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def check_model_batch(models: Sequence[ModelRecord], protocol_dims: dict[str, int]) -> None:
+    """Reject a batch before anything is written: repeated ids, DNA lengths off their protocol's."""
+    seen: set[str] = set()
+    dims = dict(protocol_dims)
+    for model in models:
+        if model.id in seen:
+            raise InputError(f"model {model.id!r} appears twice in one batch")
+        seen.add(model.id)
+        if model.dna is None:
+            continue
+        expected = dims.setdefault(model.protocol, DEFAULT_DNA_DIM)  # type: ignore[arg-type]
+        if len(model.dna) != expected:
+            raise InputError(
+                f"model {model.id!r}: DNA has {len(model.dna)} values, protocol "
+                f"{model.protocol} uses {expected}"
+            )
+
+
+def check_fingerprints(models: Sequence[ModelRecord], stored: dict[str, str | None]) -> None:
+    """Same id with other weights is a conflict: refuse rather than overwrite a model."""
+    for model in models:
+        old = stored.get(model.id)
+        if model.fingerprint and old and old != model.fingerprint:
+            raise ConflictError(
+                f"model {model.id!r} is already stored with other weights "
+                f"(fingerprint {old[:12]}…, new {model.fingerprint[:12]}…); use another id "
+                "or delete the stored model first"
+            )
+
+
+def protocol_dims_after(dims: dict[str, int], models: Sequence[ModelRecord]) -> str | None:
+    """The `protocol_dims` meta value after storing `models`, or None when it does not change."""
+    new = {m.protocol: len(m.dna) for m in models if m.dna is not None and m.protocol not in dims}
+    if not new:
+        return None
+    merged = {**dims, **new}
+    return ",".join(f"{k}={v}" for k, v in sorted(merged.items()))
+
+
+def model_row(model: ModelRecord) -> dict[str, Any]:
+    """Properties to write: fields left None keep what is stored (an upsert never erases)."""
+    row = {name: getattr(model, name) for name in MODEL_FIELDS}
+    if not row["tags"]:
+        row["tags"] = None
+    return row
+
+
+class GraphStore(ABC):
+    """A lineage knowledge base: models with DNAs, declared/inferred parent edges, families."""
+
+    kind: str
+    location: str
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def __enter__(self) -> GraphStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    @abstractmethod
+    def clear(self) -> None:
+        """Delete everything (tests, `dnakb reset`)."""
+
+    # --- writes (each call: validated, then all-or-nothing per batch) ----------------------
+    @abstractmethod
+    def upsert_models(self, models: Sequence[ModelRecord]) -> int:
+        """Create or update models; returns how many were written."""
+
+    @abstractmethod
+    def upsert_declared_edges(self, edges: Sequence[DeclaredEdge]) -> int:
+        """Create or update DECLARED_PARENT edges; both endpoints must exist."""
+
+    @abstractmethod
+    def mark_duplicate(self, duplicate: str, original: str) -> None:
+        """Record DUPLICATE_OF: identical weights under a second id."""
+
+    @abstractmethod
+    def replace_inferred(
+        self,
+        families: Sequence[Family],
+        memberships: Sequence[Membership],
+        edges: Sequence[InferredEdge],
+    ) -> None:
+        """Swap all inferred results (families, MEMBER_OF, INFERRED_PARENT) in one transaction."""
+
+    @abstractmethod
+    def add_inferred_edges(
+        self, edges: Sequence[InferredEdge], memberships: Sequence[Membership] = ()
+    ) -> None:
+        """Add inferred edges/memberships without touching the others (provisional placement)."""
+
+    @abstractmethod
+    def delete_model(self, model_id: str) -> bool:
+        """Delete a model with all its edges; False when there was none."""
+
+    @abstractmethod
+    def set_meta(self, key: str, value: str) -> None: ...
+
+    # --- reads -----------------------------------------------------------------------------
+    @abstractmethod
+    def get_meta(self, key: str) -> str | None: ...
+
+    @abstractmethod
+    def get_models(self, ids: Sequence[str] | None = None) -> list[ModelRecord]:
+        """Models by id (all when None), without their DNAs' order guaranteed."""
+
+    @abstractmethod
+    def model_ids(self) -> list[str]: ...
+
+    @abstractmethod
+    def protocols(self) -> dict[str, int]:
+        """DNA protocol id -> number of models carrying a DNA of it."""
+
+    @abstractmethod
+    def dna_matrix(self, protocol: str) -> tuple[list[str], np.ndarray]:
+        """All DNAs of one protocol as (ids sorted, float32 matrix n x dim)."""
+
+    @abstractmethod
+    def declared_edges(self) -> list[DeclaredEdge]: ...
+
+    @abstractmethod
+    def inferred_edges(self) -> list[InferredEdge]: ...
+
+    @abstractmethod
+    def memberships(self) -> list[Membership]: ...
+
+    @abstractmethod
+    def families(self) -> list[Family]: ...
+
+    @abstractmethod
+    def cypher(
+        self, query: str, params: dict[str, Any] | None = None, *, write: bool = False
+    ) -> list[dict[str, Any]]:
+        """Run Cypher in this store's dialect; refused if it writes unless `write`."""
+
+    @abstractmethod
+    def stats(self) -> StoreStats: ...
+
+    # --- shared ----------------------------------------------------------------------------
+    def protocol_dims(self) -> dict[str, int]:
+        """Protocol id -> DNA length, as recorded when the first DNA of it was stored."""
+        raw = self.get_meta("protocol_dims")
+        if not raw:
+            return {}
+        return {k: int(v) for k, v in (item.split("=") for item in raw.split(",") if item)}
+
+    @staticmethod
+    def refuse_writes(query: str, write: bool) -> None:
+        clause = None if write else write_clause_in(query)
+        if clause:
+            raise InputError(f"query contains the write clause {clause}; pass --write to allow it")

@@ -1,0 +1,393 @@
+"""The embedded store: LadybugDB (the maintained fork of Kùzu) in one directory, no server.
+
+Writes go in explicit transactions: new nodes and new edges through `COPY` from Arrow tables
+(two orders of magnitude faster than UNWIND in this engine), updates of existing nodes through
+one `UNWIND ... SET`. The schema is created on first open. One writer process at a time: a
+second process gets a clear error instead of waiting.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from kb.errors import InputError, NotFoundError, StoreError
+from kb.faults import maybe_fail
+from kb.records import DeclaredEdge, Family, InferredEdge, Membership, ModelRecord, StoreStats
+from kb.stores.base import (
+    MODEL_FIELDS,
+    GraphStore,
+    check_fingerprints,
+    check_model_batch,
+    chunks,
+    model_row,
+    protocol_dims_after,
+)
+
+MAX_PATH_DEPTH = 1_000  # var-length paths are capped at 30 hops unless raised per connection
+
+SCHEMA = (
+    "CREATE NODE TABLE IF NOT EXISTS Model(id STRING PRIMARY KEY, name STRING, dna FLOAT[], "
+    "protocol STRING, fingerprint STRING, backend STRING, architecture STRING, params INT64, "
+    "org STRING, license STRING, released STRING, library STRING, tags STRING[], status STRING, "
+    "error STRING, loglik FLOAT[], sketch FLOAT[], signature STRING, precision STRING)",
+    "CREATE NODE TABLE IF NOT EXISTS Family(id STRING PRIMARY KEY, size INT64, root STRING, "
+    "newick STRING)",
+    "CREATE NODE TABLE IF NOT EXISTS Meta(key STRING PRIMARY KEY, value STRING)",
+    "CREATE REL TABLE IF NOT EXISTS MEMBER_OF(FROM Model TO Family, probability DOUBLE)",
+    "CREATE REL TABLE IF NOT EXISTS DECLARED_PARENT(FROM Model TO Model, relation STRING, "
+    "source STRING)",
+    "CREATE REL TABLE IF NOT EXISTS INFERRED_PARENT(FROM Model TO Model, distance DOUBLE, "
+    "support DOUBLE, method STRING, relation STRING, channel STRING, provisional BOOLEAN, "
+    "flag STRING, reason STRING)",
+    "CREATE REL TABLE IF NOT EXISTS DUPLICATE_OF(FROM Model TO Model)",
+)
+
+_ARROW_TYPES: dict[str, pa.DataType] = {
+    "dna": pa.list_(pa.float32()),
+    "loglik": pa.list_(pa.float32()),
+    "sketch": pa.list_(pa.float32()),
+    "params": pa.int64(),
+    "tags": pa.list_(pa.string()),
+}
+_LIST_FIELDS = ("dna", "loglik", "sketch")
+
+
+def _vector_column(vectors: list[np.ndarray | None]) -> pa.Array:
+    """A list<float32> column built from numpy in one go (per-element Python is too slow)."""
+    lengths = np.array([0 if v is None else len(v) for v in vectors], dtype=np.int32)
+    offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32))
+    present = [v for v in vectors if v is not None]
+    values = pa.array(np.concatenate(present) if present else np.zeros(0, np.float32))
+    mask = pa.array([v is None for v in vectors], pa.bool_())
+    return pa.ListArray.from_arrays(offsets, values, mask=mask)
+
+
+def _model_table(rows: list[dict[str, Any]]) -> pa.Table:
+    columns = {}
+    for name in MODEL_FIELDS:
+        values = [row[name] for row in rows]
+        if name in _LIST_FIELDS:
+            columns[name] = _vector_column(values)
+        else:
+            columns[name] = pa.array(values, type=_ARROW_TYPES.get(name, pa.string()))
+    return pa.table(columns)
+
+
+class EmbeddedStore(GraphStore):
+    kind = "embedded"
+
+    def __init__(self, path: Path | str) -> None:
+        import ladybug
+
+        self.location = str(Path(path).expanduser().absolute())
+        parent = Path(self.location).parent
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise StoreError(f"cannot create the store directory {parent}: {error.strerror}") from None
+        if not os.access(parent, os.W_OK):
+            raise StoreError(f"cannot write the embedded store at {self.location}: permission denied")
+        try:
+            pool_mb = int(os.environ.get("DNAKB_BUFFER_POOL_MB", "1024"))
+            self._db = ladybug.Database(self.location, buffer_pool_size=pool_mb * 2**20)
+            self._conn = ladybug.Connection(self._db)
+        except RuntimeError as error:
+            message = str(error).splitlines()[0]
+            if "lock" in message.lower():
+                message = "it is in use by another process (one writer at a time)"
+            raise StoreError(f"cannot open the embedded store at {self.location}: {message}") from None
+        self._conn.execute(f"CALL var_length_extend_max_depth={MAX_PATH_DEPTH}")
+        for statement in SCHEMA:
+            self._conn.execute(statement)
+
+    # --- plumbing --------------------------------------------------------------------------
+    def close(self) -> None:
+        if getattr(self, "_conn", None) is not None:
+            self._conn.close()
+            self._db.close()
+            self._conn = None  # type: ignore[assignment]
+
+    def _query(self, query: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        result = self._conn.execute(query, params or {})
+        names = result.get_column_names()
+        rows = [dict(zip(names, values)) for values in result.get_all()]
+        result.close()
+        return rows
+
+    def _in_transaction(self, work: Any) -> None:
+        """Run `work()` in one transaction: all of it lands or none of it."""
+        self._conn.execute("BEGIN TRANSACTION")
+        try:
+            work()
+        except BaseException:
+            try:
+                self._conn.execute("ROLLBACK")
+            except RuntimeError:
+                pass  # a failed statement already ended the transaction (and rolled it back)
+            raise
+        self._conn.execute("COMMIT")
+
+    def _copy(self, table_name: str, data: pa.Table) -> None:
+        if data.num_rows:
+            self._conn.execute(f"COPY {table_name} FROM $data", {"data": data})
+
+    def _existing(self, ids: Sequence[str]) -> dict[str, str | None]:
+        if not ids:
+            return {}
+        rows = self._query(  # an index join on the primary key; `IN $list` scans every node
+            "LOAD FROM $ids MATCH (m:Model {id: wanted}) RETURN m.id AS id, m.fingerprint AS fp",
+            {"ids": pa.table({"wanted": pa.array(list(ids), pa.string())})},
+        )
+        return {row["id"]: row["fp"] for row in rows}
+
+    def clear(self) -> None:
+        def work() -> None:
+            for table in ("MEMBER_OF", "DECLARED_PARENT", "INFERRED_PARENT", "DUPLICATE_OF"):
+                self._conn.execute(f"MATCH ()-[e:{table}]->() DELETE e")
+            for table in ("Model", "Family", "Meta"):
+                self._conn.execute(f"MATCH (n:{table}) DELETE n")
+
+        self._in_transaction(work)
+
+    # --- writes ----------------------------------------------------------------------------
+    def upsert_models(self, models: Sequence[ModelRecord]) -> int:
+        models = list(models)
+        dims = self.protocol_dims()
+        check_model_batch(models, dims)
+        stored = self._existing([m.id for m in models])
+        check_fingerprints(models, stored)
+        for batch in chunks(models):
+            new = [model_row(m) for m in batch if m.id not in stored]
+            old = [model_row(m) for m in batch if m.id in stored]
+            dims_value = protocol_dims_after(dims, batch)
+
+            def work() -> None:
+                self._copy("Model", _model_table(new))
+                maybe_fail("store.write")
+                if old:
+                    self._update_models(old)
+                if dims_value is not None:
+                    self._set_meta_in_tx("protocol_dims", dims_value)
+
+            self._in_transaction(work)
+            dims = self.protocol_dims()
+        return len(models)
+
+    def _update_models(self, rows: list[dict[str, Any]]) -> None:
+        # No `SET m += map` here; coalesce keeps stored values where the row has None. Rows go
+        # in as a typed Arrow table: a Python list of dicts would lose the column types.
+        sets = ", ".join(f"m.{f} = coalesce(r_{f}, m.{f})" for f in MODEL_FIELDS if f != "id")
+        data = _model_table(rows).rename_columns([f"r_{f}" for f in MODEL_FIELDS])
+        self._conn.execute(f"LOAD FROM $data MATCH (m:Model {{id: r_id}}) SET {sets}", {"data": data})
+
+    def _require_models(self, ids: set[str]) -> None:
+        missing = sorted(ids - set(self._existing(sorted(ids))))
+        if missing:
+            more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+            raise NotFoundError(f"no model {', '.join(map(repr, missing[:3]))}{more} in the store")
+
+    def _replace_edges(self, table: str, pairs: list[tuple[str, str]], data: pa.Table) -> None:
+        """Delete the stored edges of these (child, parent) pairs, then COPY the new ones."""
+        self._conn.execute(
+            f"UNWIND $pairs AS p MATCH (a:Model {{id: p[1]}})-[e:{table}]->(b:Model) "
+            "WHERE b.id = p[2] DELETE e",
+            {"pairs": [list(p) for p in pairs]},
+        )
+        self._copy(table, data)
+
+    def upsert_declared_edges(self, edges: Sequence[DeclaredEdge]) -> int:
+        edges = list({(e.child, e.parent): e for e in edges}.values())
+        self._require_models({e.child for e in edges} | {e.parent for e in edges})
+        for batch in chunks(edges):
+            data = pa.table({
+                "from": [e.child for e in batch], "to": [e.parent for e in batch],
+                "relation": [e.relation for e in batch], "source": [e.source for e in batch],
+            })
+            pairs = [(e.child, e.parent) for e in batch]
+            self._in_transaction(lambda: self._replace_edges("DECLARED_PARENT", pairs, data))
+        return len(edges)
+
+    def mark_duplicate(self, duplicate: str, original: str) -> None:
+        if duplicate == original:
+            raise InputError(f"model {duplicate!r} cannot duplicate itself")
+        self._require_models({duplicate, original})
+        data = pa.table({"from": [duplicate], "to": [original]})
+        self._in_transaction(lambda: self._replace_edges("DUPLICATE_OF", [(duplicate, original)], data))
+
+    @staticmethod
+    def _inferred_table(edges: Sequence[InferredEdge]) -> pa.Table:
+        return pa.table({
+            "from": [e.child for e in edges], "to": [e.parent for e in edges],
+            "distance": pa.array([e.distance for e in edges], pa.float64()),
+            "support": pa.array([e.support for e in edges], pa.float64()),
+            "method": [e.method for e in edges],
+            "relation": pa.array([e.relation for e in edges], pa.string()),
+            "channel": pa.array([e.channel for e in edges], pa.string()),
+            "provisional": pa.array([e.provisional for e in edges], pa.bool_()),
+            "flag": pa.array([e.flag for e in edges], pa.string()),
+            "reason": pa.array([e.reason for e in edges], pa.string()),
+        })
+
+    @staticmethod
+    def _membership_table(memberships: Sequence[Membership]) -> pa.Table:
+        return pa.table({
+            "from": [m.model for m in memberships], "to": [m.family for m in memberships],
+            "probability": pa.array([m.probability for m in memberships], pa.float64()),
+        })
+
+    def replace_inferred(
+        self,
+        families: Sequence[Family],
+        memberships: Sequence[Membership],
+        edges: Sequence[InferredEdge],
+    ) -> None:
+        self._require_models({e.child for e in edges} | {e.parent for e in edges} | {m.model for m in memberships})
+        family_ids = {f.id for f in families}
+        unknown = {m.family for m in memberships} - family_ids
+        if unknown:
+            raise InputError(f"membership in unknown family {sorted(unknown)[0]!r}")
+        family_table = pa.table({
+            "id": [f.id for f in families], "size": pa.array([f.size for f in families], pa.int64()),
+            "root": pa.array([f.root for f in families], pa.string()),
+            "newick": pa.array([f.newick for f in families], pa.string()),
+        })
+
+        def work() -> None:
+            self._conn.execute("MATCH ()-[e:INFERRED_PARENT]->() DELETE e")
+            self._conn.execute("MATCH ()-[e:MEMBER_OF]->() DELETE e")
+            self._conn.execute("MATCH (f:Family) DELETE f")
+            self._copy("Family", family_table)
+            self._copy("MEMBER_OF", self._membership_table(memberships))
+            self._copy("INFERRED_PARENT", self._inferred_table(edges))
+
+        self._in_transaction(work)
+
+    def add_inferred_edges(
+        self, edges: Sequence[InferredEdge], memberships: Sequence[Membership] = ()
+    ) -> None:
+        self._require_models({e.child for e in edges} | {e.parent for e in edges} | {m.model for m in memberships})
+        pairs = [(e.child, e.parent) for e in edges]
+        children = sorted({m.model for m in memberships})
+
+        def work() -> None:
+            self._replace_edges("INFERRED_PARENT", pairs, self._inferred_table(edges))
+            self._conn.execute(
+                "MATCH (m:Model)-[e:MEMBER_OF]->(:Family) WHERE m.id IN $ids DELETE e", {"ids": children}
+            )
+            self._copy("MEMBER_OF", self._membership_table(memberships))
+
+        self._in_transaction(work)
+
+    def delete_model(self, model_id: str) -> bool:
+        if not self._existing([model_id]):
+            return False
+        self._in_transaction(
+            lambda: self._conn.execute("MATCH (m:Model {id: $id}) DETACH DELETE m", {"id": model_id})
+        )
+        return True
+
+    def _set_meta_in_tx(self, key: str, value: str) -> None:
+        self._conn.execute("MERGE (k:Meta {key: $key}) SET k.value = $value", {"key": key, "value": value})
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._in_transaction(lambda: self._set_meta_in_tx(key, value))
+
+    # --- reads -----------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        rows = self._query("MATCH (k:Meta {key: $key}) RETURN k.value AS v", {"key": key})
+        return rows[0]["v"] if rows else None
+
+    def get_models(self, ids: Sequence[str] | None = None) -> list[ModelRecord]:
+        returns = ", ".join(f"m.{f} AS {f}" for f in MODEL_FIELDS)
+        if ids is None:
+            rows = self._query(f"MATCH (m:Model) RETURN {returns} ORDER BY m.id")
+        else:
+            rows = self._query(
+                f"MATCH (m:Model) WHERE m.id IN $ids RETURN {returns} ORDER BY m.id", {"ids": list(ids)}
+            )
+        return [ModelRecord(**{**row, "tags": row["tags"] or []}) for row in rows]
+
+    def model_ids(self) -> list[str]:
+        return [row["id"] for row in self._query("MATCH (m:Model) RETURN m.id AS id ORDER BY id")]
+
+    def protocols(self) -> dict[str, int]:
+        rows = self._query(
+            "MATCH (m:Model) WHERE m.dna IS NOT NULL RETURN m.protocol AS p, count(*) AS n"
+        )
+        return {row["p"]: row["n"] for row in rows}
+
+    def dna_matrix(self, protocol: str) -> tuple[list[str], np.ndarray]:
+        result = self._conn.execute(
+            "MATCH (m:Model) WHERE m.protocol = $p AND m.dna IS NOT NULL "
+            "RETURN m.id AS id, m.dna AS dna ORDER BY id",
+            {"p": protocol},
+        )
+        table = result.get_as_arrow()
+        result.close()
+        ids = table.column("id").to_pylist()
+        if not ids:
+            return [], np.zeros((0, self.protocol_dims().get(protocol, 0)), np.float32)
+        flat = table.column("dna").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+        return ids, flat.astype(np.float32).reshape(len(ids), -1)
+
+    def declared_edges(self) -> list[DeclaredEdge]:
+        rows = self._query(
+            "MATCH (a:Model)-[e:DECLARED_PARENT]->(b:Model) "
+            "RETURN a.id AS child, b.id AS parent, e.relation AS relation, e.source AS source "
+            "ORDER BY child, parent"
+        )
+        return [DeclaredEdge(**row) for row in rows]
+
+    def inferred_edges(self) -> list[InferredEdge]:
+        rows = self._query(
+            "MATCH (a:Model)-[e:INFERRED_PARENT]->(b:Model) RETURN a.id AS child, b.id AS parent, "
+            "e.distance AS distance, e.support AS support, e.method AS method, "
+            "e.relation AS relation, e.channel AS channel, e.provisional AS provisional, "
+            "e.flag AS flag, e.reason AS reason ORDER BY child, parent"
+        )
+        return [InferredEdge(**row) for row in rows]
+
+    def memberships(self) -> list[Membership]:
+        rows = self._query(
+            "MATCH (m:Model)-[e:MEMBER_OF]->(f:Family) "
+            "RETURN m.id AS model, f.id AS family, e.probability AS probability ORDER BY model"
+        )
+        return [Membership(**row) for row in rows]
+
+    def families(self) -> list[Family]:
+        rows = self._query(
+            "MATCH (f:Family) RETURN f.id AS id, f.size AS size, f.root AS root, "
+            "f.newick AS newick ORDER BY id"
+        )
+        return [Family(**row) for row in rows]
+
+    def cypher(
+        self, query: str, params: dict[str, Any] | None = None, *, write: bool = False
+    ) -> list[dict[str, Any]]:
+        self.refuse_writes(query, write)
+        try:
+            return self._query(query, params)
+        except RuntimeError as error:
+            raise InputError(f"query failed: {str(error).splitlines()[0]}") from None
+
+    def _count(self, query: str) -> int:
+        return int(self._query(query)[0]["n"])
+
+    def stats(self) -> StoreStats:
+        return StoreStats(
+            store=self.kind,
+            location=self.location,
+            models=self._count("MATCH (m:Model) RETURN count(*) AS n"),
+            models_with_dna=self._count("MATCH (m:Model) WHERE m.dna IS NOT NULL RETURN count(*) AS n"),
+            declared_edges=self._count("MATCH ()-[e:DECLARED_PARENT]->() RETURN count(*) AS n"),
+            inferred_edges=self._count("MATCH ()-[e:INFERRED_PARENT]->() RETURN count(*) AS n"),
+            duplicate_edges=self._count("MATCH ()-[e:DUPLICATE_OF]->() RETURN count(*) AS n"),
+            families=self._count("MATCH (f:Family) RETURN count(*) AS n"),
+            protocols=self.protocols(),
+        )

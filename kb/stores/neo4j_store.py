@@ -1,0 +1,337 @@
+"""The server store: Neo4j 5 over Bolt with the official driver.
+
+Every batch is one managed write transaction (`execute_write`), so it lands whole or not at all,
+and the driver retries it on transient failures (a server restart mid-ingest). Writes are
+`UNWIND $rows` statements; the schema (a unique constraint on Model.id, a vector index on
+Model.dna) is created idempotently on open.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from kb.errors import InputError, NotFoundError, StoreError
+from kb.faults import maybe_fail
+from kb.records import DeclaredEdge, Family, InferredEdge, Membership, ModelRecord, StoreStats
+from kb.stores.base import (
+    DEFAULT_DNA_DIM,
+    MODEL_FIELDS,
+    GraphStore,
+    check_fingerprints,
+    check_model_batch,
+    chunks,
+    model_row,
+    protocol_dims_after,
+)
+
+VECTOR_INDEX = "model_dna"
+
+SCHEMA = (
+    "CREATE CONSTRAINT model_id IF NOT EXISTS FOR (m:Model) REQUIRE m.id IS UNIQUE",
+    "CREATE CONSTRAINT family_id IF NOT EXISTS FOR (f:Family) REQUIRE f.id IS UNIQUE",
+    "CREATE CONSTRAINT meta_key IF NOT EXISTS FOR (k:Meta) REQUIRE k.key IS UNIQUE",
+    f"CREATE VECTOR INDEX {VECTOR_INDEX} IF NOT EXISTS FOR (m:Model) ON m.dna OPTIONS "
+    f"{{indexConfig: {{`vector.dimensions`: {DEFAULT_DNA_DIM}, "
+    "`vector.similarity_function`: 'euclidean'}}",
+)
+
+_UPSERT_MODELS = """
+UNWIND $rows AS r
+MERGE (m:Model {id: r.id})
+SET m += r.props
+"""
+
+_INFERRED_PROPS = "distance: r.distance, support: r.support, method: r.method, relation: r.relation, " \
+    "channel: r.channel, provisional: r.provisional, flag: r.flag, reason: r.reason"
+
+
+def _props(row: dict[str, Any]) -> dict[str, Any]:
+    """Non-null properties; vectors as lists of floats (float32 values, exact in float64)."""
+    props = {}
+    for key, value in row.items():
+        if value is None or key == "id":
+            continue
+        props[key] = value.tolist() if isinstance(value, np.ndarray) else value
+    return props
+
+
+class Neo4jStore(GraphStore):
+    kind = "neo4j"
+
+    def __init__(self, uri: str, user: str, password: str | None) -> None:
+        import neo4j
+        from neo4j.exceptions import AuthError, ServiceUnavailable
+
+        self.location = uri
+        if not password:
+            raise StoreError("no Neo4j password: set NEO4J_PASSWORD or pass --neo4j-password")
+        try:
+            self._driver = neo4j.GraphDatabase.driver(
+                uri, auth=(user, password), connection_timeout=10, max_transaction_retry_time=60
+            )
+            self._driver.verify_connectivity()
+        except AuthError:
+            raise StoreError(
+                f"Neo4j at {uri} refused the credentials of user {user!r}: check NEO4J_PASSWORD"
+            ) from None
+        except (ServiceUnavailable, OSError, ValueError) as error:
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise StoreError(
+                f"cannot reach Neo4j at {uri} ({reason}); start it (scripts/neo4j-local start "
+                "or docker compose up -d) or set NEO4J_URI"
+            ) from None
+        with self._driver.session() as session:
+            for statement in SCHEMA:
+                session.run(statement).consume()
+            session.run("CALL db.awaitIndexes(60)").consume()
+
+    # --- plumbing --------------------------------------------------------------------------
+    def close(self) -> None:
+        if getattr(self, "_driver", None) is not None:
+            self._driver.close()
+            self._driver = None  # type: ignore[assignment]
+
+    def _write(self, work: Callable[[Any], Any]) -> Any:
+        with self._driver.session() as session:
+            return session.execute_write(work)
+
+    def _read(self, query: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        with self._driver.session() as session:
+            return session.execute_read(lambda tx: [r.data() for r in tx.run(query, params or {})])
+
+    def _existing(self, tx: Any, ids: Sequence[str]) -> dict[str, str | None]:
+        result = tx.run(
+            "UNWIND $ids AS id MATCH (m:Model {id: id}) RETURN m.id AS id, m.fingerprint AS fp",
+            ids=list(ids),
+        )
+        return {r["id"]: r["fp"] for r in result}
+
+    def clear(self) -> None:
+        def work(tx: Any) -> None:
+            tx.run("MATCH (n) WHERE n:Model OR n:Family OR n:Meta DETACH DELETE n").consume()
+
+        self._write(work)
+
+    # --- writes ----------------------------------------------------------------------------
+    def upsert_models(self, models: Sequence[ModelRecord]) -> int:
+        models = list(models)
+        check_model_batch(models, self.protocol_dims())
+        for batch in chunks(models):
+            rows = [{"id": m.id, "props": _props(model_row(m))} for m in batch]
+
+            def work(tx: Any, batch: Sequence[ModelRecord] = batch, rows: list = rows) -> None:
+                check_fingerprints(batch, self._existing(tx, [m.id for m in batch]))
+                dims = self._protocol_dims_tx(tx)
+                check_model_batch(batch, dims)
+                tx.run(_UPSERT_MODELS, rows=rows).consume()
+                maybe_fail("store.write")
+                value = protocol_dims_after(dims, batch)
+                if value is not None:
+                    self._set_meta_tx(tx, "protocol_dims", value)
+
+            self._write(work)
+        return len(models)
+
+    def _require_models(self, tx: Any, ids: set[str]) -> None:
+        missing = sorted(ids - set(self._existing(tx, sorted(ids))))
+        if missing:
+            more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+            raise NotFoundError(f"no model {', '.join(map(repr, missing[:3]))}{more} in the store")
+
+    def upsert_declared_edges(self, edges: Sequence[DeclaredEdge]) -> int:
+        edges = list({(e.child, e.parent): e for e in edges}.values())
+        for batch in chunks(edges):
+            rows = [vars(e) for e in batch]
+
+            def work(tx: Any, rows: list = rows) -> None:
+                self._require_models(tx, {r["child"] for r in rows} | {r["parent"] for r in rows})
+                tx.run(
+                    "UNWIND $rows AS r MATCH (c:Model {id: r.child}), (p:Model {id: r.parent}) "
+                    "MERGE (c)-[e:DECLARED_PARENT]->(p) SET e.relation = r.relation, e.source = r.source",
+                    rows=rows,
+                ).consume()
+
+            self._write(work)
+        return len(edges)
+
+    def mark_duplicate(self, duplicate: str, original: str) -> None:
+        if duplicate == original:
+            raise InputError(f"model {duplicate!r} cannot duplicate itself")
+
+        def work(tx: Any) -> None:
+            self._require_models(tx, {duplicate, original})
+            tx.run(
+                "MATCH (d:Model {id: $d}), (o:Model {id: $o}) MERGE (d)-[:DUPLICATE_OF]->(o)",
+                d=duplicate, o=original,
+            ).consume()
+
+        self._write(work)
+
+    @staticmethod
+    def _write_inferred(tx: Any, edges: Sequence[InferredEdge], memberships: Sequence[Membership]) -> None:
+        tx.run(
+            "UNWIND $rows AS r MATCH (c:Model {id: r.child}), (p:Model {id: r.parent}) "
+            f"MERGE (c)-[e:INFERRED_PARENT]->(p) SET e += {{{_INFERRED_PROPS}}}",
+            rows=[vars(e) for e in edges],
+        ).consume()
+        tx.run(
+            "UNWIND $rows AS r MATCH (m:Model {id: r.model}), (f:Family {id: r.family}) "
+            "MERGE (m)-[e:MEMBER_OF]->(f) SET e.probability = r.probability",
+            rows=[vars(m) for m in memberships],
+        ).consume()
+
+    def replace_inferred(
+        self,
+        families: Sequence[Family],
+        memberships: Sequence[Membership],
+        edges: Sequence[InferredEdge],
+    ) -> None:
+        unknown = {m.family for m in memberships} - {f.id for f in families}
+        if unknown:
+            raise InputError(f"membership in unknown family {sorted(unknown)[0]!r}")
+
+        def work(tx: Any) -> None:
+            ids = {e.child for e in edges} | {e.parent for e in edges} | {m.model for m in memberships}
+            self._require_models(tx, ids)
+            tx.run("MATCH ()-[e:INFERRED_PARENT]->() DELETE e").consume()
+            tx.run("MATCH (f:Family) DETACH DELETE f").consume()
+            tx.run(
+                "UNWIND $rows AS r CREATE (f:Family) SET f = r",
+                rows=[{k: v for k, v in vars(f).items() if v is not None} for f in families],
+            ).consume()
+            self._write_inferred(tx, edges, memberships)
+
+        self._write(work)
+
+    def add_inferred_edges(
+        self, edges: Sequence[InferredEdge], memberships: Sequence[Membership] = ()
+    ) -> None:
+        def work(tx: Any) -> None:
+            ids = {e.child for e in edges} | {e.parent for e in edges} | {m.model for m in memberships}
+            self._require_models(tx, ids)
+            tx.run(
+                "UNWIND $ids AS id MATCH (:Model {id: id})-[e:MEMBER_OF]->() DELETE e",
+                ids=sorted({m.model for m in memberships}),
+            ).consume()
+            self._write_inferred(tx, edges, memberships)
+
+        self._write(work)
+
+    def delete_model(self, model_id: str) -> bool:
+        def work(tx: Any) -> bool:
+            record = tx.run(
+                "MATCH (m:Model {id: $id}) DETACH DELETE m RETURN count(*) AS n", id=model_id
+            ).single()
+            return bool(record and record["n"])
+
+        return self._write(work)
+
+    @staticmethod
+    def _set_meta_tx(tx: Any, key: str, value: str) -> None:
+        tx.run("MERGE (k:Meta {key: $key}) SET k.value = $value", key=key, value=value).consume()
+
+    @staticmethod
+    def _protocol_dims_tx(tx: Any) -> dict[str, int]:
+        record = tx.run("MATCH (k:Meta {key: 'protocol_dims'}) RETURN k.value AS v").single()
+        raw = record["v"] if record else ""
+        return {k: int(v) for k, v in (item.split("=") for item in raw.split(",") if item)}
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._write(lambda tx: self._set_meta_tx(tx, key, value))
+
+    # --- reads -----------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        rows = self._read("MATCH (k:Meta {key: $key}) RETURN k.value AS v", {"key": key})
+        return rows[0]["v"] if rows else None
+
+    def get_models(self, ids: Sequence[str] | None = None) -> list[ModelRecord]:
+        returns = ", ".join(f"m.{f} AS {f}" for f in MODEL_FIELDS)
+        if ids is None:
+            rows = self._read(f"MATCH (m:Model) RETURN {returns} ORDER BY m.id")
+        else:
+            rows = self._read(
+                f"UNWIND $ids AS id MATCH (m:Model {{id: id}}) RETURN {returns} ORDER BY m.id",
+                {"ids": list(ids)},
+            )
+        return [ModelRecord(**{**row, "tags": row["tags"] or []}) for row in rows]
+
+    def model_ids(self) -> list[str]:
+        return [r["id"] for r in self._read("MATCH (m:Model) RETURN m.id AS id ORDER BY id")]
+
+    def protocols(self) -> dict[str, int]:
+        rows = self._read(
+            "MATCH (m:Model) WHERE m.dna IS NOT NULL RETURN m.protocol AS p, count(*) AS n"
+        )
+        return {r["p"]: r["n"] for r in rows}
+
+    def dna_matrix(self, protocol: str) -> tuple[list[str], np.ndarray]:
+        rows = self._read(
+            "MATCH (m:Model) WHERE m.protocol = $p AND m.dna IS NOT NULL "
+            "RETURN m.id AS id, m.dna AS dna ORDER BY id",
+            {"p": protocol},
+        )
+        if not rows:
+            return [], np.zeros((0, self.protocol_dims().get(protocol, 0)), np.float32)
+        return [r["id"] for r in rows], np.array([r["dna"] for r in rows], dtype=np.float32)
+
+    def declared_edges(self) -> list[DeclaredEdge]:
+        rows = self._read(
+            "MATCH (a:Model)-[e:DECLARED_PARENT]->(b:Model) RETURN a.id AS child, b.id AS parent, "
+            "e.relation AS relation, e.source AS source ORDER BY child, parent"
+        )
+        return [DeclaredEdge(**r) for r in rows]
+
+    def inferred_edges(self) -> list[InferredEdge]:
+        rows = self._read(
+            "MATCH (a:Model)-[e:INFERRED_PARENT]->(b:Model) RETURN a.id AS child, b.id AS parent, "
+            "e.distance AS distance, e.support AS support, e.method AS method, "
+            "e.relation AS relation, e.channel AS channel, coalesce(e.provisional, false) AS provisional, "
+            "e.flag AS flag, e.reason AS reason ORDER BY child, parent"
+        )
+        return [InferredEdge(**r) for r in rows]
+
+    def memberships(self) -> list[Membership]:
+        rows = self._read(
+            "MATCH (m:Model)-[e:MEMBER_OF]->(f:Family) "
+            "RETURN m.id AS model, f.id AS family, e.probability AS probability ORDER BY model"
+        )
+        return [Membership(**r) for r in rows]
+
+    def families(self) -> list[Family]:
+        rows = self._read(
+            "MATCH (f:Family) RETURN f.id AS id, f.size AS size, f.root AS root, "
+            "f.newick AS newick ORDER BY id"
+        )
+        return [Family(**r) for r in rows]
+
+    def cypher(
+        self, query: str, params: dict[str, Any] | None = None, *, write: bool = False
+    ) -> list[dict[str, Any]]:
+        from neo4j.exceptions import ClientError
+
+        self.refuse_writes(query, write)
+        try:
+            if write:
+                return self._write(lambda tx: [r.data() for r in tx.run(query, params or {})])
+            return self._read(query, params)
+        except ClientError as error:
+            raise InputError(f"query failed: {error.message.splitlines()[0] if error.message else error}") from None
+
+    def _count(self, query: str) -> int:
+        return int(self._read(query)[0]["n"])
+
+    def stats(self) -> StoreStats:
+        return StoreStats(
+            store=self.kind,
+            location=self.location,
+            models=self._count("MATCH (m:Model) RETURN count(m) AS n"),
+            models_with_dna=self._count("MATCH (m:Model) WHERE m.dna IS NOT NULL RETURN count(m) AS n"),
+            declared_edges=self._count("MATCH ()-[e:DECLARED_PARENT]->() RETURN count(e) AS n"),
+            inferred_edges=self._count("MATCH ()-[e:INFERRED_PARENT]->() RETURN count(e) AS n"),
+            duplicate_edges=self._count("MATCH ()-[e:DUPLICATE_OF]->() RETURN count(e) AS n"),
+            families=self._count("MATCH (f:Family) RETURN count(f) AS n"),
+            protocols=self.protocols(),
+        )
