@@ -194,11 +194,12 @@ class EmbeddedStore(GraphStore):
 
     def _replace_edges(self, table: str, pairs: list[tuple[str, str]], data: pa.Table) -> None:
         """Delete the stored edges of these (child, parent) pairs, then COPY the new ones."""
-        self._conn.execute(
-            f"UNWIND $pairs AS p MATCH (a:Model {{id: p[1]}})-[e:{table}]->(b:Model) "
-            "WHERE b.id = p[2] DELETE e",
-            {"pairs": [list(p) for p in pairs]},
-        )
+        if pairs:
+            keys = pa.table({"c": [c for c, _ in pairs], "p": [p for _, p in pairs]})
+            self._conn.execute(
+                f"LOAD FROM $keys MATCH (a:Model {{id: c}})-[e:{table}]->(b:Model {{id: p}}) DELETE e",
+                {"keys": keys},
+            )
         self._copy(table, data)
 
     def upsert_declared_edges(self, edges: Sequence[DeclaredEdge]) -> int:

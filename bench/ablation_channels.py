@@ -1,0 +1,202 @@
+"""Ablation of the evidence channels on a zoo with known genealogy.
+
+For each channel alone and in combination (text, loglik, weights, text+loglik, all), over every
+model of the zoo manifest:
+- parent hit: is the nearest EARLIER model (released strictly before the child) a true parent?
+  Reported by relation (finetune, adapter, distill, merge, quantized); a channel that does not apply
+  to a child (no earlier model shares it, e.g. weights across architectures) counts as a miss.
+  "lenient" also accepts an f16/f32 GGUF conversion in place of its source (identical weights, so no
+  channel can tell them apart; choosing between them is a metadata question).
+- family hit: is the nearest model (any date) in the child's true family (same root ancestor)?
+- cost per model of each channel (seconds, as measured when it was extracted; reused artifacts keep
+  their original timings).
+Distances come from `kb.lineage.evidence.channel_distances`; a combination averages the channels
+that apply to a pair after dividing each channel by the median of its finite off-diagonal distances;
+in a combination, a pair of different architecture signatures gets the weight distance of unrelated
+models (sqrt 2, see kb.lineage.evidence) rather than no weight term.
+
+Usage (writes the table to stdout, and to bench/RESULTS-channels.md with --write):
+    .venv/bin/python bench/ablation_channels.py --zoo small --write
+    .venv/bin/python bench/ablation_channels.py --manifest PATH/manifest.yaml --n-probes 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ingest.artifacts import ArtifactStore  # noqa: E402
+from ingest.channels import extract_channels, with_channels  # noqa: E402
+from ingest.extract import default_protocol, extract_dna  # noqa: E402
+from ingest.manifest import parse_manifest  # noqa: E402
+from kb.errors import InputError  # noqa: E402
+from kb.lineage.evidence import UNRELATED_WEIGHT_DISTANCE, ModelEvidence, channel_distances  # noqa: E402
+
+RELATIONS = ("finetune", "adapter", "distill", "merge", "quantized")
+COMBOS = {
+    "text": ("text",), "loglik": ("loglik",), "weights": ("weights",),
+    "text+loglik": ("text", "loglik"), "loglik+weights": ("loglik", "weights"), "all": ("text", "loglik", "weights"),
+}
+
+
+def combine(dists: dict[str, np.ndarray], channels: tuple[str, ...]) -> np.ndarray:
+    """Mean of median-normalised channel distances over the channels defined for each pair."""
+    stack = []
+    for name in channels:
+        d = dists[name].copy()
+        if name == "weights" and len(channels) > 1:  # other signature = unrelated weights
+            off = ~np.eye(len(d), dtype=bool) & np.isnan(d)
+            d[off] = UNRELATED_WEIGHT_DISTANCE
+        off = d[~np.eye(len(d), dtype=bool)]
+        off = off[np.isfinite(off)]
+        scale = float(np.median(off[off > 0])) if np.any(off > 0) else 1.0
+        stack.append(d / scale)
+    with np.errstate(all="ignore"), __import__("warnings").catch_warnings():
+        __import__("warnings").simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(np.stack(stack), axis=0)
+
+
+def families(entries: list) -> dict[str, str]:
+    parents = {e.id: [p.id for p in e.parents] for e in entries}
+
+    def root(i: str) -> str:
+        seen = set()
+        while parents.get(i) and i not in seen:
+            seen.add(i)
+            i = parents[i][0]
+        return i
+
+    return {e.id: root(e.id) for e in entries}
+
+
+def evaluate(entries: list, evs: list[ModelEvidence]) -> dict[str, dict[str, tuple[int, int]]]:
+    """{combo: {relation|"all"|"family": (hits, n)}}."""
+    dists = channel_distances(evs)
+    ids = [e.id for e in entries]
+    # an f16/f32 GGUF conversion holds its source's weights: "lenient" counts either as the parent
+    same = {e.id: e.id for e in entries}
+    for e, ev in zip(entries, evs):
+        if e.parents and e.parents[0].relation == "quantized" and (ev.precision or "") in ("f32", "f16", "bf16"):
+            same[e.id] = e.parents[0].id
+    fam = families(entries)
+    released = [e.released for e in entries]
+    out: dict[str, dict[str, tuple[int, int]]] = {}
+    misses: list[str] = []
+    for combo, channels in COMBOS.items():
+        d = combine(dists, channels)
+        tally: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for i, entry in enumerate(entries):
+            others = [j for j in range(len(ids)) if j != i and np.isfinite(d[i, j])]
+            if others:  # family: nearest model of any date
+                j = min(others, key=lambda j: d[i, j])
+                tally["family"][0] += fam[ids[j]] == fam[ids[i]]
+            tally["family"][1] += 1
+            if not entry.parents:
+                continue
+            relation = entry.parents[0].relation
+            truth = {p.id for p in entry.parents}
+            earlier = [j for j in others if released[j] and released[i] and released[j] < released[i]]
+            chosen = ids[min(earlier, key=lambda j: d[i, j])] if earlier else None
+            hit = chosen in truth
+            lenient = hit or (chosen is not None and same[chosen] in {same[t] for t in truth})
+            if not hit:
+                misses.append(f"{combo}: {ids[i]} ({relation}) -> {chosen}" + (" (f16 copy: lenient hit)" if lenient else ""))
+            tally["lenient"][0] += lenient
+            tally["lenient"][1] += 1
+            for key in (relation, "all"):
+                tally[key][0] += hit
+                tally[key][1] += 1
+        out[combo] = {k: (v[0], v[1]) for k, v in tally.items()}
+    out["_misses"] = misses  # type: ignore[assignment]
+    return out
+
+
+def run(manifest: Path, n_probes: int, artifacts: Path, n_threads: int) -> tuple[str, dict]:
+    entries = parse_manifest(manifest)
+    protocol = with_channels(default_protocol(n_probes=n_probes))
+    store = ArtifactStore(artifacts)
+    evs, cost = [], defaultdict(list)
+    for k, e in enumerate(entries, 1):
+        t0 = time.perf_counter()
+        try:
+            dna = extract_dna(e.path, protocol, backend=e.backend, artifacts=store, n_threads=n_threads)
+            text, fp = dna.dna, dna.fingerprint
+            text_s = float(dna.meta.get("timings", {}).get("total", time.perf_counter() - t0))
+            cost["text"].append(text_s)
+        except (InputError, ImportError) as error:  # the other channels are still measured
+            text, fp, text_s = None, None, 0.0
+            print(f"{e.id}: no text DNA: {error}", file=sys.stderr)
+        ch = extract_channels(e.path, protocol, store, fingerprint=fp, backend=e.backend, n_threads=n_threads)
+        for name, key in (("loglik", "loglik"), ("weights", "sketch")):
+            if key in ch.seconds:
+                cost[name].append(ch.seconds[key])
+        evs.append(ModelEvidence(id=e.id, text_dna=text, loglik=ch.loglik, sketch=ch.sketch,
+                                 signature=ch.signature, precision=ch.precision, released=e.released))
+        skipped = "; ".join(f"{c}: {r}" for c, r in ch.skipped.items())
+        print(f"[{k}/{len(entries)}] {e.id}: text {text_s:.1f}s loglik {ch.seconds.get('loglik', 0):.1f}s "
+              f"sketch {ch.seconds.get('sketch', 0):.2f}s {skipped}", file=sys.stderr, flush=True)
+    results = evaluate(entries, evs)
+    counts = defaultdict(int)
+    for e in entries:
+        if e.parents:
+            counts[e.parents[0].relation] += 1
+    cols = ["all"] + [r for r in RELATIONS if counts[r]] + ["lenient", "family"]
+    heads = {"family": "nearest in family", "lenient": "parent, f16 copy = source"}
+    lines = ["| channels | " + " | ".join(heads.get(c, "parent: " + c) for c in cols) + " |",
+             "|---" * (len(cols) + 1) + "|"]
+    for combo in COMBOS:
+        row = results[combo]
+        cells = [f"{row.get(c, (0, 0))[0]}/{row.get(c, (0, 0))[1]}" for c in cols]
+        lines.append(f"| {combo} | " + " | ".join(cells) + " |")
+    lines += ["", "| channel | mean s/model | max s/model | models |", "|---|---|---|---|"]
+    for name in ("text", "loglik", "weights"):
+        v = cost[name]
+        lines.append(f"| {name} | {np.mean(v):.2f} | {np.max(v):.2f} | {len(v)} |" if v else f"| {name} | - | - | 0 |")
+    lines += ["", "Parent misses (child (relation) -> nearest earlier model):", ""]
+    lines += [f"- {m}" for m in results["_misses"]] or ["- none"]
+    info = {"protocol": protocol.id, "models": len(entries), "relations": dict(counts)}
+    return "\n".join(lines), info
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--manifest", type=Path, help="zoo manifest.yaml")
+    where.add_argument("--zoo", choices=("small",), default="small", help="the cached small zoo (built if needed)")
+    parser.add_argument("--n-probes", type=int, default=200, help="probes of the text DNA (cost vs signal)")
+    parser.add_argument("--artifacts", type=Path, default=Path.home() / ".cache" / "dnakb" / "bench-artifacts")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--write", action="store_true", help="write bench/RESULTS-channels.md")
+    args = parser.parse_args(argv)
+    manifest = args.manifest
+    if manifest is None:
+        from ingest.zoo.build import cached_small_zoo
+
+        manifest = cached_small_zoo()
+    start = time.perf_counter()
+    table, info = run(manifest, args.n_probes, args.artifacts, args.threads)
+    command = "python bench/ablation_channels.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    report = (f"## Channel ablation: {manifest}\n\n`{command.strip()}` — protocol {info['protocol']}, "
+              f"{info['models']} models, children by relation {info['relations']}, "
+              f"{time.perf_counter() - start:.0f} s wall\n\n{table}\n")
+    print(report)
+    if args.write:
+        out = Path(__file__).with_name("RESULTS-channels.md")
+        header = "" if out.exists() else "# Evidence channels: ablation\n\nWritten by bench/ablation_channels.py.\n\n"
+        with out.open("a") as handle:
+            handle.write(header + report + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,458 @@
+"""`ingest()`: models named by a manifest -> DNA artifacts -> the graph store. The CLI's `dnakb ingest`.
+
+The run, in order:
+1. validate the whole manifest (nothing happens if any entry is bad);
+2. fingerprint every model's weights and plan each one: *skipped* (its node already holds a DNA of
+   this protocol from the same weights), *duplicate* (another model has identical weights: recorded
+   `DUPLICATE_OF` the first, not extracted), *failed* (no loadable weights, or the id is stored with
+   other weights), or *to extract*;
+3. write the metadata of every model (new ones with status `pending`) and the declared parents;
+4. extract in worker processes (or Ray tasks); the parent, the only writer, stores each DNA as it
+   arrives (status `ok`) or records the failure on the node (status `failed`, error) — it is
+   retried on the next run;
+5. when the KB already holds inferred lineage, give each new DNA a provisional parent (its nearest
+   inferred model by DNA distance) and that model's family.
+
+Every store write is one all-or-nothing batch, and the artifact store writes atomically, so a run
+killed at any moment leaves finished models finished and the rest pending; re-running completes
+them. Store writes retry with exponential backoff when the store is unreachable (a Neo4j restart).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ingest.manifest import ManifestEntry, entries_from
+from ingest.pool import FAULT_ENV, Job, JobResult, LocalPool, RayPool, Stage, check_devices, one_line
+from kb.errors import ConflictError, DnaKbError, InputError, ProtocolMismatchError, StoreError
+from kb.protocol import DnaProtocol
+from kb.records import DeclaredEdge, InferredEdge, Membership, ModelRecord
+from kb.stores.base import GraphStore
+
+Progress = Callable[[str], None]
+PROTOCOL_META = "protocol"
+"""Store meta key holding the KB's active DNA protocol (its JSON record)."""
+RETRY_DELAYS = (0.5, 1, 2, 4, 8, 15, 30)
+"""Seconds between store-write retries (about a minute in all: a Neo4j restart fits)."""
+
+
+@dataclass
+class ModelOutcome:
+    """What happened to one manifest entry."""
+
+    id: str
+    status: str  # ok | skipped | duplicate | failed
+    seconds: float = 0.0
+    reason: str | None = None
+    fingerprint: str | None = None
+    reused: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class IngestReport:
+    protocol: str
+    outcomes: list[ModelOutcome]
+    seconds: float
+    workers: int
+    placed: int = 0
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    @property
+    def ok(self) -> int:
+        return self.count("ok")
+
+    @property
+    def failed(self) -> int:
+        return self.count("failed")
+
+    @property
+    def exit_code(self) -> int:
+        """Non-zero when any model failed (the CLI's exit status)."""
+        return 1 if self.failed else 0
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [
+            {"model": o.id, "status": o.status, "seconds": round(o.seconds, 2),
+             "reason": o.reason or ("; ".join(o.warnings) if o.warnings else None)}
+            for o in self.outcomes
+        ]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "protocol": self.protocol, "seconds": round(self.seconds, 2), "workers": self.workers,
+            "ok": self.ok, "skipped": self.count("skipped"), "duplicate": self.count("duplicate"),
+            "failed": self.failed, "placed": self.placed, "models": [asdict(o) for o in self.outcomes],
+        }
+
+
+# --- robustness helpers ------------------------------------------------------------------------
+_FAULT_COUNTS: dict[str, int] = {}
+
+
+def _fault(point: str) -> None:
+    """Test hook: DNAKB_FAULT=<point>:<n> kills this process (SIGKILL) the n-th time it reaches <point>.
+
+    Points: after-plan (metadata written, nothing extracted), after-extract (a DNA came back, not yet
+    stored), after-write (a DNA stored, before provisional placement).
+    """
+    wanted = os.environ.get(FAULT_ENV, "")
+    if not wanted.startswith(point + ":"):
+        return
+    _FAULT_COUNTS[point] = _FAULT_COUNTS.get(point, 0) + 1
+    if wanted == f"{point}:{_FAULT_COUNTS[point]}":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _transient(error: BaseException, store: GraphStore) -> bool:
+    """Worth retrying: the store could not be reached (not: bad input, a conflict)."""
+    if isinstance(error, (InputError, ConflictError, ProtocolMismatchError)):
+        return False
+    names = {cls.__name__ for cls in type(error).__mro__}
+    if names & {"ServiceUnavailable", "SessionExpired", "TransientError", "ConnectionResetError",
+                "ConnectionRefusedError", "BrokenPipeError", "IncompleteCommit"}:
+        return True
+    return isinstance(error, StoreError) and store.kind == "neo4j"
+
+
+def with_retry(store: GraphStore, call: Callable[..., Any], *args: Any, say: Progress | None = None,
+               delays: Sequence[float] = RETRY_DELAYS) -> Any:
+    """Run one store write; on a transient failure wait and retry with backoff, then give up clearly."""
+    for attempt, delay in enumerate([*delays, None]):
+        try:
+            return call(*args)
+        except Exception as error:  # noqa: BLE001
+            if not _transient(error, store):
+                raise
+            if delay is None:
+                raise StoreError(
+                    f"the {store.kind} store at {store.location} stayed unreachable through "
+                    f"{len(delays)} retries ({one_line(error)}); start it and re-run: finished models are kept"
+                ) from None
+            if say:
+                say(f"store unreachable ({one_line(error)}); retry {attempt + 1}/{len(delays)} in {delay:g} s")
+            time.sleep(delay)
+    return None  # unreachable
+
+
+# --- protocol ----------------------------------------------------------------------------------
+def active_protocol(store: GraphStore) -> DnaProtocol | None:
+    raw = store.get_meta(PROTOCOL_META)
+    return DnaProtocol.from_json(raw) if raw else None
+
+
+def make_protocol(
+    n_probes: int | None = None, max_new_tokens: int | None = None, *, channels: bool = True,
+    loglik_texts: int | None = None,
+) -> DnaProtocol:
+    """The default protocol (optionally other probe / token / reference-text counts), with the evidence channels."""
+    from ingest.extract import DEFAULT_MAX_NEW_TOKENS, default_protocol
+
+    protocol = default_protocol(n_probes or 600, max_new_tokens or DEFAULT_MAX_NEW_TOKENS)
+    if channels:
+        from ingest.channels import with_channels
+
+        protocol = with_channels(protocol, n_texts=loglik_texts)
+    return protocol
+
+
+def _choose_protocol(store: GraphStore, protocol: DnaProtocol | None) -> DnaProtocol:
+    active = active_protocol(store)
+    if protocol is None:
+        if active is not None:
+            return active
+        protocol = make_protocol()
+    stored = set(store.protocols())
+    if (active is not None and active.id != protocol.id) or (stored and protocol.id not in stored):
+        current = active.id if active else ", ".join(sorted(stored))
+        raise ProtocolMismatchError(
+            f"this KB's DNAs use protocol {current}, the ingest asks for {protocol.id}: DNAs of two "
+            "protocols are not comparable; ingest without protocol options, or into another store"
+        )
+    return protocol
+
+
+# --- planning ----------------------------------------------------------------------------------
+@dataclass
+class _Plan:
+    entry: ManifestEntry
+    fingerprint: str | None = None
+    backend: str | None = None
+    action: str = "extract"  # extract | skip | duplicate | failed | conflict
+    reason: str | None = None
+    original: str | None = None
+
+
+def _fingerprint(entry: ManifestEntry) -> tuple[str, str]:
+    from ingest.backends import resolve_model
+    from ingest.fingerprint import fingerprint
+
+    backend, target = resolve_model(entry.path, entry.backend)
+    return backend, fingerprint(target if backend == "llama-cpp" else entry.path)
+
+
+def _stored_by_fingerprint(store: GraphStore, fingerprints: list[str]) -> dict[str, str]:
+    """fingerprint -> id of a stored original with those weights (one with a DNA first; duplicates never)."""
+    if not fingerprints:
+        return {}
+    rows = store.cypher(
+        "MATCH (m:Model) WHERE m.fingerprint IN $fps RETURN m.id AS id, m.fingerprint AS fp, "
+        "m.status AS status ORDER BY m.id",
+        {"fps": fingerprints},
+    )
+    found: dict[str, str] = {}
+    for row in sorted(rows, key=lambda r: (r["status"] != "ok", r["id"])):
+        if row["status"] != "duplicate":  # a duplicate is never the original
+            found.setdefault(row["fp"], row["id"])
+    return found
+
+
+def _plan(entries: list[ManifestEntry], store: GraphStore, pid: str, force: bool, say: Progress) -> list[_Plan]:
+    plans = [_Plan(e) for e in entries]
+    for i, plan in enumerate(plans, 1):
+        try:
+            plan.backend, plan.fingerprint = _fingerprint(plan.entry)
+        except DnaKbError as error:
+            plan.action, plan.reason = "failed", one_line(error)
+        except OSError as error:
+            plan.action, plan.reason = "failed", f"cannot read the weights: {error}"
+        if len(plans) > 20 and (i % 20 == 0 or i == len(plans)):
+            say(f"fingerprinted {i}/{len(plans)}")
+    stored = {m.id: m for m in store.get_models([p.entry.id for p in plans])}
+    by_fp = _stored_by_fingerprint(store, sorted({p.fingerprint for p in plans if p.fingerprint}))
+    for plan in plans:
+        if plan.fingerprint is None:
+            continue
+        node = stored.get(plan.entry.id)
+        if node is not None and node.fingerprint and node.fingerprint != plan.fingerprint:
+            plan.action = "conflict"
+            plan.reason = (
+                f"id is stored with other weights (fingerprint {node.fingerprint[:12]}…, these are "
+                f"{plan.fingerprint[:12]}…): use another id or delete the stored model"
+            )
+            continue
+        first = by_fp.setdefault(plan.fingerprint, plan.entry.id)
+        if first != plan.entry.id:
+            plan.action, plan.original = "duplicate", first
+            plan.reason = f"identical weights to {first}"
+            continue
+        if node is not None and not force and node.status == "ok" and node.dna is not None and node.protocol == pid:
+            plan.action = "skip"
+    return plans
+
+
+def _write_metadata(store: GraphStore, plans: list[_Plan], declared: bool, say: Progress) -> None:
+    """Metadata of every model (new ones pending), stub nodes for outside parents, declared edges."""
+    usable = [p for p in plans if p.action != "conflict"]
+    ids = [p.entry.id for p in usable]
+    existing = {m.id: m for m in store.get_models(ids)}
+    records = []
+    for plan in usable:
+        record = plan.entry.record()
+        record.backend = plan.backend or record.backend
+        if plan.action == "duplicate":
+            record.fingerprint, record.status = plan.fingerprint, "duplicate"
+        elif plan.action == "failed":
+            record.status, record.error = "failed", plan.reason
+        elif plan.entry.id not in existing:
+            record.status = "pending"
+        records.append(record)
+    edges: list[DeclaredEdge] = []
+    if declared:
+        edges = [edge for p in usable for edge in p.entry.declared_edges()]
+        known = set(ids) | set(existing)
+        outside = sorted({e.parent for e in edges} - known)
+        if outside:
+            present = {m.id for m in store.get_models(outside)}
+            records += [ModelRecord(id=i, status="metadata") for i in outside if i not in present]
+    with_retry(store, store.upsert_models, records, say=say)
+    if edges:
+        with_retry(store, store.upsert_declared_edges, edges, say=say)
+    for plan in usable:
+        if plan.action == "duplicate":
+            with_retry(store, store.mark_duplicate, plan.entry.id, plan.original, say=say)
+
+
+# --- provisional placement ---------------------------------------------------------------------
+class _Placer:
+    """Nearest inferred model by DNA distance: a provisional parent and family for a new DNA.
+
+    O(n·L) per new model with n inferred models and DNA length L (one pass over their DNAs).
+    """
+
+    def __init__(self, store: GraphStore, pid: str) -> None:
+        self.family = {m.model: m for m in store.memberships()}
+        self.ids: list[str] = []
+        self.matrix = np.zeros((0, 0), dtype=np.float32)
+        self.released: dict[str, str | None] = {}
+        if not self.family:
+            return
+        ids, matrix = store.dna_matrix(pid)
+        keep = [i for i, model_id in enumerate(ids) if model_id in self.family]
+        self.ids = [ids[i] for i in keep]
+        self.matrix = np.asarray(matrix, dtype=np.float32)[keep] if keep else self.matrix
+        if self.ids:
+            self.released = {m.id: m.released for m in store.get_models(self.ids)}
+
+    @property
+    def active(self) -> bool:
+        return bool(self.ids)
+
+    def place(self, record: ModelRecord) -> tuple[list[InferredEdge], list[Membership]]:
+        if not self.active or record.dna is None:
+            return [], []
+        candidates = [i for i, model_id in enumerate(self.ids) if model_id != record.id]
+        if not candidates:
+            return [], []
+        dna = np.asarray(record.dna, dtype=np.float32)
+        distances = np.linalg.norm(self.matrix[candidates] - dna, axis=1)  # d(x, y) = ||x - y||_2
+        j = int(np.argmin(distances))
+        nearest, distance = self.ids[candidates[j]], float(distances[j])
+        membership = self.family[nearest]
+        memberships = [Membership(record.id, membership.family, membership.probability)]
+        born = self.released.get(nearest)
+        if record.released and born and born > record.released:
+            return [], memberships  # the nearest is younger: it cannot be the parent
+        edge = InferredEdge(
+            child=record.id, parent=nearest, distance=distance, method="nearest-dna", provisional=True,
+            channel="dna", reason="provisional placement at ingest; `dnakb infer` recomputes it",
+        )
+        return [edge], memberships
+
+
+# --- the run -----------------------------------------------------------------------------------
+def ingest(
+    manifest_or_entries: str | Path | Sequence[ManifestEntry | dict[str, Any]],
+    store: GraphStore,
+    *,
+    workers: int = 1,
+    devices: Sequence[str] | str = ("cpu",),
+    protocol: DnaProtocol | None = None,
+    force: bool = False,
+    declared: bool = True,
+    ray_address: str | None = None,
+    progress: Progress | None = None,
+    artifacts: str | Path | None = None,
+    n_threads: int | None = None,
+    batch_size: int | None = None,
+) -> IngestReport:
+    """Ingest the models of a manifest (path or entries) into `store`; see the module docstring.
+
+    `declared=False` leaves the manifest's parents out of the store (evaluation on the zoo).
+    `ray_address` ("local", "auto" or "ray://host:10001") runs extraction as Ray tasks.
+    Returns an `IngestReport` (per model: ok / skipped / duplicate / failed, reason, seconds).
+    """
+    say = progress or (lambda _msg: None)
+    started = time.perf_counter()
+    entries = entries_from(manifest_or_entries)
+    devices = check_devices(devices)
+    if workers < 1:
+        raise InputError(f"workers={workers}: need at least 1")
+    chosen = _choose_protocol(store, protocol)
+    pid = chosen.id
+    artifacts_root = str(Path(artifacts).expanduser().resolve()) if artifacts else None
+
+    say(f"planning {len(entries)} model(s) under protocol {pid}")
+    plans = _plan(entries, store, pid, force, say)
+    _write_metadata(store, plans, declared, say)
+    _fault("after-plan")
+
+    outcomes: dict[str, ModelOutcome] = {}
+    for plan in plans:
+        if plan.action == "skip":
+            outcomes[plan.entry.id] = ModelOutcome(plan.entry.id, "skipped", 0.0, "already ingested", plan.fingerprint)
+        elif plan.action == "duplicate":
+            outcomes[plan.entry.id] = ModelOutcome(plan.entry.id, "duplicate", 0.0, plan.reason, plan.fingerprint)
+        elif plan.action in ("failed", "conflict"):
+            outcomes[plan.entry.id] = ModelOutcome(plan.entry.id, "failed", 0.0, plan.reason, plan.fingerprint)
+    todo = [p for p in plans if p.action == "extract"]
+    done = len(outcomes)
+    total = len(plans)
+    say(f"{len(todo)} to extract, {done} already settled"
+        f" ({sum(1 for o in outcomes.values() if o.status == 'skipped')} skipped)")
+
+    placer = _Placer(store, pid) if todo else None
+    placed = 0
+    if todo and store.get_meta(PROTOCOL_META) is None:
+        with_retry(store, store.set_meta, PROTOCOL_META, chosen.to_json(), say=say)
+    jobs = [
+        Job(key=i, model_id=p.entry.id, path=str(p.entry.path), backend=p.backend, protocol=chosen.to_dict(),
+            artifacts=artifacts_root, force=force, n_threads=n_threads, batch_size=batch_size,
+            device="cpu" if devices[0] == "cpu" else "cuda")
+        for i, p in enumerate(todo)
+    ]
+    by_key = {job.key: plan for job, plan in zip(jobs, todo)}
+    pool: LocalPool | RayPool
+    if ray_address:
+        pool = RayPool(ray_address, devices, n_threads)
+        say(f"extracting on Ray at {ray_address}")
+    else:
+        pool = LocalPool(min(workers, max(1, len(jobs))), devices, n_threads)
+    try:
+        for event in pool.run(jobs) if jobs else ():
+            if isinstance(event, Stage):
+                say(f"[{done}/{total}] {by_key[event.key].entry.id}: {event.stage}")
+                continue
+            plan = by_key[event.key]
+            done += 1
+            try:
+                outcome, record = _settle(plan, event, pid)
+            except DnaKbError as error:  # e.g. a DNA with non-finite values
+                outcome, record = _settle(plan, JobResult(event.key, False, error=one_line(error), seconds=event.seconds), pid)
+            _fault("after-extract")
+            try:
+                with_retry(store, store.upsert_models, [record], say=say)
+            except (ConflictError, InputError) as error:  # this model's data is refused; the run goes on
+                outcome = ModelOutcome(plan.entry.id, "failed", event.seconds, one_line(error), plan.fingerprint)
+                _, failed = _settle(plan, JobResult(event.key, False, error=one_line(error)), pid)
+                with_retry(store, store.upsert_models, [failed], say=say)
+            outcomes[plan.entry.id] = outcome
+            _fault("after-write")
+            if outcome.status == "ok" and placer is not None and placer.active:
+                edges, memberships = placer.place(record)
+                if edges or memberships:
+                    with_retry(store, store.add_inferred_edges, edges, memberships, say=say)
+                    placed += 1
+            say(f"[{done}/{total}] {plan.entry.id}: {outcome.status} ({outcome.seconds:.1f} s)"
+                + (f": {outcome.reason}" if outcome.reason else ""))
+    finally:
+        if isinstance(pool, RayPool):
+            pool.close()
+    ordered = [outcomes[e.id] for e in entries]
+    return IngestReport(pid, ordered, time.perf_counter() - started, workers, placed)
+
+
+def _settle(plan: _Plan, result: JobResult, pid: str) -> tuple[ModelOutcome, ModelRecord]:
+    """The outcome and the node update for one finished (or failed) job."""
+    entry = plan.entry
+    if not result.ok:
+        reason = result.error or "unknown error"
+        # no fingerprint on a failed node: fixed weights under the same id must not look like a conflict
+        record = ModelRecord(id=entry.id, status="failed", error=reason)
+        return ModelOutcome(entry.id, "failed", result.seconds, reason, plan.fingerprint), record
+    data = result.data
+    fields = {**asdict(entry.record()), "dna": data["dna"], "protocol": pid,
+              "fingerprint": data.get("fingerprint") or plan.fingerprint,
+              "backend": data.get("backend") or plan.backend,
+              "status": "ok", "error": ""}  # "" clears an earlier failure (None would keep it)
+    for name in ("loglik", "sketch", "signature", "precision"):
+        if data.get(name) is not None:
+            fields[name] = data[name]
+    record = ModelRecord(**fields)
+    warnings = list(data.get("warnings") or [])
+    if data.get("n_empty"):
+        warnings.append(f"{data['n_empty']} empty responses")
+    return ModelOutcome(entry.id, "ok", result.seconds, None, record.fingerprint, bool(data.get("reused")), warnings), record
+
+
+__all__ = ["ingest", "IngestReport", "ModelOutcome", "with_retry", "active_protocol", "make_protocol", "PROTOCOL_META"]

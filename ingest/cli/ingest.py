@@ -1,0 +1,57 @@
+"""`dnakb ingest MANIFEST`: extract and store the DNA of every model a manifest names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ingest.api import ingest as _ingest, make_protocol
+from kb.cli.app import JsonOpt, QuietOpt, app, store_from
+from kb.cli.output import Progress, emit, table
+from kb.errors import DnaKbError, InputError
+from kb.protocol import DnaProtocol
+
+
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    manifest: Annotated[Path, typer.Argument(help="YAML, JSON or CSV manifest (id, path, parents, ...).")],
+    workers: Annotated[int, typer.Option("--workers", "-w", help="Worker processes.")] = 1,
+    devices: Annotated[str, typer.Option(help="cpu, or GPUs such as cuda:0,cuda:1 (round-robin over workers).")] = "cpu",
+    force: Annotated[bool, typer.Option("--force", help="Re-extract models that are already ingested.")] = False,
+    no_declared: Annotated[bool, typer.Option("--no-declared", help="Do not import the manifest's parents as declared edges.")] = False,
+    ray: Annotated[Optional[str], typer.Option("--ray", help="Run extraction as Ray tasks at ADDRESS (auto, ray://host:10001, or local).")] = None,
+    probes: Annotated[Optional[int], typer.Option("--probes", help="Number of probes (a new protocol).")] = None,
+    max_new_tokens: Annotated[Optional[int], typer.Option("--max-new-tokens", help="Tokens per response (a new protocol).")] = None,
+    protocol_file: Annotated[Optional[Path], typer.Option("--protocol", help="A protocol JSON file (DnaProtocol.save); default: the KB's.")] = None,
+    artifacts: Annotated[Optional[Path], typer.Option("--artifacts", envvar="DNAKB_ARTIFACTS", help="Artifact store directory.")] = None,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Ingest the models of a manifest: fingerprint, extract DNA in workers, store; resumable, idempotent."""
+    protocol = None
+    if protocol_file is not None:
+        if probes is not None or max_new_tokens is not None:
+            raise InputError("give either --protocol or --probes/--max-new-tokens, not both")
+        protocol = DnaProtocol.load(protocol_file)
+    elif probes is not None or max_new_tokens is not None:
+        protocol = make_protocol(probes, max_new_tokens)
+    with store_from(ctx) as store:
+        report = _ingest(
+            manifest, store, workers=workers, devices=devices, protocol=protocol, force=force,
+            declared=not no_declared, ray_address=ray, progress=Progress(quiet), artifacts=artifacts,
+        )
+    summary = (
+        f"{report.ok} ok, {report.count('skipped')} skipped, {report.count('duplicate')} duplicate, "
+        f"{report.failed} failed in {report.seconds:.1f} s (protocol {report.protocol}"
+        + (f"; {report.placed} placed provisionally" if report.placed else "") + ")"
+    )
+    emit(report.as_dict(), as_json=as_json, human=table(report.rows()) + "\n\n" + summary)
+    if report.exit_code:  # one Error line and exit code 1 (the summary above names each failure)
+        failed = [o.id for o in report.outcomes if o.status == "failed"]
+        raise DnaKbError(
+            f"{len(failed)} of {len(report.outcomes)} model(s) failed ({', '.join(failed[:5])}"
+            f"{', ...' if len(failed) > 5 else ''}); fix them and re-run: finished models are kept"
+        )

@@ -1,0 +1,32 @@
+"""`dnakb zoo build DIR`: the offline model zoo with known genealogy (and its manifest.yaml)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from kb.cli.app import JsonOpt, QuietOpt, app
+from kb.cli.output import Progress, emit, table
+
+zoo_app = typer.Typer(help="The offline model zoo with known genealogy (for evaluation and tests).",
+                      no_args_is_help=True)
+app.add_typer(zoo_app, name="zoo")
+
+
+@zoo_app.command("build")
+def build(
+    out_dir: Annotated[Path, typer.Argument(help="Folder for the models and manifest.yaml.")],
+    small: Annotated[bool, typer.Option("--small", help="The ~12-model test zoo instead of the full one.")] = False,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Worker processes (one thread each).")] = 2,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild models that are already built.")] = False,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Build the zoo into OUT_DIR (deterministic, offline) and write OUT_DIR/manifest.yaml."""
+    from ingest.zoo.build import build_zoo
+
+    summary = build_zoo(out_dir, small=small, jobs=jobs, force=force, progress=Progress(quiet))
+    data = summary.to_dict()
+    emit(data, as_json=as_json, human=table([{"field": k, "value": v} for k, v in data.items()]))

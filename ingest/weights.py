@@ -1,0 +1,430 @@
+"""Weight sketch and architecture signature of a model, streamed tensor by tensor.
+
+Sources: a Hugging Face folder of safetensors files (read with `safe_open`, one row chunk of one
+tensor at a time) or a GGUF file (memory-mapped by `gguf.GGUFReader`, each row chunk dequantised
+with `gguf.quants.dequantize`). Peak memory is one chunk (`chunk_elems` floats, default 4M = 16 MiB)
+plus the sketch matrices of one tensor, whatever the model size.
+
+Canonical tensor names are GGUF's (`blk.0.attn_q.weight`): HF names are mapped with the `gguf`
+package's own `TensorNameMap` for the architecture in config.json, so an HF model and its GGUF
+conversion land in one sketch space. One converter transformation is undone on the GGUF side:
+llama.cpp permutes Llama q/k rows for its rope layout (we permute the columns of S_L instead, which
+keeps streaming row chunks possible). (It also stores Gemma norms as 1 + w; norms are not sketched.)
+
+Layout of the sketch vector (float32; math in kb/evidence_math.py): one k x k block per weight
+matrix (tensors of rank >= 2; rank > 2 is flattened to rows x last dim) in canonical order
+(`canonical_order_key`: global tensors, then layer by layer, then the output head), each block
+S_L W S_R / sqrt(rows * cols). 1-D tensors (norms, biases) are left out of the vector (see
+kb/evidence_math.py for why) but enter the signature. A tied output head (no output.weight) is
+made explicit as output = token_embd, so tied HF checkpoints and GGUFs that store the copy agree.
+With k = 16 a block is 1 KiB; the default budget `max_kib = 64` holds 64 blocks. Models with more
+matrices keep the global matrices (embeddings, output) and all matrices of evenly spaced layers
+(`kb.evidence_math.select_blocks`); the rest are listed as skipped ("over block budget"). The
+choice depends only on the names, so models of one signature sketch the same blocks.
+
+Protocol descriptor: `sketch_descriptor(seed, k, max_kib)` = "v1:k=16:seed=0:max_kib=64".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kb.errors import InputError
+from kb.evidence_math import (
+    SKETCH_K,
+    canonical_order_key,
+    llama_rope_permutation,
+    select_blocks,
+    sketch_left,
+    sketch_right,
+)
+
+SKETCH_VERSION = "v1"
+DEFAULT_MAX_KIB = 64
+DEFAULT_CHUNK_ELEMS = 1 << 22
+
+# HF config.json model_type -> gguf architecture name, where they differ.
+_HF_ARCH_ALIASES = {
+    "mistral": "llama", "gemma3_text": "gemma3", "qwen2_moe": "qwen2moe", "qwen3_moe": "qwen3moe",
+    "gpt_neox": "gptneox", "phi": "phi2", "mixtral": "llama", "smollm3": "smollm3",
+}
+# GGUF architectures whose q/k rows llama.cpp's converter permutes (LlamaModel and its subclasses).
+_ROPE_PERMUTED = {"llama", "granite", "granitemoe", "deci", "llama4"}
+# Tensors a GGUF carries that are computed buffers, not weights of the HF checkpoint.
+_GGUF_ONLY = {"rope_freqs.weight", "rope_factors_long.weight", "rope_factors_short.weight"}
+
+
+def sketch_descriptor(seed: int = 0, k: int = SKETCH_K, max_kib: int = DEFAULT_MAX_KIB) -> str:
+    """The opaque string that goes into DnaProtocol.sketch."""
+    return f"{SKETCH_VERSION}:k={k}:seed={seed}:max_kib={max_kib}"
+
+
+def parse_sketch_descriptor(text: str) -> dict[str, int]:
+    """Inverse of `sketch_descriptor`."""
+    try:
+        version, *parts = text.split(":")
+        values = dict(p.split("=", 1) for p in parts)
+        out = {"k": int(values["k"]), "seed": int(values["seed"]), "max_kib": int(values["max_kib"])}
+    except (ValueError, KeyError):
+        raise InputError(f"sketch descriptor {text!r}: expected like {sketch_descriptor()!r}") from None
+    if version != SKETCH_VERSION:
+        raise InputError(f"sketch descriptor {text!r}: version {version!r} unknown (this code writes {SKETCH_VERSION})")
+    return out
+
+
+@dataclass
+class TensorEntry:
+    """One tensor of a checkpoint under its canonical name; shape in HF (row-major) order."""
+
+    name: str
+    source: str
+    shape: tuple[int, ...]
+    dtype: str
+
+
+@dataclass
+class WeightSketch:
+    """A model's weight sketch plus everything needed to judge it."""
+
+    vector: np.ndarray
+    signature: str
+    k: int
+    seed: int
+    max_kib: int
+    source: str
+    arch: str | None
+    precision: str
+    tensors: list[tuple[str, tuple[int, ...]]]
+    blocks: list[str]
+    rms: list[float] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def detail(self) -> dict[str, Any]:
+        """JSON-able record kept beside sketch.npy in the artifact store."""
+        return {
+            "descriptor": sketch_descriptor(self.seed, self.k, self.max_kib), "signature": self.signature,
+            "source": self.source, "arch": self.arch, "precision": self.precision,
+            "tensors": [[n, list(s)] for n, s in self.tensors], "blocks": self.blocks,
+            "rms": [round(x, 8) for x in self.rms], "skipped": [list(x) for x in self.skipped], "notes": self.notes, "seconds": self.seconds,
+        }
+
+
+# -- sources ------------------------------------------------------------------------------------
+class _Source:
+    kind: str
+    arch: str | None
+    entries: list[TensorEntry]
+    skipped: list[tuple[str, str]]
+    notes: list[str]
+
+    def rows(self, entry: TensorEntry, r0: int, r1: int) -> np.ndarray:
+        """Slice r0:r1 of the tensor's FIRST axis as float32 (rows, last dim); 1-D: a flat vector."""
+        raise NotImplementedError
+
+    def row_permutation(self, entry: TensorEntry) -> np.ndarray | None:
+        return None
+
+    def check_readable(self, entries: list[TensorEntry]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class _SafetensorsSource(_Source):
+    kind = "safetensors"
+
+    def __init__(self, folder: Path) -> None:
+        from safetensors import safe_open
+
+        files = sorted(folder.glob("*.safetensors"))
+        if not files:
+            others = sorted(p.name for p in folder.glob("*.bin")) + sorted(p.name for p in folder.glob("*.pt"))
+            hint = f" (found {', '.join(others[:3])}: re-save with save_pretrained(safe_serialization=True))" if others else ""
+            raise InputError(f"no *.safetensors weights in {folder}{hint}")
+        config = _read_config(folder)
+        model_type = str(config.get("model_type") or "") or None
+        self.arch = _HF_ARCH_ALIASES.get(model_type or "", model_type)
+        n_layers = int(config.get("num_hidden_layers") or config.get("n_layer") or 0)
+        name_map = _gguf_name_map(self.arch, n_layers)
+        self.notes, self.skipped, self.entries = [], [], []
+        if name_map is None:
+            self.notes.append(
+                f"architecture {model_type!r} is not in gguf's tensor map: HF names kept, so this sketch "
+                "compares only with safetensors models of that architecture"
+            )
+        self._handles: dict[str, Any] = {}
+        self._where: dict[str, Path] = {}
+        for file in files:
+            with safe_open(str(file), framework="numpy") as handle:
+                for raw in handle.keys():
+                    piece = handle.get_slice(raw)
+                    shape = tuple(int(x) for x in piece.get_shape())
+                    dtype = str(piece.get_dtype()).lower()
+                    canonical = raw if name_map is None else name_map.get_name(raw, try_suffixes=(".weight", ".bias"))
+                    if canonical is None:
+                        self.skipped.append((raw, f"no canonical name for {raw!r} under architecture {self.arch!r}"))
+                        continue
+                    self._where[raw] = file
+                    self.entries.append(TensorEntry(canonical, raw, shape, dtype))
+
+    def _handle(self, raw: str, framework: str) -> Any:
+        from safetensors import safe_open
+
+        key = f"{framework}:{self._where[raw]}"
+        if key not in self._handles:
+            self._handles[key] = safe_open(str(self._where[raw]), framework=framework)
+        return self._handles[key]
+
+    def rows(self, entry: TensorEntry, r0: int, r1: int) -> np.ndarray:
+        if entry.dtype in ("bf16", "f8_e4m3", "f8_e5m2"):  # numpy has no such dtype: read via torch
+            chunk = self._handle(entry.source, "pt").get_slice(entry.source)[r0:r1].float().numpy()
+        else:
+            chunk = self._handle(entry.source, "numpy").get_slice(entry.source)[r0:r1]
+        chunk = np.asarray(chunk, dtype=np.float32)
+        return chunk.reshape(-1, entry.shape[-1]) if len(entry.shape) > 1 else chunk
+
+    def close(self) -> None:
+        self._handles.clear()
+
+
+class _GgufSource(_Source):
+    kind = "gguf"
+
+    def __init__(self, file: Path) -> None:
+        import gguf
+
+        try:
+            self._reader = gguf.GGUFReader(str(file))
+        except (ValueError, OSError) as error:
+            raise InputError(f"cannot read GGUF {file}: {error}") from None
+        self._gguf = gguf
+        self.arch = _gguf_field(self._reader, "general.architecture")
+        self.notes, self.skipped, self.entries = [], [], []
+        self._n_head = _gguf_field(self._reader, f"{self.arch}.attention.head_count")
+        self._n_head_kv = _gguf_field(self._reader, f"{self.arch}.attention.head_count_kv") or self._n_head
+        self._tensors = {}
+        for t in self._reader.tensors:
+            if t.name in _GGUF_ONLY:
+                self.skipped.append((t.name, "computed buffer of the GGUF, not a checkpoint weight"))
+                continue
+            shape = tuple(int(x) for x in reversed(t.shape.tolist()))  # GGUF ne order -> row-major
+            self._tensors[t.name] = t
+            self.entries.append(TensorEntry(t.name, t.name, shape, t.tensor_type.name.lower()))
+        self.file_type = _file_type_name(_gguf_field(self._reader, "general.file_type"))
+        if self.arch in _ROPE_PERMUTED:
+            self.notes.append("q/k rows un-permuted (llama.cpp rope layout)")
+
+    def _dequantize(self, entry: TensorEntry, data: np.ndarray) -> np.ndarray:
+        t = self._tensors[entry.source]
+        try:
+            return self._gguf.quants.dequantize(np.asarray(data), t.tensor_type).astype(np.float32, copy=False)
+        except NotImplementedError:
+            raise InputError(
+                f"tensor {entry.source} is {t.tensor_type.name}, which the gguf reader cannot dequantise: "
+                "weight channel skipped for this model (text DNA and log-likelihood are unaffected)"
+            ) from None
+
+    def check_readable(self, entries: list[TensorEntry]) -> None:
+        seen: set[str] = set()
+        for entry in entries:  # one row of each quant type, so an unsupported type fails in ms
+            if entry.dtype not in seen:
+                seen.add(entry.dtype)
+                data = self._tensors[entry.source].data
+                self._dequantize(entry, data.reshape(-1, data.shape[-1])[:1])
+
+    def rows(self, entry: TensorEntry, r0: int, r1: int) -> np.ndarray:
+        out = self._dequantize(entry, self._tensors[entry.source].data[r0:r1])  # first-axis slice
+        return out.reshape(-1, entry.shape[-1]) if len(entry.shape) > 1 else out.reshape(-1)
+
+    def _perm_for(self, name: str, rows: int) -> np.ndarray | None:
+        if self.arch not in _ROPE_PERMUTED or not self._n_head:
+            return None
+        if ".attn_q." in name:
+            return llama_rope_permutation(rows, int(self._n_head))
+        if ".attn_k." in name:
+            return llama_rope_permutation(rows, int(self._n_head_kv))
+        return None
+
+    def row_permutation(self, entry: TensorEntry) -> np.ndarray | None:
+        return self._perm_for(entry.name, int(np.prod(entry.shape[:-1])))
+
+    def close(self) -> None:
+        self._tensors.clear()
+        del self._reader
+
+
+def _read_config(folder: Path) -> dict[str, Any]:
+    path = folder / "config.json"
+    if not path.is_file():
+        return {}
+    try:
+        config = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise InputError(f"{path} is not valid JSON ({error})") from None
+    return config.get("text_config", config) if isinstance(config, dict) else {}
+
+
+def _gguf_name_map(arch: str | None, n_layers: int) -> Any:
+    import gguf
+
+    by_name = {v: k for k, v in gguf.MODEL_ARCH_NAMES.items()}
+    if arch not in by_name:
+        return None
+    return gguf.get_tensor_name_map(by_name[arch], max(n_layers, 1))
+
+
+def _file_type_name(value: Any) -> str | None:
+    """general.file_type (llama_ftype) as a precision name: 15 -> "q4_k_m", 1 -> "f16"."""
+    import gguf
+
+    if value is None:
+        return None
+    try:
+        name = gguf.LlamaFileType(int(value) & ~1024).name  # 1024: "guessed" flag
+    except ValueError:
+        return None
+    return {"ALL_F32": "f32"}.get(name, name.removeprefix("MOSTLY_").lower())
+
+
+def _gguf_field(reader: Any, key: str) -> Any:
+    item = reader.fields.get(key)
+    if item is None:
+        return None
+    value = item.contents()
+    return value
+
+
+def open_weights(path: str | Path) -> _Source:
+    """A tensor source for a model path: a .gguf file, a folder with one .gguf, or a safetensors folder."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"no model at {path}: give a safetensors folder or a .gguf file")
+    if path.is_file():
+        if path.suffix.lower() == ".gguf":
+            return _GgufSource(path)
+        if path.suffix == ".safetensors":
+            return _SafetensorsSource(path.parent)
+        raise InputError(f"{path}: expected a .gguf file or a folder of *.safetensors")
+    if any(path.glob("*.safetensors")):
+        return _SafetensorsSource(path)
+    ggufs = sorted(path.glob("*.gguf"))
+    if len(ggufs) == 1:
+        return _GgufSource(ggufs[0])
+    if len(ggufs) > 1:
+        raise InputError(f"{path} holds {len(ggufs)} GGUF files: name one of them ({ggufs[0].name}, ...)")
+    return _SafetensorsSource(path)  # raises with a hint about .bin files
+
+
+# -- signature ----------------------------------------------------------------------------------
+def _tie_output(source: _Source) -> None:
+    """A checkpoint without an output head uses its embeddings (tied): make that explicit, so a tied
+    HF model (no lm_head in safetensors) and a GGUF that stores the copy (or not) agree."""
+    names = {e.name for e in source.entries}
+    embed = next((e for e in source.entries if e.name == "token_embd.weight"), None)
+    if embed is not None and "output.weight" not in names:
+        source.entries.append(TensorEntry("output.weight", embed.source, embed.shape, embed.dtype))
+        source.notes.append("output.weight tied to token_embd.weight")
+
+
+def signature_of(entries: list[TensorEntry]) -> tuple[str, list[tuple[str, tuple[int, ...]]]]:
+    """Short hash of the canonical (name, shape) list: equal iff the architectures match tensor for
+    tensor (precision and tensor order in the file do not matter)."""
+    items = sorted(((e.name, tuple(e.shape)) for e in entries), key=lambda x: canonical_order_key(x[0]))
+    text = json.dumps([[n, list(s)] for n, s in items], separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16], items
+
+
+def weight_signature(path: str | Path) -> tuple[str, list[tuple[str, tuple[int, ...]]]]:
+    """The architecture signature alone (reads headers only)."""
+    source = open_weights(path)
+    try:
+        _tie_output(source)
+        return signature_of(source.entries)
+    finally:
+        source.close()
+
+
+def _precision(entries: list[TensorEntry]) -> str:
+    weight: dict[str, int] = {}
+    for e in entries:
+        if len(e.shape) > 1:
+            weight[e.dtype] = weight.get(e.dtype, 0) + int(np.prod(e.shape))
+    return max(weight, key=weight.__getitem__) if weight else "unknown"
+
+
+# -- the sketch ---------------------------------------------------------------------------------
+def _row_chunks(shape: tuple[int, ...], chunk_elems: int) -> Iterator[tuple[int, int]]:
+    """Ranges over the first axis holding about `chunk_elems` values each (at least one slice)."""
+    per_slice = int(np.prod(shape[1:]))
+    step = max(1, chunk_elems // max(1, per_slice))
+    for r0 in range(0, shape[0], step):
+        yield r0, min(shape[0], r0 + step)
+
+
+def weight_sketch(
+    path: str | Path, seed: int = 0, *, k: int = SKETCH_K, max_kib: int = DEFAULT_MAX_KIB,
+    chunk_elems: int = DEFAULT_CHUNK_ELEMS, progress: Any = None,
+) -> WeightSketch:
+    """Sketch every weight tensor of a model, streaming; see the module docstring for the layout.
+
+    Raises InputError (one line) when the weights cannot be read or dequantised; callers keep the
+    other channels. Cost: ~2k flops per weight plus reading the file once.
+    """
+    start = time.perf_counter()
+    budget_blocks = (max_kib * 1024) // (4 * k * k)
+    if budget_blocks < 1:
+        raise InputError(f"max_kib={max_kib} holds no {k}x{k} float32 block: raise max_kib or lower k")
+    source = open_weights(path)
+    try:
+        _tie_output(source)
+        if not source.entries:
+            raise InputError(f"{path}: no tensor has a canonical name; weight channel skipped")
+        signature, items = signature_of(source.entries)
+        ordered = sorted(source.entries, key=lambda e: canonical_order_key(e.name))
+        matrices = [e for e in ordered if len(e.shape) >= 2]
+        chosen = set(select_blocks([e.name for e in matrices], budget_blocks))
+        skipped = list(source.skipped) + [(e.name, "over block budget") for e in matrices if e.name not in chosen]
+        matrices = [e for e in matrices if e.name in chosen]
+        source.check_readable(matrices)
+        blocks: list[np.ndarray] = []
+        rms: list[float] = []  # exact RMS of each sketched matrix (E||block||^2 = rms^2)
+        for i, entry in enumerate(matrices):
+            rows, cols = int(np.prod(entry.shape[:-1])), int(entry.shape[-1])
+            left = sketch_left(seed, entry.name, rows, k)
+            perm = source.row_permutation(entry)
+            if perm is not None:  # W_hf = P^T W_gguf, so S_L W_hf = S_L[:, perm] W_gguf
+                left = np.ascontiguousarray(left[:, perm])
+            right = sketch_right(seed, entry.name, cols, k)
+            acc = np.zeros((k, k), dtype=np.float64)
+            sumsq = 0.0
+            unit = rows // entry.shape[0]  # matrix rows per slice of the first axis (1 for 2-D)
+            for r0, r1 in _row_chunks(entry.shape, chunk_elems):
+                chunk = source.rows(entry, r0, r1)
+                acc += left[:, r0 * unit:r1 * unit] @ (chunk @ right)  # S_L W S_R, one chunk at a time
+                sumsq += float(np.einsum("ij,ij->", chunk, chunk, dtype=np.float64))
+                del chunk
+            blocks.append((acc / math.sqrt(rows * cols)).astype(np.float32))
+            rms.append(math.sqrt(sumsq / (rows * cols)))
+            if progress is not None:
+                progress(f"sketch {i + 1}/{len(matrices)} {entry.name}")
+        vector = np.concatenate([b.ravel() for b in blocks]).astype(np.float32)
+        return WeightSketch(
+            vector=vector, signature=signature, k=k, seed=seed, max_kib=max_kib, source=source.kind,
+            arch=source.arch, precision=getattr(source, "file_type", None) or _precision(source.entries), tensors=items,
+            blocks=[e.name for e in matrices], rms=rms, skipped=skipped, notes=list(source.notes),
+            seconds=time.perf_counter() - start,
+        )
+    finally:
+        source.close()

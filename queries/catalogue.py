@@ -1,0 +1,421 @@
+"""The catalogue of lineage questions: one `queries/<name>.cypher` file per question.
+
+Each file starts with a header of `//` lines that says what the query answers and which
+parameters it takes, so that the CLI lists, validates and documents templates without code::
+
+    // name: descendants
+    // description: every model below MODEL, with its generation
+    // param: model: model (required) -- the ancestor
+    // param: max_depth: int[1..30] = 10 -- deepest generation to follow
+    // param: edges: declared|inferred|both = both -- which parent edges to follow
+
+Parameter types: `str`, `int` (optionally `int[lo..hi]`), `float`, `bool`, `model` (a model id
+that must exist), `dna_model` (a model id that must exist and carry a DNA), `family` (a family id
+that must exist, or empty for all), and enumerations `a|b|c`.
+
+Values reach the database only as `$params`. The one piece of text that varies is the set of
+parent relationship types, and it comes from `EDGE_TYPES`, a fixed map in code keyed by the
+validated `edges` enum: a template writes `%EDGES%` where the types go.
+
+Dialects: `<name>.kuzu.cypher` beside a template is used on the embedded store (LadybugDB speaks
+Kùzu's dialect); its header may say `// impl: python`, and then a Python function registered in
+`PYTHON_IMPLS` answers instead (k-nearest DNAs on the embedded store are numpy, since the engine's
+vector extension is not available offline).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kb.errors import InputError, NotFoundError
+
+QUERIES_DIR = Path(__file__).resolve().parent
+
+EDGE_TYPES: dict[str, str] = {
+    "declared": "DECLARED_PARENT",
+    "inferred": "INFERRED_PARENT",
+    "both": "DECLARED_PARENT|INFERRED_PARENT",
+}
+"""The only text ever substituted into a template: relationship types by the `edges` value."""
+
+EDGES_TOKEN = "%EDGES%"
+DIALECTS = {"embedded": "kuzu"}
+"""Store kind -> file suffix of its dialect variants (`<name>.<suffix>.cypher`)."""
+
+_SCALAR_TYPES = ("str", "int", "float", "bool", "model", "dna_model", "family")
+_PARAM_LINE = re.compile(
+    r"^(?P<name>[a-z_][a-z0-9_]*)\s*:\s*(?P<type>[^=(]+?)\s*"
+    r"(?:=\s*(?P<default>.*?)|\((?P<required>required)\))\s*(?:--\s*(?P<help>.*))?$"
+)
+_INT_RANGE = re.compile(r"^int\[(-?\d+)\.\.(-?\d+)\]$")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One declared template parameter."""
+
+    name: str
+    type: str
+    required: bool
+    default: Any = None
+    help: str = ""
+    choices: tuple[str, ...] = ()
+    bounds: tuple[int, int] | None = None
+
+    @property
+    def type_text(self) -> str:
+        if self.choices:
+            return "|".join(self.choices)
+        if self.bounds:
+            return f"int[{self.bounds[0]}..{self.bounds[1]}]"
+        return self.type
+
+    def coerce(self, value: Any, template: str) -> Any:
+        """The value as this parameter's Python type; strings (from the CLI) are parsed."""
+        where = f"template {template!r}: parameter {self.name!r}"
+        base = "int" if self.bounds else self.type
+        if self.choices:
+            if value not in self.choices:
+                raise InputError(f"{where} must be one of {', '.join(self.choices)}, not {value!r}")
+            return value
+        if base in ("str", "model", "dna_model", "family"):
+            if not isinstance(value, str):
+                raise InputError(f"{where} must be a string, not {type(value).__name__} {value!r}")
+            return value
+        if base == "bool":
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+                return value.lower() in ("true", "1", "yes")
+            raise InputError(f"{where} must be true or false, not {value!r}")
+        if base == "int":
+            if isinstance(value, bool) or not isinstance(value, (int, str)):
+                raise InputError(f"{where} must be an integer, not {type(value).__name__} {value!r}")
+            try:
+                number = int(value)
+            except ValueError:
+                raise InputError(f"{where} must be an integer, not {value!r}") from None
+            if self.bounds and not self.bounds[0] <= number <= self.bounds[1]:
+                raise InputError(
+                    f"{where} must be between {self.bounds[0]} and {self.bounds[1]}, not {number}"
+                )
+            return number
+        if base == "float":
+            if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+                raise InputError(f"{where} must be a number, not {type(value).__name__} {value!r}")
+            try:
+                return float(value)
+            except ValueError:
+                raise InputError(f"{where} must be a number, not {value!r}") from None
+        raise AssertionError(base)  # pragma: no cover - types are checked when loading
+
+
+@dataclass(frozen=True)
+class Template:
+    """A named lineage question: its Cypher (per dialect) and its declared parameters."""
+
+    name: str
+    description: str
+    params: tuple[Param, ...]
+    body: str
+    path: Path
+    variants: dict[str, str] = field(default_factory=dict)
+    python_dialects: frozenset[str] = frozenset()
+
+    def param(self, name: str) -> Param | None:
+        return next((p for p in self.params if p.name == name), None)
+
+    def usage(self) -> str:
+        """Parameters as `--param` would take them: `model=<model> [k=10]`."""
+        parts = []
+        for p in self.params:
+            shown = '""' if p.default == "" else p.default
+            parts.append(f"{p.name}=<{p.type_text}>" if p.required else f"[{p.name}={shown}]")
+        return " ".join(parts)
+
+
+def _parse_default(param_type: str, text: str) -> Any:
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    if param_type.startswith("int"):
+        return int(text)
+    if param_type == "float":
+        return float(text)
+    if param_type == "bool":
+        return text.lower() == "true"
+    return text
+
+
+def _parse_param(spec: str, path: Path) -> Param:
+    match = _PARAM_LINE.match(spec.strip())
+    if not match:
+        raise InputError(f"{path.name}: cannot read the parameter line {spec!r}")
+    name, kind = match["name"], match["type"].strip()
+    choices: tuple[str, ...] = ()
+    bounds = None
+    if "|" in kind:
+        choices = tuple(c.strip() for c in kind.split("|"))
+        kind = "enum"
+    elif (found := _INT_RANGE.match(kind)) is not None:
+        bounds = (int(found[1]), int(found[2]))
+    elif kind not in _SCALAR_TYPES:
+        raise InputError(f"{path.name}: parameter {name!r} has unknown type {kind!r}")
+    required = match["required"] is not None
+    default = None if required else _parse_default(kind, match["default"] or "")
+    return Param(name, kind, required, default, (match["help"] or "").strip(), choices, bounds)
+
+
+def _split(text: str) -> tuple[dict[str, list[str]], str]:
+    """Header fields (`// key: value` lines at the top) and the Cypher body below them."""
+    header: dict[str, list[str]] = {}
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines) and (lines[i].startswith("//") or not lines[i].strip()):
+        line = lines[i][2:].strip() if lines[i].startswith("//") else ""
+        key, sep, value = line.partition(":")
+        if sep and re.fullmatch(r"[a-z_]+", key.strip()):
+            header.setdefault(key.strip(), []).append(value.strip())
+        i += 1
+    return header, "\n".join(lines[i:]).strip()
+
+
+def load_template(path: Path) -> Template:
+    header, body = _split(path.read_text(encoding="utf-8"))
+    name = (header.get("name") or [""])[0]
+    if name != path.name.removesuffix(".cypher"):
+        raise InputError(f"{path.name}: header name {name!r} differs from the file name")
+    params = tuple(_parse_param(spec, path) for spec in header.get("param", []))
+    variants: dict[str, str] = {}
+    python: set[str] = set()
+    for suffix in set(DIALECTS.values()):
+        variant = path.with_name(f"{name}.{suffix}.cypher")
+        if variant.exists():
+            v_header, v_body = _split(variant.read_text(encoding="utf-8"))
+            if (v_header.get("impl") or [""])[0] == "python":
+                python.add(suffix)
+            else:
+                variants[suffix] = v_body
+    return Template(
+        name=name,
+        description=(header.get("description") or [""])[0],
+        params=params,
+        body=body,
+        path=path,
+        variants=variants,
+        python_dialects=frozenset(python),
+    )
+
+
+@lru_cache(maxsize=4)
+def load_catalogue(directory: Path = QUERIES_DIR) -> dict[str, Template]:
+    """Every template in `directory`, by name (dialect variants folded into their template)."""
+    templates = {}
+    for path in sorted(directory.glob("*.cypher")):
+        if path.name.count(".") == 1:
+            template = load_template(path)
+            templates[template.name] = template
+    return templates
+
+
+def list_templates() -> list[dict[str, str]]:
+    """One row per template: name, description, parameters (for `dnakb query --list`)."""
+    return [
+        {"name": t.name, "description": t.description, "params": t.usage()}
+        for t in load_catalogue().values()
+    ]
+
+
+def get_template(name: str) -> Template:
+    catalogue = load_catalogue()
+    if name not in catalogue:
+        close = difflib.get_close_matches(name, list(catalogue), n=3, cutoff=0.5)
+        hint = f"did you mean {', '.join(close)}?" if close else "see `dnakb query --list`"
+        raise NotFoundError(f"no query template {name!r}; {hint}")
+    return catalogue[name]
+
+
+def bind_params(template: Template, params: dict[str, Any] | None) -> dict[str, Any]:
+    """Validated, typed parameters with defaults filled in; any mismatch is an InputError."""
+    params = dict(params or {})
+    extra = sorted(set(params) - {p.name for p in template.params})
+    if extra:
+        known = ", ".join(p.name for p in template.params) or "none"
+        raise InputError(
+            f"template {template.name!r} has no parameter {extra[0]!r} (its parameters: {known})"
+        )
+    bound: dict[str, Any] = {}
+    for p in template.params:
+        if p.name not in params or params[p.name] is None:
+            if p.required:
+                raise InputError(
+                    f"template {template.name!r} needs parameter {p.name!r}: "
+                    f"pass --param {p.name}=<{p.type_text}>"
+                )
+            bound[p.name] = p.default
+        else:
+            bound[p.name] = p.coerce(params[p.name], template.name)
+    return bound
+
+
+def _suggest(value: str, candidates: list[str]) -> str:
+    close = difflib.get_close_matches(value, candidates, n=3, cutoff=0.6)
+    if not close:  # ids are long "org/name" strings: also try the part after the slash
+        tail = value.rsplit("/", 1)[-1].lower()
+        close = [c for c in candidates if len(tail) >= 4 and tail in c.lower()][:3]
+    return f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+
+
+def check_references(store: Any, template: Template, bound: dict[str, Any]) -> None:
+    """Named models and families must exist (one indexed lookup each; suggestions on a miss)."""
+    for p in template.params:
+        value = bound.get(p.name)
+        if p.type in ("model", "dna_model"):
+            rows = store.cypher(
+                "MATCH (m:Model {id: $id}) RETURN m.dna IS NOT NULL AS has_dna", {"id": value}
+            )
+            if not rows:
+                raise NotFoundError(f"no model {value!r} in the store{_suggest(value, store.model_ids())}")
+            if p.type == "dna_model" and not rows[0]["has_dna"]:
+                raise InputError(
+                    f"model {value!r} has no DNA (metadata only); ingest it first with `dnakb ingest`"
+                )
+        elif p.type == "family" and value:
+            rows = store.cypher("MATCH (f:Family {id: $id}) RETURN f.id AS id", {"id": value})
+            if not rows:
+                ids = [f.id for f in store.families()]
+                raise NotFoundError(f"no family {value!r} in the store{_suggest(value, ids)}")
+
+
+def render(template: Template, dialect: str | None, bound: dict[str, Any]) -> str:
+    """The Cypher text to run: the dialect variant if any, relationship types from EDGE_TYPES."""
+    body = template.variants.get(dialect or "", template.body)
+    if EDGES_TOKEN in body:
+        body = body.replace(EDGES_TOKEN, EDGE_TYPES[bound.get("edges", "both")])
+    return body
+
+
+def run_template(store: Any, name: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Answer the lineage question `name` on `store` (rows in a fixed order on every store).
+
+    Raises NotFoundError for an unknown template or model id (with close matches), InputError
+    for a missing, extra or mistyped parameter.
+    """
+    template = get_template(name)
+    bound = bind_params(template, params)
+    check_references(store, template, bound)
+    dialect = DIALECTS.get(store.kind)
+    if dialect in template.python_dialects:
+        return PYTHON_IMPLS[template.name](store, bound)
+    # only declared parameters travel: a template need not use every one (e.g. `edges`)
+    query = render(template, dialect, bound)
+    used = {k: v for k, v in bound.items() if re.search(rf"\${k}\b", query)}
+    return store.cypher(query, used)
+
+
+# --- Python implementations ---------------------------------------------------------------------
+
+@dataclass
+class _DnaIndex:
+    """One protocol's DNAs as a float32 matrix with float64 squared norms, for exact kNN."""
+
+    token: Any
+    ids: list[str]
+    row: dict[str, int]
+    matrix: np.ndarray
+    norms2: np.ndarray
+
+
+_DNA_CACHE: weakref.WeakKeyDictionary[Any, dict[str, _DnaIndex]] = weakref.WeakKeyDictionary()
+
+
+def _store_token(store: Any) -> Any:
+    """Cheap change marker: the store's write counter if it has one, and the model count (O(1))."""
+    count = store.cypher("MATCH (m:Model) RETURN count(*) AS n")[0]["n"]
+    return (getattr(store, "revision", None), count)
+
+
+def _dna_index(store: Any, protocol: str, *, refresh: bool = False) -> _DnaIndex:
+    """The cached matrix of one protocol's DNAs, rebuilt when the store changed.
+
+    Reading 100k DNAs out of the engine costs seconds, so the matrix is cached per open store.
+    Staleness: the token catches added or deleted models; `nearest_numpy` re-reads the query's
+    and every candidate's DNA by id and rebuilds when any differs, so an in-place DNA update can
+    only go unnoticed for a model that is not among the candidates.
+    """
+    token = _store_token(store)
+    per_store = _DNA_CACHE.setdefault(store, {})
+    hit = per_store.get(protocol)
+    if hit is not None and hit.token == token and not refresh:
+        return hit
+    ids, matrix = store.dna_matrix(protocol)
+    matrix = np.ascontiguousarray(matrix, dtype=np.float32)
+    norms2 = np.einsum("ij,ij->i", matrix.astype(np.float64), matrix.astype(np.float64))
+    index = _DnaIndex(token, ids, {m: i for i, m in enumerate(ids)}, matrix, norms2)
+    per_store[protocol] = index
+    return index
+
+
+def _fresh(store: Any, ids: list[str]) -> dict[str, dict[str, Any]]:
+    # UNWIND + primary-key match: `WHERE m.id IN $ids` scans every model in Kùzu (100x slower)
+    rows = store.cypher(
+        "UNWIND $ids AS wanted MATCH (m:Model {id: wanted}) "
+        "RETURN m.id AS id, m.name AS name, m.protocol AS protocol, m.dna AS dna",
+        {"ids": ids},
+    )
+    return {row["id"]: row for row in rows}
+
+
+def nearest_numpy(store: Any, bound: dict[str, Any], *, _retry: bool = True) -> list[dict[str, Any]]:
+    """k nearest DNAs of the same protocol by Euclidean distance, exact.
+
+    Candidates by one float32 matrix-vector product, ||x - q||² = ||x||² - 2 x·q + ||q||²
+    (O(n·dim), BLAS); then the 4k+16 best are re-ranked with exact float64 distances from DNAs
+    re-read by id, and ordered by (distance, id) like the Neo4j template.
+    """
+    model, k = bound["model"], bound["k"]
+    query_row = _fresh(store, [model])[model]
+    protocol = query_row["protocol"]
+    index = _dna_index(store, protocol)
+    query = np.asarray(query_row["dna"], dtype=np.float64)
+    n = len(index.ids)
+    if n <= 1:
+        return []
+    d2 = index.norms2 - 2.0 * (index.matrix @ query.astype(np.float32)).astype(np.float64) + query @ query
+    if model in index.row:
+        d2[index.row[model]] = np.inf
+    pool = min(n, 4 * k + 16)
+    candidates = np.argpartition(d2, pool - 1)[:pool] if pool < n else np.arange(n)
+    candidates = [int(i) for i in candidates if index.ids[i] != model]
+    fresh = _fresh(store, [index.ids[i] for i in candidates])
+    stale = model in index.row and not np.allclose(index.matrix[index.row[model]], query, rtol=0, atol=1e-6)
+    scored = []
+    for i in candidates:
+        row = fresh.get(index.ids[i])
+        if row is None or row["protocol"] != protocol or row["dna"] is None:
+            stale = True  # deleted or changed since the matrix was read
+            continue
+        vector = np.asarray(row["dna"], dtype=np.float64)
+        if not np.allclose(index.matrix[i], vector, rtol=0, atol=1e-6):
+            stale = True
+        scored.append((float(np.sqrt(((vector - query) ** 2).sum())), row["id"], row["name"]))  # ||x - q||_2
+    if stale and _retry:
+        _dna_index(store, protocol, refresh=True)
+        return nearest_numpy(store, bound, _retry=False)
+    scored.sort()
+    return [{"id": cid, "name": name, "distance": dist} for dist, cid, name in scored[:k]]
+
+
+PYTHON_IMPLS: dict[str, Callable[[Any, dict[str, Any]], list[dict[str, Any]]]] = {
+    "nearest": nearest_numpy,
+}
+"""Template name -> function(store, bound params) for variants whose header says `impl: python`."""

@@ -1,0 +1,10 @@
+// name: descendants
+// description: every model below MODEL (children, grandchildren, ...) with its generation
+// param: model: model (required) -- the ancestor
+// param: max_depth: int[1..30] = 10 -- deepest generation to follow
+// param: edges: declared|inferred|both = both -- which parent edges to follow
+// Generation = length of the shortest child->parent chain; rows by generation, then id.
+MATCH p = ANY SHORTEST (d:Model)-[:%EDGES%]->{1,30}(m:Model {id: $model})
+WHERE length(p) <= $max_depth
+RETURN d.id AS id, d.name AS name, length(p) AS depth
+ORDER BY depth, id

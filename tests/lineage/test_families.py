@@ -1,0 +1,43 @@
+import numpy as np
+import pytest
+
+from kb.errors import InputError
+from kb.lineage.families import families_from_labels, hdbscan_families
+
+
+def test_blobs_become_families_and_outliers_singletons():
+    rng = np.random.default_rng(0)
+    x = np.vstack([rng.normal(0, 0.1, (10, 8)), rng.normal(5, 0.1, (8, 8)), [[50.0] * 8], [[-50.0] * 8]])
+    fam = hdbscan_families(x, min_cluster_size=3)
+    labels = fam.labels
+    assert len(set(labels[:10])) == 1 and len(set(labels[10:18])) == 1 and labels[0] != labels[10]
+    assert labels[18] != labels[19] and fam.n_noise == 2 and fam.n_families == 4
+    assert fam.probability[18] == 1.0 and np.all((fam.probability >= 0) & (fam.probability <= 1))
+    assert sorted(len(m) for m in fam.members()) == [1, 1, 8, 10]
+
+
+def test_precomputed_and_epsilon_keep_a_family_whole():
+    # a family = two tight pairs 0.3 apart; another far away. Without epsilon EOM splits the pairs.
+    pts = np.array([0.0, 0.01, 0.3, 0.31, 5.0, 5.01, 5.3, 5.31])
+    d = np.abs(pts[:, None] - pts[None, :])
+    split = hdbscan_families(d, metric="precomputed")
+    whole = hdbscan_families(d, metric="precomputed", epsilon=1.0)
+    assert split.n_families == 4
+    assert whole.n_families == 2 and len(set(whole.labels[:4])) == 1
+
+
+def test_tiny_and_degenerate_inputs():
+    assert hdbscan_families(np.zeros((1, 4))).labels.tolist() == [0]
+    assert hdbscan_families(np.zeros((2, 4))).labels.tolist() == [0, 0]
+    assert hdbscan_families(np.array([[0.0], [1.0]])).labels.tolist() == [0, 1]
+    same = hdbscan_families(np.ones((6, 3)))
+    assert same.n_families == 1
+    with pytest.raises(InputError, match="min_cluster_size"):
+        hdbscan_families(np.zeros((3, 2)), min_cluster_size=1)
+    with pytest.raises(InputError, match="NaN"):
+        hdbscan_families(np.array([[np.nan], [1.0], [2.0]]))
+
+
+def test_labels_wrapper_makes_noise_singletons():
+    fam = families_from_labels(np.array([3, 3, -1, 7, -1]))
+    assert fam.labels.tolist() == [0, 0, 2, 1, 3]

@@ -1,0 +1,135 @@
+"""`infer` and `dnakb infer` against a real embedded store."""
+
+import json
+
+import numpy as np
+import pytest
+
+from kb.errors import InputError, NotFoundError
+from kb.lineage.evaluate import evaluate, format_report
+from kb.lineage.infer import infer
+from kb.lineage.synthetic import synthetic_lineage
+from kb.records import DeclaredEdge, ModelRecord
+
+
+def _load(store, lineage, protocol="p1"):
+    store.upsert_models([
+        ModelRecord(id=e.id, dna=e.text_dna.tolist(), protocol=protocol,
+                    sketch=None if e.sketch is None else e.sketch.tolist(), signature=e.signature,
+                    precision=e.precision, released=e.released)
+        for e in lineage.evidence
+    ])
+
+
+def test_infer_writes_families_edges_and_replaces_them(store):
+    lin = synthetic_lineage(40, mean_family=8, sketches=True, seed=11)
+    _load(store, lin)
+    c, p, r = lin.truth[0]
+    store.upsert_declared_edges([DeclaredEdge(c, p, r)])
+    result = infer(store, bootstrap=5)
+    assert {f.id for f in store.families()} == {f.id for f in result.families}
+    stored = store.inferred_edges()
+    assert len(stored) == len(result.edges) > 30
+    assert all(e.support is not None and 0 <= e.support <= 1 for e in stored)
+    assert {e.relation for e in stored} <= {"finetune", "adapter", "quantized", "merge", "distill"}
+    flags = {(e.child, e.parent): e.flag for e in stored}
+    assert flags.get((c, p), "absent") in (None, "absent")
+    assert "undocumented" in flags.values()
+    assert len(store.memberships()) == 40
+    assert all(f.newick and f.newick.endswith(";") for f in store.families())
+    again = infer(store, bootstrap=0)  # a second run replaces, never adds
+    assert len(store.inferred_edges()) == len(again.edges)
+    assert all(e.support is None for e in store.inferred_edges())
+
+
+def test_bad_inputs_give_clear_messages(store):
+    with pytest.raises(InputError, match="holds no DNAs: ingest models first"):
+        infer(store)
+    store.upsert_models([ModelRecord(id="solo", dna=[0.0] * 128, protocol="p1")])
+    single = infer(store, bootstrap=0)
+    assert len(single.families) == 1 and not single.edges
+    assert any("only one model" in m for m in single.messages)
+    store.upsert_models([ModelRecord(id=f"same{i}", dna=[0.0] * 128, protocol="p1") for i in range(3)])
+    same = infer(store, bootstrap=0)
+    assert any("identical" in m for m in same.messages) and len(same.families) == 1
+    store.upsert_models([ModelRecord(id=f"q{i}", dna=[float(i)] * 128, protocol="p2") for i in range(2)])
+    picked = infer(store, bootstrap=0)
+    assert picked.protocol == "p1"
+    assert any("DNAs from 2 protocols: p1 (4 models), p2 (2 models); using p1" in m for m in picked.messages)
+    assert infer(store, "p2", bootstrap=0).protocol == "p2"
+    with pytest.raises(NotFoundError, match="no DNAs under protocol 'p9'; the KB has p1"):
+        infer(store, "p9")
+
+
+def test_cli_infer_prints_a_summary_and_json(tmp_path, capsys):
+    from ingest.cli import main
+    from kb.stores import StoreConfig, open_store
+
+    db = tmp_path / "kb"
+    with open_store(StoreConfig(kind="embedded", db=db)) as s:
+        _load(s, synthetic_lineage(20, mean_family=6, sketches=True, seed=12))
+    assert main(["--db", str(db), "infer", "--bootstrap", "3", "--json", "-q"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["models"] == 20 and data["edges"] >= 15 and data["bootstrap"] == 3
+    assert main(["--db", str(db), "infer", "--bootstrap", "0", "--no-dates", "--no-weights", "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "inferred parent edges" in out and "family:" in out
+    assert main(["--db", str(db), "infer", "--protocol", "nope", "-q"]) == 1
+    assert "Error: no DNAs under protocol 'nope'" in capsys.readouterr().err
+
+
+def test_evaluate_on_a_store(store):
+    lin = synthetic_lineage(40, mean_family=8, sketches=True, seed=13)
+    _load(store, lin)
+    report = evaluate(store, lin.truth, bootstrap=3)
+    assert report.parents.accuracy >= 0.85 and report.ari >= 0.9
+    assert set(report.variants) == {"as inferred", "no dates", "no weights", "no dates, no weights"}
+    text = format_report(report)
+    assert "parent accuracy" in text and "Support calibration" in text
+    assert json.dumps(report.as_dict(), default=str)
+
+
+def test_evaluate_scores_the_stored_results_without_reinferring(store):
+    lin = synthetic_lineage(30, mean_family=8, sketches=True, seed=14)
+    _load(store, lin)
+    with pytest.raises(InputError, match="no inferred results"):
+        evaluate(store, lin.truth, run_infer=False, variants=False)
+    infer(store, bootstrap=0, use_declared=False)
+    report = evaluate(store, lin.truth, run_infer=False, variants=False)
+    assert report.parents.n == len({c for c, _, _ in lin.truth}) and report.parents.accuracy > 0.8
+
+
+def test_bootstrap_over_probes_through_the_embeddings_source(store):
+    import importlib
+
+    from kb.dna import dna_from_embeddings
+    from kb.protocol import DnaProtocol
+
+    infer_module = importlib.import_module("kb.lineage.infer")  # the module; kb.lineage.infer is the function
+
+    protocol = DnaProtocol(probe_set="t", n_probes=20, max_new_tokens=8, embedder="e", embedder_dim=16)
+    rng = np.random.default_rng(0)
+    emb = {}
+    for f in range(2):
+        base = rng.normal(size=(20, 16))
+        emb[f"f{f}/base"] = base
+        for k in range(3):
+            emb[f"f{f}/ft{k}"] = base + 0.3 * rng.normal(size=base.shape)
+    store.upsert_models([ModelRecord(id=m, dna=dna_from_embeddings(e, protocol).tolist(), protocol=protocol.id)
+                         for m, e in emb.items()])
+    with pytest.raises(InputError, match="does not match"):
+        infer(store, bootstrap=2, embeddings_loader=emb.get, dna_protocol=DnaProtocol(
+            probe_set="other", n_probes=20, max_new_tokens=8, embedder="e", embedder_dim=16))
+    result = infer(store, bootstrap=20, embeddings_loader=emb.get, dna_protocol=protocol)
+    assert result.bootstrap == 20 and all(e.support is not None for e in result.edges)
+    assert not any("skipped" in m for m in result.messages)
+    # the ingest side registers a source instead of passing arguments
+    infer_module.register_embeddings_source(lambda _store, _pid: (protocol, emb.get))
+    try:
+        again = infer(store, bootstrap=20)
+    finally:
+        infer_module._EMBEDDINGS_SOURCE.clear()
+    assert [e.support for e in again.edges] == [e.support for e in result.edges]
+    without = infer(store, bootstrap=5)
+    assert any("bootstrap over probes skipped" in m for m in without.messages)
+    assert all(e.support is None for e in without.edges)

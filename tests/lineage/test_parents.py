@@ -1,0 +1,141 @@
+import networkx as nx
+import numpy as np
+import pytest
+
+from kb.lineage.evidence import SKETCH_BLOCK, ModelEvidence
+from kb.lineage.families import families_from_labels
+from kb.lineage.parents import (
+    ParentOptions,
+    _edmonds_dense,
+    channel_scales,
+    family_parents,
+    find_merges,
+    infer_parents,
+)
+from kb.lineage.synthetic import synthetic_lineage
+
+K2 = SKETCH_BLOCK * SKETCH_BLOCK
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_dense_edmonds_matches_networkx(seed):
+    rng = np.random.default_rng(seed)
+    for _ in range(20):
+        m = int(rng.integers(2, 25))
+        cost = rng.random((m, m))
+        cost[rng.random((m, m)) < 0.3] = np.inf
+        cost[:, 0] = 5 + rng.random(m)  # node 0 reaches everyone: an arborescence exists
+        parent = _edmonds_dense(cost, 0)
+        graph = nx.DiGraph()
+        graph.add_weighted_edges_from((p, c, cost[c, p]) for c in range(1, m) for p in range(m)
+                                      if c != p and np.isfinite(cost[c, p]))
+        best = sum(d["weight"] for *_, d in nx.minimum_spanning_arborescence(graph).edges(data=True))
+        assert parent[0] == -1
+        assert sum(cost[c, parent[c]] for c in range(1, m)) == pytest.approx(best)
+
+
+def _accuracy(lineage, edges):
+    ids = [e.id for e in lineage.evidence]
+    truth: dict[str, set[str]] = {}
+    for c, p, _ in lineage.truth:
+        truth.setdefault(c, set()).add(p)
+    first: dict[str, str] = {}
+    for e in edges:
+        first.setdefault(ids[e.child], ids[e.parent])
+    return np.mean([first.get(c) in ps for c, ps in truth.items()])
+
+
+@pytest.mark.parametrize("sketches,dates,floor", [(True, True, 0.95), (True, False, 0.8),
+                                                  (False, True, 0.85), (False, False, 0.75)])
+def test_parents_on_a_synthetic_lineage(sketches, dates, floor):
+    lin = synthetic_lineage(150, mean_family=12, sketches=sketches, dates=dates, seed=4)
+    edges = infer_parents(lin.evidence, families_from_labels(lin.family))
+    assert _accuracy(lin, edges) >= floor
+    children = [e.child for e in edges if e.method == "arborescence"]
+    assert len(children) == len(set(children)) == 150 - lin.family.max() - 1  # one root per family
+
+
+def test_relations_from_weights():
+    lin = synthetic_lineage(200, mean_family=12, sketches=True, seed=5)
+    ids = [e.id for e in lin.evidence]
+    truth = {(c, p): r for c, p, r in lin.truth}
+    edges = infer_parents(lin.evidence, families_from_labels(lin.family))
+    right = [truth[(ids[e.child], ids[e.parent])] == e.relation for e in edges
+             if (ids[e.child], ids[e.parent]) in truth]
+    assert np.mean(right) >= 0.9
+    assert {e.channel for e in edges} <= {"weights", "loglik", "text"}
+    assert all(e.channel != "weights" for e in edges if e.relation == "distill")
+
+
+def _ev(name, sketch, precision="f32", released=None, text=None, sig="s"):
+    return ModelEvidence(name, text_dna=np.zeros(4) if text is None else text, sketch=sketch,
+                         signature=sig, precision=precision, released=released)
+
+
+def test_quantized_copy_is_the_child_even_without_dates():
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=4 * K2)
+    evs = [_ev("q4", base + 0.01 * rng.normal(size=base.size), "q4_0"), _ev("base", base, "bf16"),
+           _ev("ft", base + 0.1 * rng.normal(size=base.size), "bf16")]
+    edges = family_parents(evs, channel_scales(evs), ParentOptions(use_dates=False))
+    got = {evs[e.child].id: (evs[e.parent].id, e.relation) for e in edges}
+    assert got == {"q4": ("base", "quantized"), "ft": ("base", "finetune")}
+
+
+def test_merge_gets_two_parents_and_dates_bind():
+    rng = np.random.default_rng(1)
+    base = rng.normal(size=4 * K2)
+    a = base + 0.2 * rng.normal(size=base.size)
+    b = base + 0.2 * rng.normal(size=base.size)
+    evs = [_ev("base", base, released="2023-01-01"), _ev("a", a, released="2023-02-01"),
+           _ev("b", b, released="2023-03-01"), _ev("m", 0.4 * a + 0.6 * b, released="2023-04-01")]
+    merges = find_merges(evs, __import__("kb.lineage.evidence", fromlist=["x"]).channel_distances(evs)["weights"])
+    assert set(merges) == {3} and set(merges[3][:2]) == {1, 2}
+    edges = family_parents(evs, channel_scales(evs))
+    parents = {(evs[e.child].id, evs[e.parent].id): e.relation for e in edges}
+    assert parents == {("a", "base"): "finetune", ("b", "base"): "finetune",
+                       ("m", "a"): "merge", ("m", "b"): "merge"}
+    # a merge released before one of its parents cannot be one
+    evs[3].released = "2023-02-15"
+    assert find_merges(evs, __import__("kb.lineage.evidence", fromlist=["x"]).channel_distances(evs)["weights"]) == {}
+
+
+def test_dates_forbid_later_parents_and_declarations_count():
+    t = np.array([[0.0, 0.0], [1.0, 0.0], [2.0, 0.0]])
+    evs = [ModelEvidence(n, text_dna=t[i], released=d) for i, (n, d) in
+           enumerate([("x", "2024-03-01"), ("y", "2024-01-01"), ("z", "2024-02-01")])]
+    edges = family_parents(evs, channel_scales(evs))
+    got = {evs[e.child].id: evs[e.parent].id for e in edges}
+    assert got == {"z": "y", "x": "y"}  # y, earliest, is the root though x is nearer to it
+    # two equidistant candidates: the declared one wins
+    evs = [ModelEvidence("p1", text_dna=np.array([0.0, 1.0])), ModelEvidence("p2", text_dna=np.array([0.0, -1.0])),
+           ModelEvidence("c", text_dna=np.array([0.0, 0.0]), declared_parents=[("p2", "finetune")])]
+    edges = family_parents(evs, channel_scales(evs), ParentOptions(use_dates=False))
+    assert {evs[e.child].id: evs[e.parent].id for e in edges}["c"] == "p2"
+
+
+def test_gguf_copies_and_a_distilled_student_attach_like_the_zoo():
+    """The zoo's pattern: f16 and q8_0 GGUFs of an f32 base, a q4_0 made from the f16 GGUF, a
+    fine-tune, and a student of the same architecture distilled from the base (far in weights)."""
+    rng = np.random.default_rng(3)
+    n = 63 * K2
+    base = rng.normal(size=n)
+    f16 = base + 5e-4 * rng.normal(size=n)
+    text = rng.normal(size=32)
+    evs = [
+        _ev("base", base, "F32", text=text),
+        _ev("base-f16", f16, "F16", text=text + 1e-4 * rng.normal(size=32)),
+        _ev("base-q8_0", base + 4e-3 * rng.normal(size=n), "Q8_0", text=text + 1e-3 * rng.normal(size=32)),
+        _ev("base-q4_0", f16 + 0.1 * rng.normal(size=n), "Q4_0", text=text + 0.05 * rng.normal(size=32)),
+        _ev("ft", base + 0.2 * rng.normal(size=n), "F32", text=text + 1.0 * rng.normal(size=32)),
+        _ev("student", rng.normal(size=n), "F32", text=text + 0.3 * rng.normal(size=32)),
+        _ev("other", rng.normal(size=n), "F32", text=rng.normal(size=32) * 1.5),
+    ]
+    edges = family_parents(evs, channel_scales(evs), ParentOptions(use_dates=False))
+    got = {evs[e.child].id: (evs[e.parent].id, e.relation) for e in edges}
+    assert got["base-f16"] == ("base", "quantized")
+    assert got["base-q8_0"] == ("base", "quantized")
+    assert got["base-q4_0"] == ("base-f16", "quantized")
+    assert got["ft"] == ("base", "finetune")
+    assert got["student"] == ("base", "distill")
+    assert "base" not in got

@@ -1,0 +1,90 @@
+import numpy as np
+import pytest
+
+from kb.dna import project_probes
+from kb.lineage.bootstrap import bootstrap_support
+from kb.lineage.evidence import ModelEvidence
+from kb.lineage.families import families_from_labels
+from kb.lineage.flags import flag_edges
+from kb.lineage.metrics import (
+    family_ari,
+    genealogy_nrf,
+    parent_accuracy,
+    relation_auc,
+    support_calibration,
+    tree_nrf,
+    true_families,
+)
+from kb.lineage.parents import channel_scales, infer_parents
+from kb.lineage.synthetic import synthetic_lineage
+from kb.protocol import DnaProtocol
+
+PROTOCOL = DnaProtocol(probe_set="test", n_probes=30, max_new_tokens=8, embedder="e", embedder_dim=16, dim=128)
+
+
+def _embedded_family(rng, star):
+    """a star base -> a, b, c, d (or, without `star`, five unrelated models)."""
+    base = rng.normal(size=(30, 16))
+    return {"base": base, **{k: (base if star else 0) + rng.normal(size=base.shape) for k in "abcd"}}
+
+
+@pytest.mark.parametrize("star,expect_high", [(True, True), (False, False)])
+def test_bootstrap_support_tracks_signal(star, expect_high):
+    rng = np.random.default_rng(0)
+    emb = _embedded_family(rng, star)
+    names = list(emb)
+    proj = {i: project_probes(emb[n], PROTOCOL) for i, n in enumerate(names)}
+    evs = [ModelEvidence(n, text_dna=proj[i].sum(0) / np.sqrt(30)) for i, n in enumerate(names)]
+    fam = families_from_labels(np.zeros(5, int))
+    scales = channel_scales(evs)
+    edges = infer_parents(evs, fam, scales)
+    support = bootstrap_support(evs, fam, edges, proj, replicates=30, scales=scales)
+    assert support.shape == (len(edges),) and np.all((support >= 0) & (support <= 1))
+    if expect_high:
+        assert support.min() >= 0.9
+    else:
+        assert support.min() < 0.9
+
+
+def test_flags_undocumented_and_contradicted():
+    t = {"base": [0.0, 0.0], "ft": [0.1, 0.0], "other": [10.0, 10.0], "o2": [10.1, 10.0]}
+    evs = [ModelEvidence("base", text_dna=np.array(t["base"]), released="2024-01-01"),
+           ModelEvidence("ft", text_dna=np.array(t["ft"]), declared_parents=[("other", "finetune")],
+                         released="2024-02-01"),
+           ModelEvidence("other", text_dna=np.array(t["other"]), released="2024-01-01"),
+           ModelEvidence("o2", text_dna=np.array(t["o2"]), declared_parents=[("other", "finetune")],
+                         released="2024-02-01")]
+    fam = families_from_labels(np.array([0, 0, 1, 1]))
+    scales = channel_scales(evs)
+    edges = infer_parents(evs, fam, scales)
+    per_edge, flags = flag_edges(evs, fam.labels, edges, scales, ["family:base", "family:other"])
+    by_child = {evs[e.child].id: f for e, f in zip(edges, per_edge)}
+    assert by_child["ft"][0] == "contradicted" and "another family (family:other" in by_child["ft"][1]
+    assert by_child["o2"] == (None, None)  # declared and inferred agree: no flag
+    assert {(f.kind, f.child, f.parent) for f in flags} == {("contradicted", "ft", "other")}
+
+
+def test_metrics_on_a_known_answer():
+    truth = [("a", "r", "finetune"), ("b", "r", "quantized"), ("c", "a", "adapter"), ("y", "x", "finetune")]
+    models = ["r", "a", "b", "c", "x", "y"]
+    inferred = [("a", "r", "finetune"), ("b", "a", "quantized"), ("c", "a", "finetune"), ("y", "x", "finetune")]
+    score = parent_accuracy(inferred, truth, models)
+    assert (score.correct, score.n) == (3, 4) and score.by_relation["quantized"] == (0, 1)
+    assert score.relation_right == 2 and score.relation_confusion[("adapter", "finetune")] == 1
+    tf = true_families(truth, models)
+    assert tf["c"] == tf["r"] and tf["x"] == tf["y"] != tf["r"]
+    assert family_ari({m: tf[m] for m in models}, tf) == 1.0
+    calib = support_calibration([("a", "r", 0.95), ("b", "a", 0.6), ("y", "x", 1.0)], truth)
+    assert calib[-1] == {"support": "[0.9, 1.0]", "edges": 2, "accuracy": 1.0}
+    assert calib[1]["accuracy"] == 0.0
+    nrf, n = tree_nrf(["(r,b,(a,c));"], truth, tf)
+    assert n == 1 and nrf == 0.0
+    assert genealogy_nrf({"a": "r", "b": "r", "c": "a", "y": "x"}, truth, tf) == (0.0, 1)
+    assert genealogy_nrf({"a": "r", "b": "a", "c": "b"}, truth, tf)[0] > 0
+
+
+def test_relation_auc_uses_family_disjoint_folds():
+    lin = synthetic_lineage(120, mean_family=10, sketches=True, seed=7)
+    models = [e.id for e in lin.evidence]
+    auc = relation_auc(lin.evidence, lin.truth, true_families(lin.truth, models), channel_scales(lin.evidence))
+    assert auc["edge"] > 0.8 and auc["quantized"] > 0.9
