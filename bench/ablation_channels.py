@@ -13,7 +13,9 @@ model of the zoo manifest:
 Distances come from `kb.lineage.evidence.channel_distances`; a combination averages the channels
 that apply to a pair after dividing each channel by the median of its finite off-diagonal distances;
 in a combination, a pair of different architecture signatures gets the weight distance of unrelated
-models (sqrt 2, see kb.lineage.evidence) rather than no weight term.
+models (sqrt 2, see kb.lineage.evidence) rather than no weight term. "cascade" is the policy the
+inference design describes: the weight distance where it says two models are weight-related
+(scale-free distance < 1.0; unrelated models sit at ~1.41), the functional channels otherwise.
 
 Usage (writes the table to stdout, and to bench/RESULTS-channels.md with --write):
     .venv/bin/python bench/ablation_channels.py --zoo small --write
@@ -47,6 +49,7 @@ RELATIONS = ("finetune", "adapter", "distill", "merge", "quantized")
 COMBOS = {
     "text": ("text",), "loglik": ("loglik",), "weights": ("weights",),
     "text+loglik": ("text", "loglik"), "loglik+weights": ("loglik", "weights"), "all": ("text", "loglik", "weights"),
+    "cascade": ("weights", "text", "loglik"),
 }
 
 
@@ -65,6 +68,20 @@ def combine(dists: dict[str, np.ndarray], channels: tuple[str, ...]) -> np.ndarr
     with np.errstate(all="ignore"), __import__("warnings").catch_warnings():
         __import__("warnings").simplefilter("ignore", RuntimeWarning)
         return np.nanmean(np.stack(stack), axis=0)
+
+
+CASCADE_WEIGHT_LIMIT = 1.0
+"""Scale-free weight distance below which two models count as weight-related (unrelated ~ sqrt 2)."""
+
+
+def cascade(dists: dict[str, np.ndarray]) -> np.ndarray:
+    """Weights first, functional channels otherwise: pairs whose weight distance is below the limit
+    rank by it; every other pair ranks after them, by the text+loglik combination."""
+    w = dists["weights"]
+    functional = combine(dists, ("text", "loglik"))
+    with np.errstate(invalid="ignore"):
+        related = np.isfinite(w) & (w < CASCADE_WEIGHT_LIMIT)
+    return np.where(related, w, CASCADE_WEIGHT_LIMIT + functional)
 
 
 def families(entries: list) -> dict[str, str]:
@@ -94,7 +111,7 @@ def evaluate(entries: list, evs: list[ModelEvidence]) -> dict[str, dict[str, tup
     out: dict[str, dict[str, tuple[int, int]]] = {}
     misses: list[str] = []
     for combo, channels in COMBOS.items():
-        d = combine(dists, channels)
+        d = combine(dists, channels) if combo != "cascade" else cascade(dists)
         tally: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         for i, entry in enumerate(entries):
             others = [j for j in range(len(ids)) if j != i and np.isfinite(d[i, j])]

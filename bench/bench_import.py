@@ -26,6 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ingest.lineage_import import import_lineage  # noqa: E402
 from kb.stores import StoreConfig, open_store  # noqa: E402
 
+ZOO_PROBES, ZOO_TOKENS, ZOO_LOGLIK = 50, 16, 64
+"""Zoo timing protocol: 50 probes, 16 new tokens, 64 reference texts (the default is 600 / 64 / 1200)."""
 RELATIONS = ["finetune"] * 14 + ["adapter"] * 3 + ["quantized"] * 2 + ["merge"]
 
 
@@ -65,17 +67,21 @@ def bench_store(kind: str, data: Path, n: int, edges: int, workdir: Path) -> dic
 
 
 def bench_zoo(workdir: Path) -> list[dict]:
-    """Wall time of `dnakb ingest` of the small zoo with 1 and 2 workers (fresh store and artifacts)."""
+    """Wall time of `dnakb ingest` of the small zoo with 1 and 2 workers (fresh store and artifacts each)."""
     import subprocess
 
     from ingest.zoo.build import cached_small_zoo
 
+    from ingest.api import make_protocol
+
     manifest = cached_small_zoo()
+    protocol_file = make_protocol(ZOO_PROBES, ZOO_TOKENS, loglik_texts=ZOO_LOGLIK).save(workdir / "protocol.json")
     rows = []
     for workers in (1, 2):
         db, art = workdir / f"zoo-kb-{workers}", workdir / f"zoo-art-{workers}"
         cmd = [sys.executable, "-c", "import sys; from ingest.cli import main; sys.exit(main(sys.argv[1:]))",
                "--db", str(db), "ingest", str(manifest), "--workers", str(workers), "--artifacts", str(art),
+               "--protocol", str(protocol_file),
                "--json", "--quiet"]
         t0 = time.perf_counter()
         done = subprocess.run(cmd, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
@@ -91,6 +97,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--stores", default="embedded,neo4j")
     parser.add_argument("--zoo", action="store_true", help="also time zoo ingest with 1 vs 2 workers")
+    parser.add_argument("--no-import", action="store_true", help="skip the import-lineage part")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="dnakb-bench-") as tmp:
         workdir = Path(tmp)
@@ -103,7 +110,7 @@ def main() -> None:
         anchor = args.records / (time.perf_counter() - t0)
         print(f"anchor: json.loads of the same file: {anchor:,.0f} records/s")
         print("\n| store | records | declared edges | seconds | records/s |\n|---|---|---|---|---|")
-        for kind in args.stores.split(","):
+        for kind in [] if args.no_import else args.stores.split(","):
             if kind == "neo4j" and not os.environ.get("NEO4J_PASSWORD"):
                 print("| neo4j | (skipped: NEO4J_PASSWORD not set) | | | |")
                 continue

@@ -68,7 +68,7 @@ class ModelRecord:
     tags: list[str] = field(default_factory=list)
     status: str | None = None
     error: str | None = None
-    # evidence channels beside the text DNA (see kb/evidence.py)
+    # evidence channels beside the text DNA (see kb/lineage/evidence.py)
     loglik: np.ndarray | None = None
     sketch: np.ndarray | None = None
     signature: str | None = None

@@ -5,7 +5,10 @@
 // param: edges: declared|inferred|both = both -- which parent edges to follow
 // Root = an ancestor without a parent of the chosen kind (is_root). Merges have two parents:
 // every ancestor appears once, at its nearest generation.
-MATCH p = ANY SHORTEST (m:Model {id: $model})-[:%EDGES%]->{1,30}(a:Model)
+// Neo4j: distinct endpoints first (a pruning BFS), then a shortest path between two bound nodes.
+MATCH (m:Model {id: $model})-[:%EDGES%*1..30]->(a:Model)
+WITH DISTINCT m, a
+MATCH p = ANY SHORTEST (m)-[:%EDGES%]->{1,30}(a)
 WHERE length(p) <= $max_depth
 WITH a, length(p) AS depth
 OPTIONAL MATCH (a)-[:%EDGES%]->(up:Model)  // a join, not NOT EXISTS {}: 100x faster in Kùzu

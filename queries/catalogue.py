@@ -379,7 +379,7 @@ def nearest_numpy(store: Any, bound: dict[str, Any], *, _retry: bool = True) -> 
     """k nearest DNAs of the same protocol by Euclidean distance, exact.
 
     Candidates by one float32 matrix-vector product, ||x - q||² = ||x||² - 2 x·q + ||q||²
-    (O(n·dim), BLAS); then the 4k+16 best are re-ranked with exact float64 distances from DNAs
+    (O(n·dim), BLAS); then the 2k+16 best are re-ranked with exact float64 distances from DNAs
     re-read by id, and ordered by (distance, id) like the Neo4j template.
     """
     model, k = bound["model"], bound["k"]
@@ -393,7 +393,7 @@ def nearest_numpy(store: Any, bound: dict[str, Any], *, _retry: bool = True) -> 
     d2 = index.norms2 - 2.0 * (index.matrix @ query.astype(np.float32)).astype(np.float64) + query @ query
     if model in index.row:
         d2[index.row[model]] = np.inf
-    pool = min(n, 4 * k + 16)
+    pool = min(n, 2 * k + 16)
     candidates = np.argpartition(d2, pool - 1)[:pool] if pool < n else np.arange(n)
     candidates = [int(i) for i in candidates if index.ids[i] != model]
     fresh = _fresh(store, [index.ids[i] for i in candidates])

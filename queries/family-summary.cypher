@@ -16,9 +16,9 @@ WITH f, count(DISTINCT m.id) AS size,
      count(DISTINCT CASE WHEN relation = 'quantized' THEN m.id END) AS quantized,
      count(DISTINCT CASE WHEN relation = 'merge' THEN m.id END) AS merges,
      count(DISTINCT CASE WHEN relation = 'distill' THEN m.id END) AS distills
-OPTIONAL MATCH (r:Model) WHERE r.id = f.root  // bind the root first: paths start from it
-OPTIONAL MATCH p = ANY SHORTEST (x:Model)-[:%EDGES%]->{1,30}(r)
-WHERE EXISTS { MATCH (x)-[:MEMBER_OF]->(f) }
+OPTIONAL MATCH (r:Model {id: f.root})
+OPTIONAL MATCH (x:Model)-[:MEMBER_OF]->(f)
+OPTIONAL MATCH p = ANY SHORTEST (x)-[:%EDGES%]->{1,30}(r)  // both ends bound: fast in Neo4j
 RETURN f.id AS family, size, f.root AS root, coalesce(max(length(p)), 0) AS depth,
        finetunes, adapters, quantized, merges, distills
 ORDER BY family

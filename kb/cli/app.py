@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     import kb.cli.commands  # noqa: F401  (registers the kb commands)
 
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)  # returns typer.Exit's code when raised
     except DnaKbError as error:
         print(f"Error: {error}", file=sys.stderr)
         return 1
@@ -72,4 +72,4 @@ def main(argv: list[str] | None = None) -> int:
             print("Error: aborted", file=sys.stderr)
             return 1
         raise
-    return 0
+    return code if isinstance(code, int) else 0

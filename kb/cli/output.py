@@ -12,13 +12,14 @@ from typing import Any
 import typer
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, precise: bool = False) -> str:
+    """Text of one cell: floats short for people, exact (repr) for machines."""
     if value is None:
         return ""
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return repr(value) if precise else f"{value:.4g}"
     if isinstance(value, (list, tuple)):
-        return ",".join(_cell(v) for v in value)
+        return ",".join(_cell(v, precise) for v in value)
     return str(value)
 
 
@@ -41,7 +42,7 @@ def to_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None)
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
     for row in rows:
-        writer.writerow([_cell(row.get(c)) for c in columns])
+        writer.writerow([_cell(row.get(c), precise=True) for c in columns])
     return buffer.getvalue()
 
 

@@ -31,7 +31,9 @@ _WRITE_CLAUSE = re.compile(
     re.IGNORECASE,
 )
 _STRINGS_AND_COMMENTS = re.compile(
-    r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`|//[^\n]*|/\*.*?\*/", re.DOTALL
+    r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`|//[^\n]*|/\*.*?\*/"
+    r"|\bAS\s+\w+|\.\w+|\$\w+",  # aliases, property keys and parameters are names, not clauses
+    re.DOTALL | re.IGNORECASE,
 )
 
 
@@ -195,6 +197,12 @@ class GraphStore(ABC):
         if not raw:
             return {}
         return {k: int(v) for k, v in (item.split("=") for item in raw.split(",") if item)}
+
+    def run_template(self, name: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Answer a named lineage question (queries/<name>.cypher) with typed parameters."""
+        from queries.catalogue import run_template
+
+        return run_template(self, name, params)
 
     @staticmethod
     def refuse_writes(query: str, write: bool) -> None:

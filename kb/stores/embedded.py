@@ -95,7 +95,11 @@ class EmbeddedStore(GraphStore):
             raise StoreError(f"cannot write the embedded store at {self.location}: permission denied")
         try:
             pool_mb = int(os.environ.get("DNAKB_BUFFER_POOL_MB", "1024"))
-            self._db = ladybug.Database(self.location, buffer_pool_size=pool_mb * 2**20)
+            # compression off: with it, float lists COPYed after a checkpoint came back with some
+            # values zeroed (LadybugDB 0.22; reproduced, see tests/queries nearest test).
+            self._db = ladybug.Database(
+                self.location, buffer_pool_size=pool_mb * 2**20, compression=False
+            )
             self._conn = ladybug.Connection(self._db)
         except RuntimeError as error:
             message = str(error).splitlines()[0]
@@ -309,8 +313,9 @@ class EmbeddedStore(GraphStore):
         if ids is None:
             rows = self._query(f"MATCH (m:Model) RETURN {returns} ORDER BY m.id")
         else:
-            rows = self._query(
-                f"MATCH (m:Model) WHERE m.id IN $ids RETURN {returns} ORDER BY m.id", {"ids": list(ids)}
+            rows = self._query(  # UNWIND + primary-key match; `IN $ids` scans the whole table
+                f"UNWIND $ids AS wanted MATCH (m:Model {{id: wanted}}) RETURN {returns} ORDER BY m.id",
+                {"ids": list(ids)},
             )
         return [ModelRecord(**{**row, "tags": row["tags"] or []}) for row in rows]
 

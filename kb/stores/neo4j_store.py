@@ -8,7 +8,8 @@ Model.dna) is created idempotently on open.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -70,7 +71,8 @@ class Neo4jStore(GraphStore):
             raise StoreError("no Neo4j password: set NEO4J_PASSWORD or pass --neo4j-password")
         try:
             self._driver = neo4j.GraphDatabase.driver(
-                uri, auth=(user, password), connection_timeout=10, max_transaction_retry_time=60
+                uri, auth=(user, password), connection_timeout=10, max_transaction_retry_time=60,
+                notifications_min_severity="OFF",  # e.g. "type INFERRED_PARENT does not exist" on an empty KB
             )
             self._driver.verify_connectivity()
         except AuthError:
@@ -95,12 +97,26 @@ class Neo4jStore(GraphStore):
             self._driver = None  # type: ignore[assignment]
 
     def _write(self, work: Callable[[Any], Any]) -> Any:
-        with self._driver.session() as session:
+        with self._server_errors(), self._driver.session() as session:
             return session.execute_write(work)
 
     def _read(self, query: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        with self._driver.session() as session:
+        with self._server_errors(), self._driver.session() as session:
             return session.execute_read(lambda tx: [r.data() for r in tx.run(query, params or {})])
+
+    @contextmanager
+    def _server_errors(self) -> Iterator[None]:
+        """Driver and server failures (after the driver's own retries) become one-line StoreErrors;
+        query errors (ClientError) pass through for `cypher` to report as bad input."""
+        from neo4j.exceptions import ClientError, DriverError, Neo4jError
+
+        try:
+            yield
+        except ClientError:
+            raise
+        except (DriverError, Neo4jError) as error:
+            text = getattr(error, "message", None) or str(error) or type(error).__name__
+            raise StoreError(f"Neo4j at {self.location}: {text.splitlines()[0]}") from None
 
     def _existing(self, tx: Any, ids: Sequence[str]) -> dict[str, str | None]:
         result = tx.run(
@@ -110,10 +126,14 @@ class Neo4jStore(GraphStore):
         return {r["id"]: r["fp"] for r in result}
 
     def clear(self) -> None:
-        def work(tx: Any) -> None:
-            tx.run("MATCH (n) WHERE n:Model OR n:Family OR n:Meta DETACH DELETE n").consume()
+        def work(tx: Any) -> int:  # in slices: one transaction over 100k nodes exhausts the heap
+            return tx.run(
+                "MATCH (n) WHERE n:Model OR n:Family OR n:Meta WITH n LIMIT 5000 "
+                "DETACH DELETE n RETURN count(*) AS n"
+            ).single()["n"]
 
-        self._write(work)
+        while self._write(work):
+            pass
 
     # --- writes ----------------------------------------------------------------------------
     def upsert_models(self, models: Sequence[ModelRecord]) -> int:

@@ -45,6 +45,8 @@ def test_both_channels_then_reuse(tiny_llama: Path, tmp_path: Path, protocol: Dn
     again = extract_channels(tiny_llama, protocol, store)
     assert again.reused == {"loglik": True, "sketch": True}
     assert np.array_equal(again.loglik, first.loglik) and np.array_equal(again.sketch, first.sketch)
+    redo = extract_channels(tiny_llama, protocol, store, channels=("sketch",), force=True)
+    assert redo.reused == {"sketch": False} and np.array_equal(redo.sketch, first.sketch)
     record = again.apply(ModelRecord(id="tiny"))
     assert record.signature == first.signature and len(record.loglik) == 128 and record.precision == "f32"
 

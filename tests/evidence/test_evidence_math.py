@@ -76,3 +76,10 @@ def test_select_blocks_keeps_globals_and_whole_layers() -> None:
 def test_sketch_distance_requires_same_size() -> None:
     with pytest.raises(InputError, match="not comparable"):
         sketch_distance(np.zeros(256), np.zeros(512))
+
+
+def test_block_size_matches_the_inference_contract() -> None:
+    from kb.evidence_math import SKETCH_K
+    from kb.lineage.evidence import SKETCH_BLOCK
+
+    assert SKETCH_K == SKETCH_BLOCK

@@ -1,0 +1,25 @@
+"""Ingest of the small zoo (every relation, HF and GGUF models) and an idempotent re-run."""
+
+from __future__ import annotations
+
+import pytest
+
+from ingest.api import ingest
+from ingest.manifest import parse_manifest
+from tests.ingest.models import protocol
+
+
+@pytest.mark.slow
+def test_small_zoo_ingest_and_rerun(small_zoo, store, artifacts):
+    entries = parse_manifest(small_zoo)
+    report = ingest(small_zoo, store, workers=2, protocol=protocol(), artifacts=artifacts)
+    assert [o.status for o in report.outcomes] == ["ok"] * len(entries), report.rows()
+    stats = store.stats()
+    declared = sum(len(e.parents) for e in entries)
+    assert (stats.models, stats.models_with_dna, stats.declared_edges) == (len(entries), len(entries), declared)
+    backends = {m.id: m.backend for m in store.get_models()}
+    assert {e.id: e.backend for e in entries} == backends
+
+    again = ingest(small_zoo, store, workers=2, artifacts=artifacts)
+    assert [o.status for o in again.outcomes] == ["skipped"] * len(entries)
+    assert store.stats() == stats
