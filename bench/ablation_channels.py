@@ -17,7 +17,7 @@ models (sqrt 2, see kb.lineage.evidence) rather than no weight term. "cascade" i
 inference design describes: the weight distance where it says two models are weight-related
 (scale-free distance < 1.0; unrelated models sit at ~1.41), the functional channels otherwise.
 
-Usage (writes the table to stdout, and to bench/RESULTS-channels.md with --write):
+Usage (writes the table to stdout, and to bench/out/channels.md with --write, to copy into bench/RESULTS.md):
     .venv/bin/python bench/ablation_channels.py --zoo small --write
     .venv/bin/python bench/ablation_channels.py --manifest PATH/manifest.yaml --n-probes 200
 """
@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n-probes", type=int, default=200, help="probes of the text DNA (cost vs signal)")
     parser.add_argument("--artifacts", type=Path, default=Path.home() / ".cache" / "dnakb" / "bench-artifacts")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--write", action="store_true", help="write bench/RESULTS-channels.md")
+    parser.add_argument("--write", action="store_true", help="append to bench/out/channels.md")
     args = parser.parse_args(argv)
     manifest = args.manifest
     if manifest is None:
@@ -209,8 +209,9 @@ def main(argv: list[str] | None = None) -> None:
               f"{time.perf_counter() - start:.0f} s wall\n\n{table}\n")
     print(report)
     if args.write:
-        out = Path(__file__).with_name("RESULTS-channels.md")
+        out = Path(__file__).parent / "out" / "channels.md"
         header = "" if out.exists() else "# Evidence channels: ablation\n\nWritten by bench/ablation_channels.py.\n\n"
+        out.parent.mkdir(parents=True, exist_ok=True)
         with out.open("a") as handle:
             handle.write(header + report + "\n")
 

@@ -12,7 +12,7 @@ Same local model, same probes, same token budget, one run, the contenders altern
 
 Usage: .venv/bin/python bench/bench_extract.py [--probes 100] [--tokens 32] [--reps 3]
        (run bench/setup-reference.sh first; --no-reference skips the reference)
-Writes a Markdown section to bench/RESULTS-extract.md (or --out).
+Writes a Markdown section to bench/out/extract.md (or --out), to copy into bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -141,7 +141,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--gguf-probes", type=int, default=50)
     parser.add_argument("--no-reference", action="store_true")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS-extract.md")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "extract.md")
     args = parser.parse_args()
 
     from transformers import AutoTokenizer
@@ -206,6 +206,7 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     text = "\n".join(lines) + "\n"
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print(text)
 

@@ -7,7 +7,7 @@ architectures and, for 95% of them, a `base_model:<relation>:<parent>` tag namin
 (a forest: finetune 70%, adapter 15%, quantized 10%, merge 5%). The anchor, measured in the same
 run, is plain `json.loads` of the same file: the floor any importer pays. Neo4j runs when
 NEO4J_PASSWORD is set (scripts/neo4j-local start; eval "$(scripts/neo4j-local env)").
-Figures go to stdout as a Markdown table (paste into bench/RESULTS-ingest.md).
+Figures go to stdout as a Markdown table (paste into bench/RESULTS.md).
 """
 
 from __future__ import annotations

@@ -131,7 +131,7 @@ def zoo_weights_table(zoo: Path) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 50000])
-    parser.add_argument("--out", type=Path, default=Path("bench/RESULTS-infer.md"))
+    parser.add_argument("--out", type=Path, default=Path("bench/out/infer.md"))
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--no-accuracy", action="store_true", help="skip the synthetic accuracy table")
     parser.add_argument("--zoo", type=Path, help="a built zoo (folder with manifest.yaml): add the weight-channel table")
@@ -178,6 +178,7 @@ def main() -> None:
     notes = sorted({m for r in rows for m in r["messages"]})
     if notes:
         lines += ["", "Messages:"] + [f"- {m}" for m in notes]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out}")
 

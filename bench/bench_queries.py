@@ -1,7 +1,7 @@
 """Latency of every lineage template on a synthetic 100k-model KB, on both stores in one run.
 
     .venv/bin/python bench/bench_queries.py --models 100000 --stores embedded,neo4j \
-        --markdown bench/RESULTS-queries.md
+        --markdown bench/out/queries.md
 
 The KB is a forest with a fixed seed: families of `--family-size` models, each a random tree
 (every model's parent drawn among the earlier members of its family, so depths reach ~8-12),

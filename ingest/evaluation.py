@@ -9,6 +9,7 @@ from ingest import embeddings_source
 from ingest.api import ingest
 from ingest.zoo.manifest import load_zoo_manifest
 from kb.lineage.evaluate import EvalReport, evaluate
+from kb.protocol import DnaProtocol
 from kb.stores import GraphStore
 
 
@@ -19,13 +20,14 @@ def true_edges(manifest: str | Path) -> list[tuple[str, str, str]]:
 
 def evaluate_zoo(
     manifest: str | Path, store: GraphStore, *, use_current: bool = False, bootstrap: int = 100,
-    workers: int = 1, artifacts: str | Path | None = None,
+    workers: int = 1, artifacts: str | Path | None = None, protocol: DnaProtocol | None = None,
     progress: Callable[[str], None] | None = None, **infer_options: Any,
 ) -> EvalReport:
     """Ingest the zoo (unless `use_current`), infer, and score against the manifest's truth."""
     embeddings_source.register(artifacts)
     if not use_current:
-        report = ingest(manifest, store, workers=workers, declared=False, artifacts=artifacts, progress=progress)
+        report = ingest(manifest, store, workers=workers, declared=False, artifacts=artifacts,
+                        protocol=protocol, progress=progress)
         if report.failed:
             progress and progress(f"warning: {report.failed} zoo model(s) failed to ingest")
     return evaluate(store, true_edges(manifest), bootstrap=bootstrap, run_infer=not use_current,

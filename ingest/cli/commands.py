@@ -6,3 +6,7 @@ from ingest.cli import ingest  # noqa: F401
 from ingest.cli import zoo  # noqa: F401
 from ingest.cli import eval  # noqa: F401
 from ingest.cli import demo  # noqa: F401
+
+from ingest import embeddings_source  # noqa: E402
+
+embeddings_source.register()  # `dnakb infer` bootstraps over probes from the default artifact store

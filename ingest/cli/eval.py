@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -18,6 +18,8 @@ def eval_command(
     use_current: Annotated[bool, typer.Option("--use-current", help="Score the KB's current inferred results; ingest and infer nothing.")] = False,
     bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap replicates for edge support.")] = 100,
     workers: Annotated[int, typer.Option(min=1, help="Ingest worker processes.")] = 1,
+    protocol_file: Annotated[Optional[Path], typer.Option("--protocol", help="A protocol JSON file; default: the KB's.")] = None,
+    artifacts: Annotated[Optional[Path], typer.Option(help="Artifact store folder (default ~/.cache/dnakb/artifacts).")] = None,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -25,9 +27,11 @@ def eval_command(
     Robinson-Foulds distance, relation AUC and support calibration."""
     from ingest.evaluation import evaluate_zoo
     from kb.lineage.evaluate import format_report
+    from kb.protocol import DnaProtocol
 
     with store_from(ctx) as store:
-        report = evaluate_zoo(manifest, store, use_current=use_current, bootstrap=bootstrap,
-                              workers=workers, progress=Progress(quiet))
+        protocol = DnaProtocol.load(protocol_file) if protocol_file else None
+        report = evaluate_zoo(manifest, store, use_current=use_current, bootstrap=bootstrap, workers=workers,
+                              artifacts=artifacts, protocol=protocol, progress=Progress(quiet))
     emit(report.as_dict(), as_json=as_json,
          human=format_report(report))

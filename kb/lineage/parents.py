@@ -8,7 +8,7 @@ the weight cost and the functional cost (log-likelihood profile where both have 
 The channel that gave the cost decided the edge. For choosing parents (not for families and
 trees) the costs are made lexicographic: a pair not related by weights costs `W_RELATED` more, so a
 same-signature pair with related weights always beats a pair linked only by behaviour (measured on
-a synthetic lineage with all three channels: parent accuracy 0.90 → see bench/RESULTS-infer.md).
+a synthetic lineage with all three channels: parent accuracy 0.90 → see bench/RESULTS.md).
 
 Constraints and evidence:
 - dates (`use_dates`): no parent released after its child (edge removed); a declared parent's edge
@@ -29,7 +29,7 @@ Constraints and evidence:
   away from their base in independent directions, so the base sits at the centre of its family — the medoid rule). Without dates the
   tree is then re-rooted at its centroid (the node whose removal leaves the smallest largest
   component), where the root of a random recursive tree lies; direction of every other edge follows
-  from the root. Measured on synthetic lineages (bench/RESULTS-infer.md): parent accuracy 0.98–0.99
+  from the root. Measured on synthetic lineages (bench/RESULTS.md): parent accuracy 0.98–0.99
   with dates, 0.90–0.92 without; the zoo's figures come from `dnakb eval`.
 - merges: a model m whose sketch lies on the segment between two others a, b (weight space; the
   sketch is linear so collinearity survives it): m = a + t(b − a) + h with ‖h‖/‖b − a‖ < `MERGE_HEIGHT`
