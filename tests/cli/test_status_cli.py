@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from kb.records import ModelRecord
 from kb.stores import StoreConfig, open_store
