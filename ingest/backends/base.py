@@ -16,6 +16,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from kb.errors import InputError
+
 
 ProgressFn = Callable[[str], None]
 
@@ -32,6 +34,22 @@ def default_threads() -> int:
     except OSError:
         busy = 0.0
     return max(1, min(cores, int(cores - busy + 0.5)))
+
+
+def fit_to_context(
+    ids: list[int], max_new_tokens: int, context: int | None, keep_bos: bool, model_path: object
+) -> list[int]:
+    """Drop the oldest prompt tokens (keeping BOS) when prompt + budget exceed the context."""
+    if context is None or len(ids) + max_new_tokens <= context:
+        return ids
+    room = context - max_new_tokens
+    if room < 2:
+        raise InputError(
+            f"max_new_tokens={max_new_tokens} leaves no room for a prompt in the {context}-token "
+            f"context of {model_path}: lower --max-new-tokens"
+        )
+    head = ids[:1] if keep_bos else []
+    return head + ids[len(ids) - (room - len(head)):]
 
 
 class Backend(ABC):

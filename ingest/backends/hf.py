@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from kb.errors import DnaKbError, InputError
-from ingest.backends.base import Backend, ProgressFn, default_threads
+from ingest.backends.base import Backend, ProgressFn, default_threads, fit_to_context
 
 MAX_BATCH = 64
 TINY_PARAMS = 5_000_000
@@ -146,17 +146,7 @@ class HFBackend(Backend):
         return ([self.bos_id] if self.bos_id is not None else []) + list(ids)
 
     def _fit(self, ids: list[int], max_new_tokens: int) -> list[int]:
-        """Drop the oldest prompt tokens (keeping BOS) when prompt + budget exceed the context."""
-        if self.max_positions is None or len(ids) + max_new_tokens <= self.max_positions:
-            return ids
-        room = self.max_positions - max_new_tokens
-        if room < 2:
-            raise InputError(
-                f"max_new_tokens={max_new_tokens} leaves no room for a prompt in the "
-                f"{self.max_positions}-token context of {self.model_path}: lower --max-new-tokens"
-            )
-        head = ids[:1] if self.bos_id is not None else []
-        return head + ids[len(ids) - (room - len(head)):]
+        return fit_to_context(ids, max_new_tokens, self.max_positions, self.bos_id is not None, self.model_path)
 
     def _auto_batch(self, max_len: int) -> int:
         """Sequences that fit in a quarter of free memory: KV cache + activations + logits per sequence."""

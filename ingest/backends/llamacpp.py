@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from kb.errors import InputError
-from ingest.backends.base import Backend, ProgressFn, default_threads
+from ingest.backends.base import Backend, ProgressFn, default_threads, fit_to_context
 
 DEFAULT_CTX = 1024
 
@@ -186,16 +186,7 @@ class LlamaCppBackend(Backend):
         return ([self.bos_id] if self.bos_id is not None else []) + list(ids)
 
     def _fit(self, ids: list[int], max_new_tokens: int) -> list[int]:
-        if len(ids) + max_new_tokens <= self.n_ctx:
-            return ids
-        room = self.n_ctx - max_new_tokens
-        if room < 2:
-            raise InputError(
-                f"max_new_tokens={max_new_tokens} leaves no room for a prompt in the {self.n_ctx}-token "
-                f"context of {self.model_path}: lower --max-new-tokens"
-            )
-        head = ids[:1] if self.bos_id is not None else []
-        return head + ids[len(ids) - (room - len(head)):]
+        return fit_to_context(ids, max_new_tokens, self.n_ctx, self.bos_id is not None, self.model_path)
 
     def generate(self, prompts: Sequence[str], max_new_tokens: int,
                  progress: ProgressFn | None = None) -> list[str]:
