@@ -174,15 +174,20 @@ def channel_distances(evs: Sequence[ModelEvidence]) -> dict[str, np.ndarray]:
         if len(lengths) > 1:
             raise InputError(f"{name} vectors of different lengths {sorted(lengths)}: mixed protocols")
         _fill(out[name], rows, _euclidean_matrix(np.stack([getattr(evs[i], attr) for i in rows])))
-    groups: dict[tuple[str, int], list[int]] = {}
-    for i, e in enumerate(evs):
-        if e.sketch is not None:
-            groups.setdefault((e.signature or "", e.sketch.size), []).append(i)
-    for rows in groups.values():
+    for rows in sketch_groups(evs):
         _fill(out["weights"], rows, _weight_matrix(np.stack([evs[i].sketch for i in rows])))
     for d in out.values():
         d[np.arange(n), np.arange(n)] = np.where(np.isnan(np.diag(d)), np.nan, 0.0)
     return out
+
+
+def sketch_groups(evs: Sequence[ModelEvidence]) -> list[list[int]]:
+    """Indices of models whose sketches are comparable: same architecture signature and size."""
+    groups: dict[tuple[str, int], list[int]] = {}
+    for i, e in enumerate(evs):
+        if e.sketch is not None:
+            groups.setdefault((e.signature or "", e.sketch.size), []).append(i)
+    return list(groups.values())
 
 
 def pair_distances(a: ModelEvidence, b: ModelEvidence) -> dict[str, float]:

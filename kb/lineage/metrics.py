@@ -120,9 +120,7 @@ def tree_nrf(newicks: Sequence[str], truth: Truth, truth_families: dict[str, str
     (each family compared with the inferred tree holding most of its models); (nan, 0) if none."""
     parsed = [newick_splits(t) for t in newicks if t]
     parents = {c: p for c, p, _ in truth}  # one parent suffices for the tree's shape
-    groups: dict[str, list[str]] = {}
-    for m, f in truth_families.items():
-        groups.setdefault(f, []).append(m)
+    groups = members_by_family(truth_families)
     total = weight = 0.0
     count = 0
     for members in groups.values():
@@ -139,14 +137,20 @@ def tree_nrf(newicks: Sequence[str], truth: Truth, truth_families: dict[str, str
     return (total / weight if weight else float("nan")), count
 
 
+def members_by_family(families: dict[str, str]) -> dict[str, list[str]]:
+    """family id -> its models, from model id -> family id."""
+    groups: dict[str, list[str]] = {}
+    for model, family in families.items():
+        groups.setdefault(family, []).append(model)
+    return groups
+
+
 def genealogy_nrf(inferred: dict[str, str], truth: Truth, truth_families: dict[str, str]) -> tuple[float, int]:
     """Size-weighted normalised RF between the inferred parent tree (primary parents, models as
     nodes) and the true genealogy, per true family of ≥ 4 models; both seen as unrooted trees on
     the models (`nj.genealogy_splits`)."""
     parents = {c: p for c, p, _ in truth}
-    groups: dict[str, list[str]] = {}
-    for m, f in truth_families.items():
-        groups.setdefault(f, []).append(m)
+    groups = members_by_family(truth_families)
     total = weight = 0.0
     count = 0
     for members in groups.values():

@@ -65,6 +65,7 @@ from kb.lineage.evidence import (
     difference_rank_profile,
     is_low_rank_difference,
     precision_rank,
+    sketch_groups,
 )
 from kb.lineage.families import FamilyLabels
 
@@ -161,12 +162,8 @@ def find_merges(
     Pure geometry on the raw sketches (one Gram matrix per signature group, O(g²·s); then
     O(g·k²) triples on each model's k nearest same-signature neighbours).
     """
-    groups: dict[tuple[str, int], list[int]] = {}
-    for i, e in enumerate(evs):
-        if e.sketch is not None:
-            groups.setdefault((e.signature or "", e.sketch.size), []).append(i)
     found: dict[int, tuple[int, int, float, float]] = {}
-    for rows in groups.values():
+    for rows in sketch_groups(evs):
         if len(rows) < 3:
             continue
         x = np.stack([evs[i].sketch for i in rows])

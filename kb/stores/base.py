@@ -78,6 +78,11 @@ def check_fingerprints(models: Sequence[ModelRecord], stored: dict[str, str | No
             )
 
 
+def parse_protocol_dims(raw: str | None) -> dict[str, int]:
+    """The `protocol_dims` meta value ("pid=128,pid2=64") as a dict."""
+    return {k: int(v) for k, v in (item.split("=") for item in (raw or "").split(",") if item)}
+
+
 def protocol_dims_after(dims: dict[str, int], models: Sequence[ModelRecord]) -> str | None:
     """The `protocol_dims` meta value after storing `models`, or None when it does not change."""
     new = {m.protocol: len(m.dna) for m in models if m.dna is not None and m.protocol not in dims}
@@ -193,10 +198,7 @@ class GraphStore(ABC):
     # --- shared ----------------------------------------------------------------------------
     def protocol_dims(self) -> dict[str, int]:
         """Protocol id -> DNA length, as recorded when the first DNA of it was stored."""
-        raw = self.get_meta("protocol_dims")
-        if not raw:
-            return {}
-        return {k: int(v) for k, v in (item.split("=") for item in raw.split(",") if item)}
+        return parse_protocol_dims(self.get_meta("protocol_dims"))
 
     def run_template(self, name: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """Answer a named lineage question (queries/<name>.cypher) with typed parameters."""

@@ -25,6 +25,7 @@ from kb.stores.base import (
     check_model_batch,
     chunks,
     model_row,
+    parse_protocol_dims,
     protocol_dims_after,
 )
 
@@ -256,8 +257,7 @@ class Neo4jStore(GraphStore):
     @staticmethod
     def _protocol_dims_tx(tx: Any) -> dict[str, int]:
         record = tx.run("MATCH (k:Meta {key: 'protocol_dims'}) RETURN k.value AS v").single()
-        raw = record["v"] if record else ""
-        return {k: int(v) for k, v in (item.split("=") for item in raw.split(",") if item)}
+        return parse_protocol_dims(record["v"] if record else None)
 
     def set_meta(self, key: str, value: str) -> None:
         self._write(lambda tx: self._set_meta_tx(tx, key, value))
