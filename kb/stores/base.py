@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -18,7 +18,7 @@ from kb.errors import ConflictError, InputError
 from kb.records import DeclaredEdge, Family, InferredEdge, Membership, ModelRecord, StoreStats
 
 DEFAULT_DNA_DIM = 128
-BATCH_SIZE = 5_000
+BATCH_SIZE = 10_000
 
 MODEL_FIELDS = (
     "id", "name", "dna", "protocol", "fingerprint", "backend", "architecture", "params",
@@ -128,6 +128,21 @@ class GraphStore(ABC):
     @abstractmethod
     def upsert_declared_edges(self, edges: Sequence[DeclaredEdge]) -> int:
         """Create or update DECLARED_PARENT edges; both endpoints must exist."""
+
+    def upsert_lineage(
+        self,
+        models: Sequence[ModelRecord],
+        edges: Sequence[DeclaredEdge],
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
+        """Models, then declared edges among them and stored models (one transaction where the
+        store can hold it: the embedded store's whole import lands or none of it)."""
+        say = progress or (lambda _message: None)
+        for items, write, what in ((models, self.upsert_models, "models"),
+                                   (edges, self.upsert_declared_edges, "declared edges")):
+            for start in range(0, len(items), 10 * BATCH_SIZE):
+                write(items[start : start + 10 * BATCH_SIZE])
+                say(f"{what}: {min(start + 10 * BATCH_SIZE, len(items))}/{len(items)}")
 
     @abstractmethod
     def mark_duplicate(self, duplicate: str, original: str) -> None:

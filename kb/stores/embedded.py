@@ -2,14 +2,19 @@
 
 Writes go in explicit transactions: new nodes and new edges through `COPY` from Arrow tables
 (two orders of magnitude faster than UNWIND in this engine), updates of existing nodes through
-one `UNWIND ... SET`. The schema is created on first open. One writer process at a time: a
+one `LOAD FROM ... SET`. The schema is created on first open. One writer process at a time: a
 second process gets a clear error instead of waiting.
+
+Vectors (dna, loglik, sketch) are stored as BLOBs of little-endian float32: the engine
+checkpoints a `FLOAT[]` column at ~25 µs a row (100k DNAs: 5.5 s, against 1.4 s as BLOBs) and
+reads it back 3x slower. Everything that reads them here (records, `cypher`) gets float lists.
 """
 
 from __future__ import annotations
 
+import operator
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,17 +30,17 @@ from kb.stores.base import (
     check_fingerprints,
     check_model_batch,
     chunks,
-    model_row,
     protocol_dims_after,
 )
 
 MAX_PATH_DEPTH = 1_000  # var-length paths are capped at 30 hops unless raised per connection
+COPY_BATCH = 100_000  # rows per transaction: each commit costs the engine a checkpoint-sized pause
 
 SCHEMA = (
-    "CREATE NODE TABLE IF NOT EXISTS Model(id STRING PRIMARY KEY, name STRING, dna FLOAT[], "
+    "CREATE NODE TABLE IF NOT EXISTS Model(id STRING PRIMARY KEY, name STRING, dna BLOB, "
     "protocol STRING, fingerprint STRING, backend STRING, architecture STRING, params INT64, "
     "org STRING, license STRING, released STRING, library STRING, tags STRING[], status STRING, "
-    "error STRING, loglik FLOAT[], sketch FLOAT[], signature STRING, precision STRING)",
+    "error STRING, loglik BLOB, sketch BLOB, signature STRING, precision STRING)",
     "CREATE NODE TABLE IF NOT EXISTS Family(id STRING PRIMARY KEY, size INT64, root STRING, "
     "newick STRING)",
     "CREATE NODE TABLE IF NOT EXISTS Meta(key STRING PRIMARY KEY, value STRING)",
@@ -48,32 +53,40 @@ SCHEMA = (
     "CREATE REL TABLE IF NOT EXISTS DUPLICATE_OF(FROM Model TO Model)",
 )
 
-_ARROW_TYPES: dict[str, pa.DataType] = {
-    "dna": pa.list_(pa.float32()),
-    "loglik": pa.list_(pa.float32()),
-    "sketch": pa.list_(pa.float32()),
-    "params": pa.int64(),
-    "tags": pa.list_(pa.string()),
-}
-_LIST_FIELDS = ("dna", "loglik", "sketch")
+_ARROW_TYPES: dict[str, pa.DataType] = {"params": pa.int64(), "tags": pa.list_(pa.string())}
+VECTOR_FIELDS = ("dna", "loglik", "sketch")
+_FLOAT32 = np.dtype("<f4")
+_MODEL_VALUES = operator.attrgetter(*MODEL_FIELDS)
 
 
-def _vector_column(vectors: list[np.ndarray | None]) -> pa.Array:
-    """A list<float32> column built from numpy in one go (per-element Python is too slow)."""
-    lengths = np.array([0 if v is None else len(v) for v in vectors], dtype=np.int32)
-    offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32))
-    present = [v for v in vectors if v is not None]
-    values = pa.array(np.concatenate(present) if present else np.zeros(0, np.float32))
-    mask = pa.array([v is None for v in vectors], pa.bool_())
-    return pa.ListArray.from_arrays(offsets, values, mask=mask)
+def _vector_bytes(vector: np.ndarray | None) -> bytes | None:
+    return None if vector is None else np.asarray(vector, _FLOAT32).tobytes()
 
 
-def _model_table(rows: list[dict[str, Any]]) -> pa.Table:
+def _vector(blob: bytes | None) -> np.ndarray | None:
+    return None if blob is None else np.frombuffer(blob, _FLOAT32).astype(np.float32)
+
+
+def _plain(value: Any) -> Any:
+    """Query results with stored vectors as float lists (the only BLOBs in the schema)."""
+    if isinstance(value, bytes):
+        return np.frombuffer(value, _FLOAT32).tolist()
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _model_table(models: Sequence[ModelRecord]) -> pa.Table:
+    """The rows `model_row` would give, column by column (100k records: 0.5 s instead of 2 s)."""
     columns = {}
-    for name in MODEL_FIELDS:
-        values = [row[name] for row in rows]
-        if name in _LIST_FIELDS:
-            columns[name] = _vector_column(values)
+    fields = zip(*map(_MODEL_VALUES, models)) if models else ([] for _ in MODEL_FIELDS)
+    for name, values in zip(MODEL_FIELDS, fields):
+        if name in VECTOR_FIELDS:
+            columns[name] = pa.array([_vector_bytes(v) for v in values], pa.binary())
+        elif name == "tags":
+            columns[name] = pa.array([v or None for v in values], _ARROW_TYPES[name])
         else:
             columns[name] = pa.array(values, type=_ARROW_TYPES.get(name, pa.string()))
     return pa.table(columns)
@@ -85,6 +98,7 @@ class EmbeddedStore(GraphStore):
     def __init__(self, path: Path | str) -> None:
         import ladybug
 
+        self._transaction_open = False
         self.location = str(Path(path).expanduser().absolute())
         parent = Path(self.location).parent
         try:
@@ -109,6 +123,13 @@ class EmbeddedStore(GraphStore):
         self._conn.execute(f"CALL var_length_extend_max_depth={MAX_PATH_DEPTH}")
         for statement in SCHEMA:
             self._conn.execute(statement)
+        columns = {row["name"]: row["type"] for row in self._query("CALL table_info('Model') RETURN *")}
+        if columns.get("dna") != "BLOB":
+            self.close()
+            raise StoreError(
+                f"the embedded store at {self.location} was made by an older dnakb (DNA as "
+                f"{columns.get('dna')}); export what you need and start a new one with --db"
+            )
 
     # --- plumbing --------------------------------------------------------------------------
     def close(self) -> None:
@@ -125,7 +146,17 @@ class EmbeddedStore(GraphStore):
         return rows
 
     def _in_transaction(self, work: Any) -> None:
-        """Run `work()` in one transaction: all of it lands or none of it."""
+        """Run `work()` in one transaction: all of it lands or none of it (nested: the outer one)."""
+        if self._transaction_open:
+            work()
+            return
+        self._transaction_open = True
+        try:
+            self._run_transaction(work)
+        finally:
+            self._transaction_open = False
+
+    def _run_transaction(self, work: Any) -> None:
         self._conn.execute("BEGIN TRANSACTION")
         try:
             work()
@@ -166,9 +197,9 @@ class EmbeddedStore(GraphStore):
         check_model_batch(models, dims)
         stored = self._existing([m.id for m in models])
         check_fingerprints(models, stored)
-        for batch in chunks(models):
-            new = [model_row(m) for m in batch if m.id not in stored]
-            old = [model_row(m) for m in batch if m.id in stored]
+        for batch in chunks(models, COPY_BATCH):
+            new = [m for m in batch if m.id not in stored]
+            old = [m for m in batch if m.id in stored]
             dims_value = protocol_dims_after(dims, batch)
 
             def work() -> None:
@@ -183,7 +214,7 @@ class EmbeddedStore(GraphStore):
             dims = self.protocol_dims()
         return len(models)
 
-    def _update_models(self, rows: list[dict[str, Any]]) -> None:
+    def _update_models(self, rows: list[ModelRecord]) -> None:
         # No `SET m += map` here; coalesce keeps stored values where the row has None. Rows go
         # in as a typed Arrow table: a Python list of dicts would lose the column types.
         sets = ", ".join(f"m.{f} = coalesce(r_{f}, m.{f})" for f in MODEL_FIELDS if f != "id")
@@ -191,6 +222,10 @@ class EmbeddedStore(GraphStore):
         self._conn.execute(f"LOAD FROM $data MATCH (m:Model {{id: r_id}}) SET {sets}", {"data": data})
 
     def _require_models(self, ids: set[str]) -> None:
+        wanted = pa.table({"wanted": pa.array(list(ids), pa.string())})
+        found = self._query("LOAD FROM $ids MATCH (m:Model {id: wanted}) RETURN count(*) AS n", {"ids": wanted})
+        if found[0]["n"] == len(ids):
+            return
         missing = sorted(ids - set(self._existing(sorted(ids))))
         if missing:
             more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
@@ -208,15 +243,37 @@ class EmbeddedStore(GraphStore):
 
     def upsert_declared_edges(self, edges: Sequence[DeclaredEdge]) -> int:
         edges = list({(e.child, e.parent): e for e in edges}.values())
-        self._require_models({e.child for e in edges} | {e.parent for e in edges})
-        for batch in chunks(edges):
+        for batch in chunks(edges, COPY_BATCH):
             data = pa.table({
                 "from": [e.child for e in batch], "to": [e.parent for e in batch],
                 "relation": [e.relation for e in batch], "source": [e.source for e in batch],
             })
             pairs = [(e.child, e.parent) for e in batch]
-            self._in_transaction(lambda: self._replace_edges("DECLARED_PARENT", pairs, data))
+            try:  # COPY itself refuses an edge to a missing model (cheaper than checking first)
+                self._in_transaction(lambda: self._replace_edges("DECLARED_PARENT", pairs, data))
+            except RuntimeError as error:
+                if "Unable to find primary key" not in str(error):
+                    raise
+                self._require_models({e.child for e in edges} | {e.parent for e in edges})
+                raise
         return len(edges)
+
+    def upsert_lineage(
+        self,
+        models: Sequence[ModelRecord],
+        edges: Sequence[DeclaredEdge],
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
+        # One transaction: all or nothing, and one commit (each costs the engine a checkpoint-sized pause).
+        say = progress or (lambda _message: None)
+
+        def work() -> None:
+            self.upsert_models(models)
+            say(f"models: {len(models)}/{len(models)}")
+            self.upsert_declared_edges(edges)
+            say(f"declared edges: {len(edges)}/{len(edges)}")
+
+        self._in_transaction(work)
 
     def mark_duplicate(self, duplicate: str, original: str) -> None:
         if duplicate == original:
@@ -317,7 +374,9 @@ class EmbeddedStore(GraphStore):
                 f"UNWIND $ids AS wanted MATCH (m:Model {{id: wanted}}) RETURN {returns} ORDER BY m.id",
                 {"ids": list(ids)},
             )
-        return [ModelRecord(**{**row, "tags": row["tags"] or []}) for row in rows]
+        for row in rows:
+            row.update({name: _vector(row[name]) for name in VECTOR_FIELDS}, tags=row["tags"] or [])
+        return [ModelRecord(**row) for row in rows]
 
     def model_ids(self) -> list[str]:
         return [row["id"] for row in self._query("MATCH (m:Model) RETURN m.id AS id ORDER BY id")]
@@ -339,7 +398,7 @@ class EmbeddedStore(GraphStore):
         ids = table.column("id").to_pylist()
         if not ids:
             return [], np.zeros((0, self.protocol_dims().get(protocol, 0)), np.float32)
-        flat = table.column("dna").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+        flat = np.frombuffer(b"".join(table.column("dna").to_pylist()), _FLOAT32)
         return ids, flat.astype(np.float32).reshape(len(ids), -1)
 
     def declared_edges(self) -> list[DeclaredEdge]:
@@ -378,7 +437,7 @@ class EmbeddedStore(GraphStore):
     ) -> list[dict[str, Any]]:
         self.refuse_writes(query, write)
         try:
-            return self._query(query, params)
+            return _plain(self._query(query, params))
         except RuntimeError as error:
             raise InputError(f"query failed: {str(error).splitlines()[0]}") from None
 

@@ -40,24 +40,44 @@ SCHEMA = (
     "`vector.similarity_function`: 'euclidean'}}",
 )
 
-_UPSERT_MODELS = """
-UNWIND $rows AS r
-MERGE (m:Model {id: r.id})
-SET m += r.props
-"""
+VECTOR_FIELDS = ("dna", "loglik", "sketch")
+
+# Vectors travel as one 2-d array parameter per field, rows carry their row index: the driver
+# packs an ndarray in one go but a list of floats one value at a time (5,000 DNAs: 0.06 s, 0.8 s).
+_UPSERT_MODELS = (
+    "UNWIND $rows AS r CALL (r) { WITH r WHERE r.new CREATE (m:Model {id: r.id}) RETURN m "
+    "UNION WITH r WHERE NOT r.new MATCH (m:Model {id: r.id}) RETURN m } SET m += r.props "
+) + " ".join(
+    f"FOREACH (i IN CASE WHEN r.{f} IS NULL THEN [] ELSE [r.{f}] END | SET m.{f} = ${f}[i])"
+    for f in VECTOR_FIELDS
+)
 
 _INFERRED_PROPS = "distance: r.distance, support: r.support, method: r.method, relation: r.relation, " \
     "channel: r.channel, provisional: r.provisional, flag: r.flag, reason: r.reason"
 
 
-def _props(row: dict[str, Any]) -> dict[str, Any]:
-    """Non-null properties; vectors as lists of floats (float32 values, exact in float64)."""
-    props = {}
-    for key, value in row.items():
-        if value is None or key == "id":
-            continue
-        props[key] = value.tolist() if isinstance(value, np.ndarray) else value
-    return props
+def _model_params(models: Sequence[ModelRecord]) -> dict[str, Any]:
+    """Parameters of `_UPSERT_MODELS`: non-null properties per row, vectors stacked per field.
+
+    A field whose vectors differ in length within the batch goes as per-row lists instead.
+    float32 values are exact in float64, so a DNA round-trips exactly.
+    """
+    rows: list[dict[str, Any]] = [
+        {"id": m.id, "props": {k: v for k, v in model_row(m).items() if v is not None and k != "id"
+                               and k not in VECTOR_FIELDS}}
+        for m in models
+    ]
+    params: dict[str, Any] = {"rows": rows}
+    for field in VECTOR_FIELDS:
+        present = [(i, getattr(m, field)) for i, m in enumerate(models) if getattr(m, field) is not None]
+        stackable = len({len(v) for _, v in present}) == 1
+        params[field] = np.stack([v for _, v in present]).astype(np.float64) if stackable else []
+        for position, (i, vector) in enumerate(present):
+            if stackable:
+                rows[i][field] = position
+            else:
+                rows[i]["props"][field] = vector.tolist()
+    return params
 
 
 class Neo4jStore(GraphStore):
@@ -120,11 +140,12 @@ class Neo4jStore(GraphStore):
             raise StoreError(f"Neo4j at {self.location}: {text.splitlines()[0]}") from None
 
     def _existing(self, tx: Any, ids: Sequence[str]) -> dict[str, str | None]:
-        result = tx.run(
-            "UNWIND $ids AS id MATCH (m:Model {id: id}) RETURN m.id AS id, m.fingerprint AS fp",
+        # One record holding all pairs: a record per model costs a Bolt message each (~0.1 ms).
+        record = tx.run(
+            "UNWIND $ids AS id MATCH (m:Model {id: id}) RETURN collect([m.id, m.fingerprint]) AS found",
             ids=list(ids),
-        )
-        return {r["id"]: r["fp"] for r in result}
+        ).single()
+        return dict(record["found"]) if record else {}
 
     def clear(self) -> None:
         def work(tx: Any) -> int:  # in slices: one transaction over 100k nodes exhausts the heap
@@ -141,13 +162,16 @@ class Neo4jStore(GraphStore):
         models = list(models)
         check_model_batch(models, self.protocol_dims())
         for batch in chunks(models):
-            rows = [{"id": m.id, "props": _props(model_row(m))} for m in batch]
+            params = _model_params(batch)
 
-            def work(tx: Any, batch: Sequence[ModelRecord] = batch, rows: list = rows) -> None:
-                check_fingerprints(batch, self._existing(tx, [m.id for m in batch]))
+            def work(tx: Any, batch: Sequence[ModelRecord] = batch, params: dict = params) -> None:
+                stored = self._existing(tx, [m.id for m in batch])
+                check_fingerprints(batch, stored)
                 dims = self._protocol_dims_tx(tx)
                 check_model_batch(batch, dims)
-                tx.run(_UPSERT_MODELS, rows=rows).consume()
+                for row in params["rows"]:
+                    row["new"] = row["id"] not in stored
+                tx.run(_UPSERT_MODELS, params).consume()
                 maybe_fail("store.write")
                 value = protocol_dims_after(dims, batch)
                 if value is not None:
@@ -157,6 +181,9 @@ class Neo4jStore(GraphStore):
         return len(models)
 
     def _require_models(self, tx: Any, ids: set[str]) -> None:
+        found = tx.run("UNWIND $ids AS id MATCH (m:Model {id: id}) RETURN count(m) AS n", ids=list(ids)).single()
+        if found["n"] == len(ids):
+            return
         missing = sorted(ids - set(self._existing(tx, sorted(ids))))
         if missing:
             more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
