@@ -8,7 +8,8 @@ Model.dna) is created idempotently on open.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from typing import Any
 
@@ -18,6 +19,7 @@ from kb.errors import InputError, NotFoundError, StoreError
 from kb.faults import maybe_fail
 from kb.records import DeclaredEdge, Family, InferredEdge, Membership, ModelRecord, StoreStats
 from kb.stores.base import (
+    BATCH_SIZE,
     DEFAULT_DNA_DIM,
     MODEL_FIELDS,
     GraphStore,
@@ -30,6 +32,7 @@ from kb.stores.base import (
 )
 
 VECTOR_INDEX = "model_dna"
+WRITERS = 2  # concurrent write transactions in a bulk write
 
 SCHEMA = (
     "CREATE CONSTRAINT model_id IF NOT EXISTS FOR (m:Model) REQUIRE m.id IS UNIQUE",
@@ -78,6 +81,36 @@ def _model_params(models: Sequence[ModelRecord]) -> dict[str, Any]:
             else:
                 rows[i]["props"][field] = vector.tolist()
     return params
+
+
+def _disjoint_batches(edges: Sequence[DeclaredEdge], size: int) -> list[list[DeclaredEdge]]:
+    """Edges in batches of whole connected components where they fit.
+
+    Creating an edge locks both its nodes, so two concurrent batches that share nodes can
+    deadlock (Neo4j then aborts one and the driver retries it a second later); batches made of
+    different components share none.
+    """
+    root: dict[str, str] = {}
+
+    def find(node: str) -> str:
+        while root.setdefault(node, node) != node:
+            root[node] = root[root[node]]
+            node = root[node]
+        return node
+
+    for edge in edges:
+        root[find(edge.child)] = find(edge.parent)
+    groups: dict[str, list[DeclaredEdge]] = {}
+    for edge in edges:
+        groups.setdefault(find(edge.child), []).append(edge)
+    batches: list[list[DeclaredEdge]] = [[]]
+    for group in sorted(groups.values(), key=len, reverse=True):
+        for start in range(0, len(group), size):  # a component larger than a batch is split
+            part = group[start : start + size]
+            if len(batches[-1]) + len(part) > size:
+                batches.append([])
+            batches[-1].extend(part)
+    return [batch for batch in batches if batch]
 
 
 class Neo4jStore(GraphStore):
@@ -161,10 +194,11 @@ class Neo4jStore(GraphStore):
     def upsert_models(self, models: Sequence[ModelRecord]) -> int:
         models = list(models)
         check_model_batch(models, self.protocol_dims())
-        for batch in chunks(models):
+
+        def write_batch(batch: Sequence[ModelRecord]) -> None:
             params = _model_params(batch)
 
-            def work(tx: Any, batch: Sequence[ModelRecord] = batch, params: dict = params) -> None:
+            def work(tx: Any) -> None:
                 stored = self._existing(tx, [m.id for m in batch])
                 check_fingerprints(batch, stored)
                 dims = self._protocol_dims_tx(tx)
@@ -178,7 +212,26 @@ class Neo4jStore(GraphStore):
                     self._set_meta_tx(tx, "protocol_dims", value)
 
             self._write(work)
+
+        self._in_parallel(write_batch, chunks(models))
         return len(models)
+
+    def _in_parallel(self, write_batch: Callable[[Any], None], batches: Iterable[Any]) -> None:
+        """One transaction per batch, WRITERS at a time: one transaction runs on one server core.
+
+        Batches are independent (each is all-or-nothing); the first failure is raised once the
+        others have finished. Lock conflicts between them are transient: the driver retries.
+        """
+        batches = list(batches)
+        if len(batches) <= 1:
+            for batch in batches:
+                write_batch(batch)
+            return
+        with ThreadPoolExecutor(max_workers=WRITERS) as pool:
+            futures = [pool.submit(write_batch, batch) for batch in batches]
+            wait(futures)
+        for future in futures:
+            future.result()
 
     def _require_models(self, tx: Any, ids: set[str]) -> None:
         found = tx.run("UNWIND $ids AS id MATCH (m:Model {id: id}) RETURN count(m) AS n", ids=list(ids)).single()
@@ -191,10 +244,11 @@ class Neo4jStore(GraphStore):
 
     def upsert_declared_edges(self, edges: Sequence[DeclaredEdge]) -> int:
         edges = list({(e.child, e.parent): e for e in edges}.values())
-        for batch in chunks(edges):
+
+        def write_batch(batch: Sequence[DeclaredEdge]) -> None:
             rows = [vars(e) for e in batch]
 
-            def work(tx: Any, rows: list = rows) -> None:
+            def work(tx: Any) -> None:
                 self._require_models(tx, {r["child"] for r in rows} | {r["parent"] for r in rows})
                 tx.run(
                     "UNWIND $rows AS r MATCH (c:Model {id: r.child}), (p:Model {id: r.parent}) "
@@ -203,6 +257,8 @@ class Neo4jStore(GraphStore):
                 ).consume()
 
             self._write(work)
+
+        self._in_parallel(write_batch, _disjoint_batches(edges, BATCH_SIZE))
         return len(edges)
 
     def mark_duplicate(self, duplicate: str, original: str) -> None:
