@@ -1,12 +1,13 @@
 """Store throughput and traversal latency, embedded vs Neo4j in one run.
 
 Inserts N Model nodes with 128-d DNAs and N-1 DECLARED_PARENT edges forming a random tree
-(parent of node i drawn uniformly from the WINDOW nodes before it: depth grows like 2N/WINDOW,
-so N=100k gives depth ~200 >= 20), then times descendants queries: from the root (the whole
+(parent of node i drawn uniformly from the --window nodes before it: depth grows like 2N/window,
+so N=100k, window 1000 gives depth ~220; --window 0 draws from all earlier nodes, a random
+recursive tree of depth ~e·ln N ≈ 30), then times descendants queries: from the root (the whole
 tree) and from random inner nodes. Prints records/s and p50/p95 latency per store, and the
 embedded/Neo4j ratio.
 
-    .venv/bin/python bench/bench_store.py [--n 100000] [--queries 50] [--stores embedded,neo4j]
+    .venv/bin/python bench/bench_store.py [--n 100000] [--window 1000] [--queries 50] [--stores embedded,neo4j]
 
 Neo4j settings come from NEO4J_URI / NEO4J_PASSWORD (scripts/neo4j-local env).
 """
@@ -24,17 +25,16 @@ import numpy as np
 from kb.records import DeclaredEdge, ModelRecord
 from kb.stores import StoreConfig, open_store
 
-WINDOW = 1000
 DESCENDANTS = (
     "MATCH (r:Model {id: $id})<-[:DECLARED_PARENT*1..1000]-(d:Model) RETURN count(d) AS n"
 )
 
 
-def random_tree(n: int, seed: int = 0) -> np.ndarray:
+def random_tree(n: int, window: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     parents = np.full(n, -1)
     for i in range(1, n):
-        parents[i] = rng.integers(max(0, i - WINDOW), i)
+        parents[i] = rng.integers(max(0, i - window) if window else 0, i)
     return parents
 
 
@@ -85,10 +85,11 @@ def run(kind: str, n: int, queries: int, parents: np.ndarray) -> dict[str, float
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument("--window", type=int, default=1000, help="parent drawn from the WINDOW nodes before; 0: all")
     parser.add_argument("--queries", type=int, default=50)
     parser.add_argument("--stores", default="embedded,neo4j")
     args = parser.parse_args()
-    parents = random_tree(args.n)
+    parents = random_tree(args.n, args.window)
     print(f"tree: {args.n} nodes, depth {depth_of(parents)}")
     results = {kind: run(kind, args.n, args.queries, parents) for kind in args.stores.split(",")}
     metrics = list(next(iter(results.values())))

@@ -8,7 +8,7 @@ Model.dna) is created idempotently on open.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from typing import Any
@@ -83,12 +83,13 @@ def _model_params(models: Sequence[ModelRecord]) -> dict[str, Any]:
     return params
 
 
-def _disjoint_batches(edges: Sequence[DeclaredEdge], size: int) -> list[list[DeclaredEdge]]:
-    """Edges in batches of whole connected components where they fit.
+def edge_lanes(edges: Sequence[DeclaredEdge], lanes: int, size: int) -> list[list[list[DeclaredEdge]]]:
+    """Edges split into `lanes` node-disjoint lanes of batches, for concurrent writers.
 
-    Creating an edge locks both its nodes, so two concurrent batches that share nodes can
-    deadlock (Neo4j then aborts one and the driver retries it a second later); batches made of
-    different components share none.
+    Creating an edge locks both its nodes, so two concurrent transactions that share a node can
+    deadlock (Neo4j aborts one; the driver retries it a second later). Lanes hold whole connected
+    components, so no two lanes share a node; within a lane the batches run one after another.
+    Components go largest first to the lane with the fewest edges.
     """
     root: dict[str, str] = {}
 
@@ -100,17 +101,13 @@ def _disjoint_batches(edges: Sequence[DeclaredEdge], size: int) -> list[list[Dec
 
     for edge in edges:
         root[find(edge.child)] = find(edge.parent)
-    groups: dict[str, list[DeclaredEdge]] = {}
+    components: dict[str, list[DeclaredEdge]] = {}
     for edge in edges:
-        groups.setdefault(find(edge.child), []).append(edge)
-    batches: list[list[DeclaredEdge]] = [[]]
-    for group in sorted(groups.values(), key=len, reverse=True):
-        for start in range(0, len(group), size):  # a component larger than a batch is split
-            part = group[start : start + size]
-            if len(batches[-1]) + len(part) > size:
-                batches.append([])
-            batches[-1].extend(part)
-    return [batch for batch in batches if batch]
+        components.setdefault(find(edge.child), []).append(edge)
+    lane_edges: list[list[DeclaredEdge]] = [[] for _ in range(lanes)]
+    for component in sorted(components.values(), key=len, reverse=True):
+        min(lane_edges, key=len).extend(component)
+    return [[lane[i : i + size] for i in range(0, len(lane), size)] for lane in lane_edges if lane]
 
 
 class Neo4jStore(GraphStore):
@@ -213,22 +210,26 @@ class Neo4jStore(GraphStore):
 
             self._write(work)
 
-        self._in_parallel(write_batch, chunks(models))
+        batches = list(chunks(models))
+        self._in_parallel(write_batch, [batches[i::WRITERS] for i in range(WRITERS) if batches[i::WRITERS]])
         return len(models)
 
-    def _in_parallel(self, write_batch: Callable[[Any], None], batches: Iterable[Any]) -> None:
-        """One transaction per batch, WRITERS at a time: one transaction runs on one server core.
+    def _in_parallel(self, write_batch: Callable[[Any], None], lanes: list[list[Any]]) -> None:
+        """Each lane in its own thread, its batches one after another (one transaction each).
 
-        Batches are independent (each is all-or-nothing); the first failure is raised once the
-        others have finished. Lock conflicts between them are transient: the driver retries.
+        A transaction runs on one server core, so lanes use the others. Batches are independent
+        (each is all-or-nothing); the first failure is raised once the other lanes have finished.
         """
-        batches = list(batches)
-        if len(batches) <= 1:
-            for batch in batches:
+        def run(lane: list[Any]) -> None:
+            for batch in lane:
                 write_batch(batch)
+
+        if len(lanes) <= 1:
+            for lane in lanes:
+                run(lane)
             return
-        with ThreadPoolExecutor(max_workers=WRITERS) as pool:
-            futures = [pool.submit(write_batch, batch) for batch in batches]
+        with ThreadPoolExecutor(max_workers=len(lanes)) as pool:
+            futures = [pool.submit(run, lane) for lane in lanes]
             wait(futures)
         for future in futures:
             future.result()
@@ -258,7 +259,7 @@ class Neo4jStore(GraphStore):
 
             self._write(work)
 
-        self._in_parallel(write_batch, _disjoint_batches(edges, BATCH_SIZE))
+        self._in_parallel(write_batch, edge_lanes(edges, WRITERS, BATCH_SIZE))
         return len(edges)
 
     def mark_duplicate(self, duplicate: str, original: str) -> None:

@@ -195,3 +195,42 @@ def test_many_models_in_several_batches(store: GraphStore) -> None:
         "MATCH (d:Model)-[:DECLARED_PARENT*1..40]->(r:Model {id: 'bulk/0'}) RETURN count(DISTINCT d) AS n"
     )
     assert rows == [{"n": 11_999}]
+
+
+def test_vectors_come_back_from_cypher_as_float_lists(store: GraphStore) -> None:
+    model = ModelRecord(id="org/v", dna=dna(1), protocol=PROTOCOL, loglik=dna(2, 7))
+    store.upsert_models([model])
+    (row,) = store.cypher("MATCH (m:Model {id: 'org/v'}) RETURN m.dna AS dna, m.loglik AS loglik, m.sketch AS sketch")
+    assert row["dna"] == model.dna.tolist() and row["loglik"] == model.loglik.tolist() and row["sketch"] is None
+
+
+def test_vectors_of_different_lengths_in_one_batch(store: GraphStore) -> None:
+    models = [ModelRecord(id=f"org/l{i}", loglik=dna(i, 5 + i), sketch=dna(i, 3) if i else None) for i in range(3)]
+    store.upsert_models(models)
+    stored = {m.id: m for m in store.get_models()}
+    for model in models:
+        assert np.array_equal(stored[model.id].loglik, model.loglik)
+        assert (stored[model.id].sketch is None) == (model.sketch is None)
+    assert np.array_equal(stored["org/l2"].sketch, models[2].sketch)
+
+
+def test_lineage_with_an_edge_to_nowhere_is_refused(store: GraphStore) -> None:
+    store.upsert_models(zoo(2))
+    models = [ModelRecord(id="org/new", org="x"), ModelRecord(id="org/m1", org="changed")]
+    edges = [DeclaredEdge("org/new", "org/m0"), DeclaredEdge("org/new", "org/ghost")]
+    before = snapshot(store)
+    with pytest.raises(NotFoundError, match="org/ghost"):
+        store.upsert_lineage(models, edges)
+    assert store.declared_edges() == []
+    if store.kind == "embedded":  # one transaction: the models did not land either
+        assert snapshot(store) == before
+
+
+def test_bulk_edges_of_many_families(store: GraphStore) -> None:
+    """More than one write batch of edges in many small trees (Neo4j writes them concurrently)."""
+    n = 24_000
+    store.upsert_models([ModelRecord(id=f"f/{i}") for i in range(n)])
+    edges = [DeclaredEdge(f"f/{i}", f"f/{i - i % 4}") for i in range(n) if i % 4]  # 6,000 families
+    store.upsert_lineage([], edges)
+    assert store.stats().declared_edges == len(edges)
+    assert sorted((e.child, e.parent) for e in store.declared_edges()) == sorted((e.child, e.parent) for e in edges)
