@@ -26,6 +26,9 @@ MODEL_FIELDS = (
     "loglik", "sketch", "signature", "precision",
 )
 
+VECTOR_FIELDS = ("dna", "loglik", "sketch")
+"""Model properties that hold float vectors."""
+
 _WRITE_CLAUSE = re.compile(
     r"\b(CREATE|MERGE|SET|DELETE|DETACH|REMOVE|DROP|COPY|LOAD|INSTALL|ALTER|FOREACH|IMPORT|EXPORT)\b",
     re.IGNORECASE,
@@ -138,11 +141,12 @@ class GraphStore(ABC):
         """Models, then declared edges among them and stored models (one transaction where the
         store can hold it: the embedded store's whole import lands or none of it)."""
         say = progress or (lambda _message: None)
+        step = 10 * BATCH_SIZE  # one progress line per step
         for items, write, what in ((models, self.upsert_models, "models"),
                                    (edges, self.upsert_declared_edges, "declared edges")):
-            for start in range(0, len(items), 10 * BATCH_SIZE):
-                write(items[start : start + 10 * BATCH_SIZE])
-                say(f"{what}: {min(start + 10 * BATCH_SIZE, len(items))}/{len(items)}")
+            for start in range(0, len(items), step):
+                write(items[start : start + step])
+                say(f"{what}: {min(start + step, len(items))}/{len(items)}")
 
     @abstractmethod
     def mark_duplicate(self, duplicate: str, original: str) -> None:

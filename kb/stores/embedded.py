@@ -26,6 +26,7 @@ from kb.faults import maybe_fail
 from kb.records import DeclaredEdge, Family, InferredEdge, Membership, ModelRecord, StoreStats
 from kb.stores.base import (
     MODEL_FIELDS,
+    VECTOR_FIELDS,
     GraphStore,
     check_fingerprints,
     check_model_batch,
@@ -54,7 +55,6 @@ SCHEMA = (
 )
 
 _ARROW_TYPES: dict[str, pa.DataType] = {"params": pa.int64(), "tags": pa.list_(pa.string())}
-VECTOR_FIELDS = ("dna", "loglik", "sketch")
 _FLOAT32 = np.dtype("<f4")
 
 
@@ -262,16 +262,9 @@ class EmbeddedStore(GraphStore):
         edges: Sequence[DeclaredEdge],
         progress: Callable[[str], None] | None = None,
     ) -> None:
-        # One transaction: all or nothing, and one commit (each costs the engine a checkpoint-sized pause).
-        say = progress or (lambda _message: None)
-
-        def work() -> None:
-            self.upsert_models(models)
-            say(f"models: {len(models)}/{len(models)}")
-            self.upsert_declared_edges(edges)
-            say(f"declared edges: {len(edges)}/{len(edges)}")
-
-        self._in_transaction(work)
+        # One transaction: all or nothing, and one commit (each costs a checkpoint-sized pause).
+        write = super().upsert_lineage
+        self._in_transaction(lambda: write(models, edges, progress))
 
     def mark_duplicate(self, duplicate: str, original: str) -> None:
         if duplicate == original:

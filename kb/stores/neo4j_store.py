@@ -22,6 +22,7 @@ from kb.stores.base import (
     BATCH_SIZE,
     DEFAULT_DNA_DIM,
     MODEL_FIELDS,
+    VECTOR_FIELDS,
     GraphStore,
     check_fingerprints,
     check_model_batch,
@@ -42,8 +43,6 @@ SCHEMA = (
     f"{{indexConfig: {{`vector.dimensions`: {DEFAULT_DNA_DIM}, "
     "`vector.similarity_function`: 'euclidean'}}",
 )
-
-VECTOR_FIELDS = ("dna", "loglik", "sketch")
 
 # Vectors travel as one 2-d array parameter per field, rows carry their row index: the driver
 # packs an ndarray in one go but a list of floats one value at a time (5,000 DNAs: 0.06 s, 0.8 s).
@@ -211,7 +210,7 @@ class Neo4jStore(GraphStore):
             self._write(work)
 
         batches = list(chunks(models))
-        self._in_parallel(write_batch, [batches[i::WRITERS] for i in range(WRITERS) if batches[i::WRITERS]])
+        self._in_parallel(write_batch, [batches[i::WRITERS] for i in range(min(WRITERS, len(batches)))])
         return len(models)
 
     def _in_parallel(self, write_batch: Callable[[Any], None], lanes: list[list[Any]]) -> None:
