@@ -8,6 +8,9 @@ model of the zoo manifest:
   "lenient" also accepts an f16/f32 GGUF conversion in place of its source (identical weights, so no
   channel can tell them apart; choosing between them is a metadata question).
 - family hit: is the nearest model (any date) in the child's true family (same root ancestor)?
+- parent vs unrelated bases: is a fine-tune (full or adapter) nearer its parent than every base of
+  another family? (the extraction issue's test property; a base it cannot be compared with counts
+  as farther);
 - cost per model of each channel (seconds, as measured when it was extracted; reused artifacts keep
   their original timings).
 Distances come from `kb.lineage.evidence.channel_distances`; a combination averages the channels
@@ -107,6 +110,7 @@ def evaluate(entries: list, evs: list[ModelEvidence]) -> dict[str, dict[str, tup
         if e.parents and e.parents[0].relation == "quantized" and (ev.precision or "") in ("f32", "f16", "bf16"):
             same[e.id] = e.parents[0].id
     fam = families(entries)
+    bases = [i for i, e in enumerate(entries) if not e.parents]
     released = [e.released for e in entries]
     out: dict[str, dict[str, tuple[int, int]]] = {}
     misses: list[str] = []
@@ -123,6 +127,11 @@ def evaluate(entries: list, evs: list[ModelEvidence]) -> dict[str, dict[str, tup
                 continue
             relation = entry.parents[0].relation
             truth = {p.id for p in entry.parents}
+            if relation in ("finetune", "adapter"):
+                parent = ids.index(entry.parents[0].id)
+                unrelated = [d[i, b] for b in bases if fam[ids[b]] != fam[ids[i]] and np.isfinite(d[i, b])]
+                tally["vs unrelated"][0] += bool(np.isfinite(d[i, parent]) and d[i, parent] < min(unrelated, default=np.inf))
+                tally["vs unrelated"][1] += 1
             earlier = [j for j in others if released[j] and released[i] and released[j] < released[i]]
             chosen = ids[min(earlier, key=lambda j: d[i, j])] if earlier else None
             hit = chosen in truth
@@ -168,8 +177,9 @@ def run(manifest: Path, n_probes: int, artifacts: Path, n_threads: int) -> tuple
     for e in entries:
         if e.parents:
             counts[e.parents[0].relation] += 1
-    cols = ["all"] + [r for r in RELATIONS if counts[r]] + ["lenient", "family"]
-    heads = {"family": "nearest in family", "lenient": "parent, f16 copy = source"}
+    cols = ["all"] + [r for r in RELATIONS if counts[r]] + ["lenient", "family", "vs unrelated"]
+    heads = {"family": "nearest in family", "lenient": "parent, f16 copy = source",
+             "vs unrelated": "fine-tune nearer parent than unrelated bases"}
     lines = ["| channels | " + " | ".join(heads.get(c, "parent: " + c) for c in cols) + " |",
              "|---" * (len(cols) + 1) + "|"]
     for combo in COMBOS:

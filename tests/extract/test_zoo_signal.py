@@ -1,15 +1,18 @@
-"""Lineage signal of the text DNA on the small zoo (known genealogy).
+"""Lineage signal of what extraction produces, on the small zoo (known genealogy).
 
 What the paper's text DNA alone can and cannot do here (DESIGN.md, "Evidence channels"): a GGUF copy
 lands next to its source; a full fine-tune on a new topic drifts with the topic, so only some fine-tunes
 stay nearer their parent than every unrelated base (measured at 100 probes x 32 tokens: 3 of 4; at 48 x 16:
-2 of 4). The evidence channels (log-likelihood, weight sketch) are what make fine-tune parents reliable.
+2 of 4; full zoo at 600 x 64: 4 of 12). The log-likelihood profile, extracted alongside under the same
+protocol and comparable across architectures and tokenizers, keeps every fine-tune (full or LoRA) nearer
+its parent (small zoo 5 of 5; full zoo 14 of 15, bench/RESULTS.md).
 """
 
 from __future__ import annotations
 
 import pytest
 
+from ingest.channels import extract_channels, with_channels
 from ingest.extract import default_protocol, extract_dna
 from ingest.zoo.manifest import load_zoo_manifest
 from kb.dna import euclidean
@@ -62,3 +65,22 @@ def test_finetunes_nearer_parent_than_unrelated_bases(zoo):
         print(f"{child}: parent {to_parent:.3f}, nearest unrelated base {to_unrelated:.3f}")
         wins.append(to_parent < to_unrelated)
     assert sum(wins) >= (len(wins) + 1) // 2 and any(wins)
+
+
+def test_finetunes_nearer_parent_than_unrelated_bases_by_loglik(small_zoo, tmp_path):
+    entries = {e.id: e for e in load_zoo_manifest(small_zoo)}
+    bases = [i for i, e in entries.items() if not e.parents]
+    finetunes = [i for i, e in entries.items() if any(p.relation in ("finetune", "adapter") for p in e.parents)]
+    assert len(finetunes) >= 4 and len(bases) >= 2
+    parents = {c: next(p.id for p in entries[c].parents if p.relation in ("finetune", "adapter")) for c in finetunes}
+    protocol = with_channels(default_protocol(100, 32), sketch=False)
+    profiles = {
+        i: extract_channels(entries[i].file, protocol, tmp_path, channels=("loglik",), n_threads=2).loglik
+        for i in {*bases, *finetunes, *parents.values()}
+    }
+    for child, parent in parents.items():
+        to_parent = euclidean(profiles[child], profiles[parent])
+        unrelated = {b: euclidean(profiles[child], profiles[b]) for b in bases if b not in _ancestors(entries, child)}
+        assert unrelated
+        print(f"{child}: parent {to_parent:.2f}, unrelated bases", {b: round(d, 2) for b, d in unrelated.items()})
+        assert to_parent < min(unrelated.values()), (child, to_parent, unrelated)
