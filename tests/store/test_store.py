@@ -64,6 +64,21 @@ def test_metadata_upsert_keeps_dna_and_updates_fields(store: GraphStore) -> None
     assert np.array_equal(model.dna, dna(1)) and model.fingerprint == "fp1"
 
 
+def test_one_batch_of_stored_and_new_models_with_and_without_vectors(store: GraphStore) -> None:
+    store.upsert_models(zoo(2))
+    store.upsert_models([
+        ModelRecord(id="org/m0", org="acme"),  # stored, no vector: keeps its DNA
+        ModelRecord(id="org/m1", dna=dna(7), protocol=PROTOCOL, loglik=dna(8, 64)),  # stored, new vectors
+        ModelRecord(id="org/new-dna", dna=dna(9), protocol=PROTOCOL),
+        ModelRecord(id="org/new-card", name="card only"),
+    ])
+    got = {m.id: m for m in store.get_models()}
+    assert got["org/m0"].org == "acme" and np.array_equal(got["org/m0"].dna, dna(0))
+    assert np.array_equal(got["org/m1"].dna, dna(7)) and np.array_equal(got["org/m1"].loglik, dna(8, 64))
+    assert np.array_equal(got["org/new-dna"].dna, dna(9)) and got["org/new-dna"].loglik is None
+    assert got["org/new-card"].dna is None and got["org/new-card"].name == "card only"
+
+
 def test_metadata_only_models_have_no_dna(store: GraphStore) -> None:
     store.upsert_models([ModelRecord(id="hf/only-card")])
     assert store.protocols() == {}
