@@ -34,12 +34,11 @@ from kb.stores.base import (
 
 VECTOR_INDEX = "model_dna"
 WRITERS = 2  # concurrent write transactions in a bulk write
-# Models carrying a DNA go in smaller transactions: the HNSW index is updated at commit, and 20k
-# DNAs load at ~4,000/s in transactions of 500-1,000 but ~1,300/s in transactions of 5,000.
-DNA_BATCH_SIZE = 1_000
 
-# The vector index keeps full floats: int8 quantization (Neo4j's default) loaded 20k DNAs at
-# 1,250/s against 1,750/s without it, and exact vectors rank neighbours exactly.
+# The vector index keeps full floats: int8 quantization (Neo4j's default) scores candidates
+# approximately and stores a second copy of every vector. Transaction size (BATCH_SIZE) trades
+# insert rate against `nearest` latency: each commit leaves an index segment that every query
+# searches until merged (bench/RESULTS.md, "Stores").
 SCHEMA = (
     "CREATE CONSTRAINT model_id IF NOT EXISTS FOR (m:Model) REQUIRE m.id IS UNIQUE",
     "CREATE CONSTRAINT family_id IF NOT EXISTS FOR (f:Family) REQUIRE f.id IS UNIQUE",
@@ -220,8 +219,7 @@ class Neo4jStore(GraphStore):
 
             self._write(work)
 
-        size = DNA_BATCH_SIZE if any(m.dna is not None for m in models) else BATCH_SIZE
-        batches = list(chunks(models, size))
+        batches = list(chunks(models))
         self._in_parallel(write_batch, [batches[i::WRITERS] for i in range(min(WRITERS, len(batches)))])
         return len(models)
 
