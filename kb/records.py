@@ -29,12 +29,6 @@ def normalise_date(value: Any) -> str | None:
     if isinstance(value, _dt.date):
         return value.isoformat()
     text = str(value).strip()
-    if len(text) >= 10 and text[4] == "-" and text[7] == "-":  # the usual ISO form: no re-format
-        try:
-            _dt.date.fromisoformat(text[:10])
-            return text[:10]
-        except ValueError:
-            pass
     try:
         return _dt.date.fromisoformat(text[:10]).isoformat()
     except ValueError:

@@ -142,11 +142,19 @@ class GraphStore(ABC):
         store can hold it: the embedded store's whole import lands or none of it)."""
         say = progress or (lambda _message: None)
         step = 10 * BATCH_SIZE  # one progress line per step
-        for items, write, what in ((models, self.upsert_models, "models"),
-                                   (edges, self.upsert_declared_edges, "declared edges")):
-            for start in range(0, len(items), step):
-                write(items[start : start + step])
-                say(f"{what}: {min(start + step, len(items))}/{len(items)}")
+
+        def write_all() -> None:
+            for items, write, what in ((models, self.upsert_models, "models"),
+                                       (edges, self.upsert_declared_edges, "declared edges")):
+                for start in range(0, len(items), step):
+                    write(items[start : start + step])
+                    say(f"{what}: {min(start + step, len(items))}/{len(items)}")
+
+        self._all_or_nothing(write_all)
+
+    def _all_or_nothing(self, work: Callable[[], None]) -> None:
+        """Run `work()` in one transaction where the store can hold one that size; here: as is."""
+        work()
 
     @abstractmethod
     def mark_duplicate(self, duplicate: str, original: str) -> None:

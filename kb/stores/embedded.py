@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import operator
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +155,10 @@ class EmbeddedStore(GraphStore):
         finally:
             self._transaction_open = False
 
+    # A whole lineage import in one transaction: all or nothing, and one commit (each costs a
+    # checkpoint-sized pause).
+    _all_or_nothing = _in_transaction
+
     def _run_transaction(self, work: Any) -> None:
         self._conn.execute("BEGIN TRANSACTION")
         try:
@@ -255,16 +259,6 @@ class EmbeddedStore(GraphStore):
                 self._require_models({e.child for e in edges} | {e.parent for e in edges})
                 raise
         return len(edges)
-
-    def upsert_lineage(
-        self,
-        models: Sequence[ModelRecord],
-        edges: Sequence[DeclaredEdge],
-        progress: Callable[[str], None] | None = None,
-    ) -> None:
-        # One transaction: all or nothing, and one commit (each costs a checkpoint-sized pause).
-        write = super().upsert_lineage
-        self._in_transaction(lambda: write(models, edges, progress))
 
     def mark_duplicate(self, duplicate: str, original: str) -> None:
         if duplicate == original:

@@ -233,11 +233,7 @@ class Neo4jStore(GraphStore):
             for batch in lane:
                 write_batch(batch)
 
-        if len(lanes) <= 1:
-            for lane in lanes:
-                run(lane)
-            return
-        with ThreadPoolExecutor(max_workers=len(lanes)) as pool:
+        with ThreadPoolExecutor(max_workers=max(1, len(lanes))) as pool:
             futures = [pool.submit(run, lane) for lane in lanes]
             wait(futures)
         for future in futures:
