@@ -1,17 +1,17 @@
 """Neo4j DNA insert rate and k-NN query cost against the vector index settings and transaction size.
 
 Loads N random 128-d DNAs into a scratch label (`:VecBench`, its own vector index, removed after)
-for each combination of transaction size, quantization and concurrent writers, and first without
-any vector index: the anchor, so each row prints its rate as a fraction of the unindexed one.
-With --queries Q, each load is followed by --settle seconds of rest (the index merges segments in
-the background after a load) and Q k-NN queries as the `nearest` template asks them (56 index
-candidates for k=10): p50 latency and recall of the exact 10 nearest. The store's choices
-(`BATCH_SIZE`, `WRITERS`, `vector.quantization.enabled: false` in kb/stores/neo4j_store.py)
-come from this sweep.
+for each combination of HNSW settings, transaction size, quantization and concurrent writers,
+and first without any vector index: the anchor, so each row prints its rate as a fraction of the
+unindexed one. With --queries Q, each load is followed by --settle seconds of rest (the index
+merges segments in the background after a load) and Q k-NN queries for each --candidates count
+(the `nearest` template asks the index for 4k+200 = 240 candidates for k=10): p50 latency and
+recall of the exact 10 nearest. The store's choices (`BATCH_SIZE`, `WRITERS`, the index options
+in kb/stores/neo4j_store.py) come from this sweep.
 
     eval "$(scripts/neo4j-local env)"
     .venv/bin/python bench/bench_vector_index.py [--n 20000] [--sizes 500,1000,5000] [--writers 1,2]
-        [--quantization on,off] [--queries 40 --settle 60]
+        [--quantization on,off] [--hnsw 16:16,16:100] [--queries 40 --settle 60 --candidates 56,240]
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ LABEL = "VecBench"
 INDEX = "vec_bench_dna"
 
 
-def reset(driver, quantization: bool | None) -> None:
-    """Empty the scratch label; index it unless `quantization` is None."""
+def reset(driver, quantization: bool | None, hnsw: tuple[int, int] = (16, 100)) -> None:
+    """Empty the scratch label; index it (HNSW `m`, `ef_construction`) unless `quantization` is None."""
     with driver.session() as session:
         session.run(f"DROP INDEX {INDEX} IF EXISTS").consume()  # first: deleting indexed nodes costs merges
         session.run(f"MATCH (n:{LABEL}) CALL (n) {{ DETACH DELETE n }} IN TRANSACTIONS OF 10000 ROWS").consume()
@@ -39,7 +39,8 @@ def reset(driver, quantization: bool | None) -> None:
             session.run(
                 f"CREATE VECTOR INDEX {INDEX} FOR (m:{LABEL}) ON m.dna OPTIONS {{indexConfig: "
                 "{`vector.dimensions`: 128, `vector.similarity_function`: 'euclidean', "
-                f"`vector.quantization.enabled`: {str(quantization).lower()}}}}}"
+                f"`vector.quantization.enabled`: {str(quantization).lower()}, "
+                f"`vector.hnsw.m`: {hnsw[0]}, `vector.hnsw.ef_construction`: {hnsw[1]}}}}}"
             ).consume()
             session.run("CALL db.awaitIndexes()").consume()
 
@@ -59,8 +60,8 @@ def load(driver, dnas: np.ndarray, size: int, writers: int) -> float:
     return len(dnas) / (time.perf_counter() - began)
 
 
-def knn(driver, dnas: np.ndarray, queries: int, k: int = 10) -> tuple[float, float]:
-    """(p50 ms, recall@k) of `queryNodes` with the `nearest` template's 4k+16 candidates."""
+def knn(driver, dnas: np.ndarray, queries: int, candidates: int, k: int = 10) -> tuple[float, float]:
+    """(p50 ms, recall@k) of `queryNodes` asking the index for `candidates` nodes."""
     rng = np.random.default_rng(1)
     times, recall = [], []
     with driver.session() as session:
@@ -70,7 +71,7 @@ def knn(driver, dnas: np.ndarray, queries: int, k: int = 10) -> tuple[float, flo
             rows = session.run(
                 f"MATCH (m:{LABEL} {{n: $q}}) CALL db.index.vector.queryNodes('{INDEX}', $c, m.dna) "
                 "YIELD node, score WHERE node.n <> $q RETURN node.n AS n ORDER BY score DESC LIMIT $k",
-                q=int(q), c=4 * k + 16, k=k,
+                q=int(q), c=candidates, k=k,
             ).values()
             times.append(time.perf_counter() - began)
             recall.append(len({n for (n,) in rows} & exact) / k)
@@ -85,8 +86,10 @@ def main() -> None:
     parser.add_argument("--sizes", default="500,1000,5000")
     parser.add_argument("--writers", default="1,2")
     parser.add_argument("--quantization", default="on,off")
+    parser.add_argument("--hnsw", default="16:16", help="HNSW M:EF_CONSTRUCTION pairs (the store's 16:16; Neo4j's default 16:100)")
     parser.add_argument("--queries", type=int, default=0, help="k-NN queries after each load (0: none)")
     parser.add_argument("--settle", type=float, default=60.0, help="seconds of rest before the queries")
+    parser.add_argument("--candidates", default="240", help="index candidates per k-NN query (`nearest`: 4k+200)")
     args = parser.parse_args()
     dnas = np.random.default_rng(0).standard_normal((args.n, 128)).astype(np.float32)
     driver = GraphDatabase.driver(
@@ -94,23 +97,26 @@ def main() -> None:
         auth=(os.environ.get("NEO4J_USER", "neo4j"), os.environ["NEO4J_PASSWORD"]),
     )
     sizes = [int(s) for s in args.sizes.split(",")]
+    candidates = [int(c) for c in args.candidates.split(",")]
     writers = [int(w) for w in args.writers.split(",")]
     try:
         for _ in range(2):  # the first load warms the server's JIT; the second is the anchor
             reset(driver, None)
             anchor = load(driver, dnas, max(sizes), max(writers))
         print(f"{args.n} DNAs; no vector index ({max(sizes)}-row transactions, {max(writers)} writers): {anchor:,.0f}/s")
-        print(f"{'quantization':>12} {'tx rows':>8} {'writers':>8} {'records/s':>10} {'of unindexed':>13}"
-              + (f" {'knn p50 ms':>11} {'recall@10':>10}" if args.queries else ""))
+        print(f"{'hnsw m:ef':>10} {'quantization':>12} {'tx rows':>8} {'writers':>8} {'records/s':>10} {'of unindexed':>13}"
+              + "".join(f" {f'p50 ms@{c}':>11} {f'recall@{c}':>10}" for c in candidates if args.queries))
         quantizations = [q.strip() == "on" for q in args.quantization.split(",")]
-        for quantization, size, count in itertools.product(quantizations, sizes, writers):
-            reset(driver, quantization)
+        hnsws = [tuple(int(v) for v in pair.split(":")) for pair in args.hnsw.split(",")]
+        for hnsw, quantization, size, count in itertools.product(hnsws, quantizations, sizes, writers):
+            reset(driver, quantization, hnsw)
             rate = load(driver, dnas, size, count)
-            line = f"{str(quantization):>12} {size:>8} {count:>8} {rate:>10,.0f} {rate / anchor:>13.2f}"
+            line = f"{'%d:%d' % hnsw:>10} {str(quantization):>12} {size:>8} {count:>8} {rate:>10,.0f} {rate / anchor:>13.2f}"
             if args.queries:
                 time.sleep(args.settle)
-                p50, recall = knn(driver, dnas, args.queries)
-                line += f" {p50:>11.1f} {recall:>10.3f}"
+                for count in candidates:
+                    p50, recall = knn(driver, dnas, args.queries, count)
+                    line += f" {p50:>11.1f} {recall:>10.3f}"
             print(line, flush=True)
     finally:
         reset(driver, None)

@@ -160,3 +160,5 @@ class StoreStats:
     duplicate_edges: int
     families: int
     protocols: dict[str, int]
+    lineage_index: str = "stale"
+    """"current" when the stored descendant counts reflect every parent edge, else "stale"."""

@@ -13,9 +13,10 @@ Parameter types: `str`, `int` (optionally `int[lo..hi]`), `float`, `bool`, `mode
 that must exist), `dna_model` (a model id that must exist and carry a DNA), `family` (a family id
 that must exist, or empty for all), and enumerations `a|b|c`.
 
-Values reach the database only as `$params`. The one piece of text that varies is the set of
-parent relationship types, and it comes from `EDGE_TYPES`, a fixed map in code keyed by the
-validated `edges` enum: a template writes `%EDGES%` where the types go.
+Values reach the database only as `$params`. The only text that varies depends on the validated
+`edges` enum, through fixed maps in code: `%EDGES%` becomes the parent relationship types
+(`EDGE_TYPES`), `%DESCENDANTS%` the lineage-index property that counts descendants over them
+(`DESCENDANT_FIELDS`). A header line `// index: lineage` brings that index up to date first.
 
 Dialects: `<name>.kuzu.cypher` beside a template is used on the embedded store (LadybugDB speaks
 Kùzu's dialect); its header may say `// impl: python`, and then a Python function registered in
@@ -37,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from kb.errors import InputError, NotFoundError
+from kb.stores.base import DESCENDANT_FIELDS
 
 QUERIES_DIR = Path(__file__).resolve().parent
 
@@ -45,9 +47,12 @@ EDGE_TYPES: dict[str, str] = {
     "inferred": "INFERRED_PARENT",
     "both": "DECLARED_PARENT|INFERRED_PARENT",
 }
-"""The only text ever substituted into a template: relationship types by the `edges` value."""
+"""Relationship types by the `edges` value: substituted for %EDGES%."""
 
 EDGES_TOKEN = "%EDGES%"
+DESCENDANTS_TOKEN = "%DESCENDANTS%"
+"""Substituted by the lineage-index property (`DESCENDANT_FIELDS`) for the `edges` value. These two
+maps are the only text that ever enters a template."""
 DIALECTS = {"embedded": "kuzu"}
 """Store kind -> file suffix of its dialect variants (`<name>.<suffix>.cypher`)."""
 
@@ -130,6 +135,7 @@ class Template:
     path: Path
     variants: dict[str, str] = field(default_factory=dict)
     python_dialects: frozenset[str] = frozenset()
+    uses_lineage_index: bool = False
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)
@@ -213,6 +219,7 @@ def load_template(path: Path) -> Template:
         path=path,
         variants=variants,
         python_dialects=frozenset(python),
+        uses_lineage_index="lineage" in header.get("index", []),
     )
 
 
@@ -297,11 +304,11 @@ def check_references(store: Any, template: Template, bound: dict[str, Any]) -> N
 
 
 def render(template: Template, dialect: str | None, bound: dict[str, Any]) -> str:
-    """The Cypher text to run: the dialect variant if any, relationship types from EDGE_TYPES."""
+    """The Cypher text to run: the dialect variant if any, with the `edges` value's relationship
+    types and lineage-index property."""
     body = template.variants.get(dialect or "", template.body)
-    if EDGES_TOKEN in body:
-        body = body.replace(EDGES_TOKEN, EDGE_TYPES[bound.get("edges", "both")])
-    return body
+    edges = bound.get("edges", "both")
+    return body.replace(EDGES_TOKEN, EDGE_TYPES[edges]).replace(DESCENDANTS_TOKEN, DESCENDANT_FIELDS[edges])
 
 
 def run_template(store: Any, name: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -313,6 +320,8 @@ def run_template(store: Any, name: str, params: dict[str, Any] | None = None) ->
     template = get_template(name)
     bound = bind_params(template, params)
     check_references(store, template, bound)
+    if template.uses_lineage_index:
+        store.refresh_lineage_index()
     dialect = DIALECTS.get(store.kind)
     if dialect in template.python_dialects:
         return PYTHON_IMPLS[template.name](store, bound)

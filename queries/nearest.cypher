@@ -2,9 +2,10 @@
 // description: the K models whose DNA is closest to MODEL's (Euclidean, same DNA protocol)
 // param: model: dna_model (required) -- the model to compare
 // param: k: int[1..1000] = 10 -- how many neighbours
-// Neo4j: candidates from the vector index `model_dna`, then each one's distance.
+// Neo4j: candidates from the vector index `model_dna` (a long list: its graph is built with a short
+// one, kb/stores/neo4j_store.py), then each one's distance.
 MATCH (m:Model {id: $model})
-CALL db.index.vector.queryNodes('model_dna', 4 * $k + 16, m.dna) YIELD node
+CALL db.index.vector.queryNodes('model_dna', 4 * $k + 200, m.dna) YIELD node
 WITH m, node
 WHERE node.id <> m.id AND node.protocol = m.protocol
 // vector.similarity.euclidean = 1 / (1 + d^2), so d = sqrt(1 / s - 1); a Cypher reduce over

@@ -25,7 +25,9 @@ def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         {"what": "families", "count": stats.families},
     ]
     protocols = [{"protocol": p, "models": n} for p, n in sorted(stats.protocols.items())]
-    human = f"store: {stats.store} at {stats.location}\n\n{table(counts)}\n\nDNA protocols:\n" + (
+    index = stats.lineage_index + ("" if stats.lineage_index == "current" else
+                                   " (recounted by the next descendant-count query)")
+    human = f"store: {stats.store} at {stats.location}\n\n{table(counts)}\n\nlineage index: {index}\n\nDNA protocols:\n" + (
         table(protocols) if protocols else "(none)"
     )
     emit(data, as_json=as_json, human=human)

@@ -8,6 +8,7 @@ a batch is validated first, then written in one transaction.
 from __future__ import annotations
 
 import re
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -28,6 +29,11 @@ MODEL_FIELDS = (
 
 VECTOR_FIELDS = ("dna", "loglik", "sketch")
 """Model properties that hold float vectors."""
+
+DESCENDANT_FIELDS = {
+    "declared": "declared_descendants", "inferred": "inferred_descendants", "both": "descendants",
+}
+"""The lineage index: Model properties counting distinct descendants over each set of parent edges."""
 
 _WRITE_CLAUSE = re.compile(
     r"\b(CREATE|MERGE|SET|DELETE|DETACH|REMOVE|DROP|COPY|LOAD|INSTALL|ALTER|FOREACH|IMPORT|EXPORT)\b",
@@ -221,6 +227,64 @@ class GraphStore(ABC):
 
     @abstractmethod
     def stats(self) -> StoreStats: ...
+
+    # --- lineage index ---------------------------------------------------------------------
+    # Every write that changes parent edges stamps a new `lineage_generation` (in its own
+    # transaction, or after it commits); the counts are current when `lineage_indexed` holds the
+    # stamp they were computed under. A refresh reads the stamp before the edges, so a write that
+    # lands meanwhile leaves the index stale rather than wrongly current.
+    @staticmethod
+    def _new_lineage_stamp() -> str:
+        return uuid.uuid4().hex
+
+    def _lineage_marks(self) -> tuple[str, str | None]:
+        """(current stamp, stamp the counts were computed under or None)."""
+        rows = self.cypher(
+            "MATCH (k:Meta) WHERE k.key = 'lineage_generation' OR k.key = 'lineage_indexed' "
+            "RETURN k.key AS key, k.value AS value"
+        )
+        marks = {row["key"]: row["value"] for row in rows}
+        return marks.get("lineage_generation", ""), marks.get("lineage_indexed")
+
+    def lineage_index_fresh(self) -> bool:
+        generation, indexed = self._lineage_marks()
+        return indexed == generation
+
+    def refresh_lineage_index(self) -> int:
+        """Recount every model's descendants if any parent edge changed since the last count.
+
+        Returns how many models' counts changed (only those are written; 0 when already fresh).
+        """
+        from kb.lineage.reach import descendant_counts
+
+        generation, indexed = self._lineage_marks()
+        if indexed == generation:
+            return 0
+        ids, stored = self._stored_descendant_counts()
+        row = {model: i for i, model in enumerate(ids)}
+        pairs = {kind: self._parent_pairs(kind) for kind in ("declared", "inferred")}
+        counts = np.zeros_like(stored)
+        for column, kind in enumerate(DESCENDANT_FIELDS):
+            kinds = ("declared", "inferred") if kind == "both" else (kind,)
+            children = [row[c] for k in kinds for c in pairs[k][0]]
+            parents = [row[p] for k in kinds for p in pairs[k][1]]
+            counts[:, column] = descendant_counts(len(ids), children, parents)
+        changed = np.flatnonzero((counts != stored).any(axis=1))
+        self._write_descendant_counts([ids[i] for i in changed], counts[changed], generation)
+        return len(changed)
+
+    @abstractmethod
+    def _stored_descendant_counts(self) -> tuple[list[str], np.ndarray]:
+        """All model ids and their stored counts (n x 3, DESCENDANT_FIELDS' order; missing: 0)."""
+
+    @abstractmethod
+    def _parent_pairs(self, kind: str) -> tuple[list[str], list[str]]:
+        """(child ids, parent ids) of every `kind` ("declared" or "inferred") parent edge."""
+
+    @abstractmethod
+    def _write_descendant_counts(self, ids: list[str], counts: np.ndarray, generation: str) -> None:
+        """Store `counts` for `ids`; then mark the index current for `generation`, unless the
+        stamp moved on meanwhile."""
 
     # --- shared ----------------------------------------------------------------------------
     def protocol_dims(self) -> dict[str, int]:

@@ -25,6 +25,7 @@ from kb.errors import InputError, NotFoundError, StoreError
 from kb.faults import maybe_fail
 from kb.records import DeclaredEdge, Family, InferredEdge, Membership, ModelRecord, StoreStats
 from kb.stores.base import (
+    DESCENDANT_FIELDS,
     MODEL_FIELDS,
     VECTOR_FIELDS,
     GraphStore,
@@ -122,6 +123,8 @@ class EmbeddedStore(GraphStore):
         self._conn.execute(f"CALL var_length_extend_max_depth={MAX_PATH_DEPTH}")
         for statement in SCHEMA:
             self._conn.execute(statement)
+        for field in DESCENDANT_FIELDS.values():  # added after the first release: ALTER, not SCHEMA
+            self._conn.execute(f"ALTER TABLE Model ADD IF NOT EXISTS {field} INT64 DEFAULT 0")
         columns = {row["name"]: row["type"] for row in self._query("CALL table_info('Model') RETURN *")}
         if columns.get("dna") != "BLOB":
             self.close()
@@ -173,7 +176,13 @@ class EmbeddedStore(GraphStore):
 
     def _copy(self, table_name: str, data: pa.Table) -> None:
         if data.num_rows:
-            self._conn.execute(f"COPY {table_name} FROM $data", {"data": data})
+            # node tables by column name: Model has columns (the lineage index) no record carries
+            columns = "" if "from" in data.column_names else f"({', '.join(data.column_names)})"
+            self._conn.execute(f"COPY {table_name}{columns} FROM $data", {"data": data})
+
+    def _stamp_lineage(self) -> None:
+        """Within a write transaction that changes parent edges: the lineage index is stale."""
+        self._set_meta_in_tx("lineage_generation", self._new_lineage_stamp())
 
     def _existing(self, ids: Sequence[str]) -> dict[str, str | None]:
         if not ids:
@@ -252,7 +261,7 @@ class EmbeddedStore(GraphStore):
                 "relation": [e.relation for e in batch], "source": [e.source for e in batch],
             })
             try:  # COPY itself refuses an edge to a missing model (cheaper than checking first)
-                self._in_transaction(lambda: self._replace_edges("DECLARED_PARENT", data))
+                self._in_transaction(lambda: (self._replace_edges("DECLARED_PARENT", data), self._stamp_lineage()))
             except RuntimeError as error:
                 if "Unable to find primary key" not in str(error):
                     raise
@@ -312,6 +321,7 @@ class EmbeddedStore(GraphStore):
             self._copy("Family", family_table)
             self._copy("MEMBER_OF", self._membership_table(memberships))
             self._copy("INFERRED_PARENT", self._inferred_table(edges))
+            self._stamp_lineage()
 
         self._in_transaction(work)
 
@@ -327,15 +337,17 @@ class EmbeddedStore(GraphStore):
                 "MATCH (m:Model)-[e:MEMBER_OF]->(:Family) WHERE m.id IN $ids DELETE e", {"ids": children}
             )
             self._copy("MEMBER_OF", self._membership_table(memberships))
+            self._stamp_lineage()
 
         self._in_transaction(work)
 
     def delete_model(self, model_id: str) -> bool:
         if not self._existing([model_id]):
             return False
-        self._in_transaction(
-            lambda: self._conn.execute("MATCH (m:Model {id: $id}) DETACH DELETE m", {"id": model_id})
-        )
+        self._in_transaction(lambda: (
+            self._conn.execute("MATCH (m:Model {id: $id}) DETACH DELETE m", {"id": model_id}),
+            self._stamp_lineage(),
+        ))
         return True
 
     def _set_meta_in_tx(self, key: str, value: str) -> None:
@@ -420,10 +432,52 @@ class EmbeddedStore(GraphStore):
         self, query: str, params: dict[str, Any] | None = None, *, write: bool = False
     ) -> list[dict[str, Any]]:
         self.refuse_writes(query, write)
+        rows: list[dict[str, Any]] = []
+
+        def work() -> None:
+            rows.extend(_plain(self._query(query, params)))
+            if write:  # it may have changed parent edges
+                self._stamp_lineage()
+
         try:
-            return _plain(self._query(query, params))
+            if write:
+                self._in_transaction(work)
+            else:
+                work()
         except RuntimeError as error:
             raise InputError(f"query failed: {str(error).splitlines()[0]}") from None
+        return rows
+
+    # --- lineage index ---------------------------------------------------------------------
+    def _stored_descendant_counts(self) -> tuple[list[str], np.ndarray]:
+        columns = ", ".join(f"m.{f} AS {f}" for f in DESCENDANT_FIELDS.values())
+        result = self._conn.execute(f"MATCH (m:Model) RETURN m.id AS id, {columns}")
+        table = result.get_as_arrow()
+        result.close()
+        counts = np.column_stack([
+            table.column(f).fill_null(0).to_numpy(zero_copy_only=False) for f in DESCENDANT_FIELDS.values()
+        ]) if table.num_rows else np.zeros((0, len(DESCENDANT_FIELDS)), np.int64)
+        return table.column("id").to_pylist(), counts.astype(np.int64)
+
+    def _parent_pairs(self, kind: str) -> tuple[list[str], list[str]]:
+        table_name = "DECLARED_PARENT" if kind == "declared" else "INFERRED_PARENT"
+        result = self._conn.execute(f"MATCH (c:Model)-[:{table_name}]->(p:Model) RETURN c.id AS c, p.id AS p")
+        table = result.get_as_arrow()
+        result.close()
+        return table.column("c").to_pylist(), table.column("p").to_pylist()
+
+    def _write_descendant_counts(self, ids: list[str], counts: np.ndarray, generation: str) -> None:
+        data = pa.table({"r_id": pa.array(ids, pa.string()),
+                         **{f"r_{f}": pa.array(counts[:, i], pa.int64())
+                            for i, f in enumerate(DESCENDANT_FIELDS.values())}})
+        sets = ", ".join(f"m.{f} = r_{f}" for f in DESCENDANT_FIELDS.values())
+
+        def work() -> None:  # one process writes this store: no stamp can land meanwhile
+            if ids:
+                self._conn.execute(f"LOAD FROM $data MATCH (m:Model {{id: r_id}}) SET {sets}", {"data": data})
+            self._set_meta_in_tx("lineage_indexed", generation)
+
+        self._in_transaction(work)
 
     def _count(self, query: str) -> int:
         return int(self._query(query)[0]["n"])
@@ -439,4 +493,5 @@ class EmbeddedStore(GraphStore):
             duplicate_edges=self._count("MATCH ()-[e:DUPLICATE_OF]->() RETURN count(*) AS n"),
             families=self._count("MATCH (f:Family) RETURN count(*) AS n"),
             protocols=self.protocols(),
+            lineage_index="current" if self.lineage_index_fresh() else "stale",
         )

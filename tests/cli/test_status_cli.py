@@ -41,8 +41,12 @@ def test_status_on_embedded_store(tmp_path: Path) -> None:
     data = json.loads(result.stdout)
     assert data["store"] == "embedded" and data["location"] == str(db)
     assert (data["models"], data["models_with_dna"], data["protocols"]) == (2, 1, {"p1": 1})
+    assert data["lineage_index"] == "stale"  # never counted
     human = dnakb("--db", str(db), "status")
     assert "store: embedded" in human.stdout and "p1" in human.stdout
+    with open_store(StoreConfig(kind="embedded", db=db)) as store:
+        store.refresh_lineage_index()
+    assert json.loads(dnakb("--db", str(db), "status", "--json").stdout)["lineage_index"] == "current"
 
 
 def test_status_on_neo4j(tmp_path: Path) -> None:

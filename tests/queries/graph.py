@@ -118,6 +118,11 @@ def descendants(model: str, max_depth: int = 10, edges: str = "both") -> list[di
     return sorted(rows, key=lambda r: (r["depth"], r["id"]))
 
 
+def descendant_count(model: str, edges: str = "both") -> list[dict[str, Any]]:
+    count = len(nx.ancestors(edge_graph(edges), model))  # child -> parent: descendants reach it
+    return [{"id": model, "name": model.rsplit("/", 1)[-1], "descendants": count}]
+
+
 def ancestors(model: str, max_depth: int = 30, edges: str = "both") -> list[dict[str, Any]]:
     graph = edge_graph(edges)
     lengths = nx.single_source_shortest_path_length(graph, model, cutoff=max_depth)

@@ -10,7 +10,7 @@ from tests.queries.graph import BRACE, QUOTE, TICK, UNICODE
 
 
 def test_unknown_template_suggests_close_names(kb):
-    with pytest.raises(NotFoundError, match=r"^no query template 'descendant'; did you mean descendants\?$"):
+    with pytest.raises(NotFoundError, match=r"^no query template 'descendant'; did you mean descendants, descendant-count\?$"):
         run_template(kb, "descendant", {"model": "org/ft1"})
     with pytest.raises(NotFoundError, match=r"see `dnakb query --list`"):
         run_template(kb, "zzz", {})

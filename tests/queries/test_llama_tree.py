@@ -52,6 +52,8 @@ def test_descendants_of_llama2_are_exactly_the_tree(store, tree_file):
     rows = run_template(store, "descendants", {"model": ROOT})
     assert {r["id"] for r in rows} == expected
     assert len(rows) == 173
+    counted = run_template(store, "descendant-count", {"model": ROOT, "edges": "declared"})
+    assert counted[0]["descendants"] == 173  # the lineage index, on real data
     assert run_template(store, "ancestors", {"model": sorted(expected)[0]})[-1]["id"] == ROOT
 
 

@@ -17,6 +17,7 @@ from tests.queries.graph import BRACE, QUOTE, TICK, UNICODE
 CASES: list[tuple[str, dict[str, Any]]] = [
     *[("descendants", {"model": m, "edges": e}) for m in ("org/base-a", "org/base-b", "org/ft1") for e in ("declared", "inferred", "both")],
     ("descendants", {"model": "org/base-a", "max_depth": 2}),
+    *[("descendant-count", {"model": m, "edges": e}) for m in ("org/base-a", "org/base-b", UNICODE) for e in ("declared", "inferred", "both")],
     *[("ancestors", {"model": m, "edges": e}) for m in ("org/deep", TICK, "org/m1", BRACE) for e in ("declared", "inferred", "both")],
     ("ancestors", {"model": "org/deep", "max_depth": 2}),
     *[("children", {"model": m, "edges": e}) for m in ("org/base-a", QUOTE, "org/base-b") for e in ("declared", "inferred", "both")],

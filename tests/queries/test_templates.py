@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from kb.records import ModelRecord
+from kb.records import DeclaredEdge, InferredEdge, ModelRecord
 from queries.catalogue import load_catalogue, run_template
 from tests.queries import graph as g
 from tests.queries.graph import BRACE, QUOTE, TICK, UNICODE
@@ -19,6 +19,35 @@ def test_descendants_every_model_every_edge_kind(kb, edges):
         assert run_template(kb, "descendants", {"model": model, "edges": edges}) == g.descendants(
             model, 10, edges
         ), model
+
+
+@pytest.mark.parametrize("edges", ["declared", "inferred", "both"])
+def test_descendant_count_every_model_every_edge_kind(kb, edges):
+    for model in MODELS:
+        rows = run_template(kb, "descendant-count", {"model": model, "edges": edges})
+        assert rows == g.descendant_count(model, edges), model
+
+
+def test_descendant_count_follows_every_kind_of_edge_write(kb):
+    """Each write that changes parent edges leaves the lineage index stale until it is recounted."""
+    def count(model: str = "org/base-a", edges: str = "both") -> int:
+        return run_template(kb, "descendant-count", {"model": model, "edges": edges})[0]["descendants"]
+
+    before = count()
+    assert kb.lineage_index_fresh() and kb.refresh_lineage_index() == 0
+    kb.upsert_models([ModelRecord(id="new/a"), ModelRecord(id="new/b")])
+    assert kb.lineage_index_fresh()  # models without edges change no count
+    kb.upsert_declared_edges([DeclaredEdge("new/a", "org/deep")])
+    assert not kb.lineage_index_fresh()
+    assert count() == before + 1 and count("org/deep", "declared") == 1
+    kb.add_inferred_edges([InferredEdge("new/b", "new/a", 0.1, 0.9, "nj")])
+    assert count() == before + 2 and count("new/a", "inferred") == 1 and count("new/a", "declared") == 0
+    kb.cypher("MATCH (c:Model {id: 'new/b'})-[e:INFERRED_PARENT]->() DELETE e", write=True)
+    assert count() == before + 1
+    kb.delete_model("new/a")
+    assert count() == before
+    kb.replace_inferred([], [], [])
+    assert count("org/base-a", "inferred") == 0
 
 
 @pytest.mark.parametrize("max_depth", [1, 2, 3])
@@ -127,8 +156,8 @@ def test_nearest_matches_brute_force(kb, model):
 
 def test_every_template_has_a_header_and_runs(kb):
     catalogue = load_catalogue()
-    expected = {"descendants", "ancestors", "children", "parent", "siblings", "family", "mrca",
-                "nearest", "undocumented", "contradicted", "family-summary"}
+    expected = {"descendants", "descendant-count", "ancestors", "children", "parent", "siblings",
+                "family", "mrca", "nearest", "undocumented", "contradicted", "family-summary"}
     assert expected <= set(catalogue)
     for template in catalogue.values():
         assert template.description, template.name

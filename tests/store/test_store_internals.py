@@ -47,3 +47,23 @@ def test_a_store_from_the_float_list_era_is_refused(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(StoreError, match="made by an older dnakb"):
         EmbeddedStore(path)
+
+
+def test_a_store_from_before_the_lineage_index_gains_it(tmp_path: Path) -> None:
+    """Model tables made before the descendant counts existed get the columns, counted on demand."""
+    import ladybug
+
+    from kb.stores.embedded import SCHEMA
+
+    path = tmp_path / "kb"
+    db = ladybug.Database(str(path))
+    conn = ladybug.Connection(db)
+    for statement in SCHEMA:
+        conn.execute(statement)
+    conn.execute("CREATE (:Model {id: 'base'}), (:Model {id: 'tune'})")
+    conn.execute("MATCH (c:Model {id: 'tune'}), (p:Model {id: 'base'}) CREATE (c)-[:DECLARED_PARENT]->(p)")
+    conn.close()
+    db.close()
+    with EmbeddedStore(path) as store:
+        assert not store.lineage_index_fresh()
+        assert store.run_template("descendant-count", {"model": "base"})[0]["descendants"] == 1
