@@ -19,6 +19,9 @@ from kb.errors import DnaKbError, InputError
 from ingest.backends.base import Backend, ProgressFn, default_threads, fit_to_context
 
 MAX_BATCH = 64
+MAX_GPU_BATCH = 1024
+"""Above the default protocol's 600 probes, so a GPU with room generates them in one pass: on an
+H200 a cap of 512 ran them as 512 + 88, two full-length passes, 1.9x slower (bench/RESULTS.md)."""
 TINY_PARAMS = 5_000_000
 """Below this many parameters a model generates on one thread: intra-op threads cost more than they
 save at hidden sizes of ~64, and on a busy machine oversubscribed OpenMP threads are 10-20× slower."""
@@ -164,7 +167,7 @@ class HFBackend(Backend):
         if self.device.startswith("cuda"):
             free, _ = self._torch.cuda.mem_get_info()
             budget = free // 2
-            cap = 512
+            cap = MAX_GPU_BATCH
         else:
             budget = _available_ram() // 4
             cap = MAX_BATCH
