@@ -5,13 +5,13 @@ for each combination of HNSW settings, transaction size, quantization and concur
 and first without any vector index: the anchor, so each row prints its rate as a fraction of the
 unindexed one. With --queries Q, each load is followed by --settle seconds of rest (the index
 merges segments in the background after a load) and Q k-NN queries for each --candidates count
-(the `nearest` template asks the index for 4k+200 = 240 candidates for k=10): p50 latency and
+(the `nearest` template asks the index for 4k+400 = 440 candidates for k=10): p50 latency and
 recall of the exact 10 nearest. The store's choices (`BATCH_SIZE`, `WRITERS`, the index options
 in kb/stores/neo4j_store.py) come from this sweep.
 
     eval "$(scripts/neo4j-local env)"
     .venv/bin/python bench/bench_vector_index.py [--n 20000] [--sizes 500,1000,5000] [--writers 1,2]
-        [--quantization on,off] [--hnsw 16:16,16:100] [--queries 40 --settle 60 --candidates 56,240]
+        [--quantization on,off] [--hnsw 16:12,16:100] [--queries 40 --settle 60 --candidates 56,440]
 """
 
 from __future__ import annotations
@@ -86,10 +86,10 @@ def main() -> None:
     parser.add_argument("--sizes", default="500,1000,5000")
     parser.add_argument("--writers", default="1,2")
     parser.add_argument("--quantization", default="on,off")
-    parser.add_argument("--hnsw", default="16:16", help="HNSW M:EF_CONSTRUCTION pairs (the store's 16:16; Neo4j's default 16:100)")
+    parser.add_argument("--hnsw", default="16:12", help="HNSW M:EF_CONSTRUCTION pairs (the store's 16:12; Neo4j's default 16:100)")
     parser.add_argument("--queries", type=int, default=0, help="k-NN queries after each load (0: none)")
     parser.add_argument("--settle", type=float, default=60.0, help="seconds of rest before the queries")
-    parser.add_argument("--candidates", default="240", help="index candidates per k-NN query (`nearest`: 4k+200)")
+    parser.add_argument("--candidates", default="440", help="index candidates per k-NN query (`nearest`: 4k+400)")
     args = parser.parse_args()
     dnas = np.random.default_rng(0).standard_normal((args.n, 128)).astype(np.float32)
     driver = GraphDatabase.driver(

@@ -5,7 +5,7 @@
 // Neo4j: candidates from the vector index `model_dna` (a long list: its graph is built with a short
 // one, kb/stores/neo4j_store.py), then each one's distance.
 MATCH (m:Model {id: $model})
-CALL db.index.vector.queryNodes('model_dna', 4 * $k + 200, m.dna) YIELD node
+CALL db.index.vector.queryNodes('model_dna', 4 * $k + 400, m.dna) YIELD node
 WITH m, node
 WHERE node.id <> m.id AND node.protocol = m.protocol
 // vector.similarity.euclidean = 1 / (1 + d^2), so d = sqrt(1 / s - 1); a Cypher reduce over

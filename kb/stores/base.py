@@ -229,10 +229,10 @@ class GraphStore(ABC):
     def stats(self) -> StoreStats: ...
 
     # --- lineage index ---------------------------------------------------------------------
-    # Every write that changes parent edges stamps a new `lineage_generation` (in its own
-    # transaction, or after it commits); the counts are current when `lineage_indexed` holds the
-    # stamp they were computed under. A refresh reads the stamp before the edges, so a write that
-    # lands meanwhile leaves the index stale rather than wrongly current.
+    # Every write that changes parent edges stamps a new `lineage_generation` in its own
+    # transaction; the counts are current when `lineage_indexed` holds the stamp they were
+    # computed under. A refresh reads the stamp before the edges, so a write that lands meanwhile
+    # leaves the index stale rather than wrongly current.
     @staticmethod
     def _new_lineage_stamp() -> str:
         return uuid.uuid4().hex
