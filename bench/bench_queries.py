@@ -135,18 +135,6 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q))
 
 
-def wipe(store: Any) -> None:
-    """Empty the store; on Neo4j in batches: one transaction deleting 100k nodes exceeds a 1 GiB heap."""
-    if store.kind != "neo4j":
-        store.clear()
-        return
-    while store.cypher(
-        "MATCH (n) WHERE n:Model OR n:Family OR n:Meta WITH n LIMIT 5000 DETACH DELETE n "
-        "RETURN count(*) AS n", write=True,
-    )[0]["n"]:
-        pass
-
-
 def bench_store(kind: str, forest: Forest, args: argparse.Namespace) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory() as tmp:
         if kind == "embedded":
@@ -155,7 +143,7 @@ def bench_store(kind: str, forest: Forest, args: argparse.Namespace) -> list[dic
             config = StoreConfig(kind="neo4j", password=os.environ.get("NEO4J_PASSWORD", "dnakb-test-pw"))
         store = open_store(config)
         try:
-            wipe(store)
+            store.clear()
             print(f"[{kind}] loading {len(forest.models)} models ...", file=sys.stderr, flush=True)
             seconds = forest.load(store)
             print(f"[{kind}] loaded in {seconds:.1f} s", file=sys.stderr, flush=True)
@@ -180,7 +168,7 @@ def bench_store(kind: str, forest: Forest, args: argparse.Namespace) -> list[dic
                                 "p95_ms": pct(times, 95), "rows": rows, "load_s": seconds})
                 print(f"[{kind}] {name:15s} p50 {pct(times, 50):8.1f} ms  p95 {pct(times, 95):8.1f} ms",
                       file=sys.stderr, flush=True)
-            wipe(store)
+            store.clear()
         finally:
             store.close()
     return results
