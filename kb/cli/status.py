@@ -25,9 +25,11 @@ def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         {"what": "families", "count": stats.families},
     ]
     protocols = [{"protocol": p, "models": n} for p, n in sorted(stats.protocols.items())]
-    index = stats.lineage_index + ("" if stats.lineage_index == "current" else
-                                   " (recounted by the next descendant-count query)")
-    human = f"store: {stats.store} at {stats.location}\n\n{table(counts)}\n\nlineage index: {index}\n\nDNA protocols:\n" + (
-        table(protocols) if protocols else "(none)"
+    index = stats.lineage_index
+    if index != "current":
+        index += " (recounted by the next descendant-count query)"
+    human = (
+        f"store: {stats.store} at {stats.location}\n\n{table(counts)}\n\nlineage index: {index}\n\n"
+        "DNA protocols:\n" + (table(protocols) if protocols else "(none)")
     )
     emit(data, as_json=as_json, human=human)

@@ -472,10 +472,11 @@ class EmbeddedStore(GraphStore):
                             for i, f in enumerate(DESCENDANT_FIELDS.values())}})
         sets = ", ".join(f"m.{f} = r_{f}" for f in DESCENDANT_FIELDS.values())
 
-        def work() -> None:  # one process writes this store: no stamp can land meanwhile
+        def work() -> None:
             if ids:
                 self._conn.execute(f"LOAD FROM $data MATCH (m:Model {{id: r_id}}) SET {sets}", {"data": data})
-            self._set_meta_in_tx("lineage_indexed", generation)
+            if (self.get_meta("lineage_generation") or "") == generation:
+                self._set_meta_in_tx("lineage_indexed", generation)
 
         self._in_transaction(work)
 

@@ -249,3 +249,18 @@ def test_bulk_edges_of_many_families(store: GraphStore) -> None:
     store.upsert_lineage([], edges)
     assert store.stats().declared_edges == len(edges)
     assert sorted((e.child, e.parent) for e in store.declared_edges()) == sorted((e.child, e.parent) for e in edges)
+
+
+def test_lineage_index_counts_and_is_not_marked_current_under_an_old_stamp(store: GraphStore) -> None:
+    store.upsert_models([ModelRecord(id=m) for m in ("base", "tune", "merge", "late")])
+    store.upsert_declared_edges([DeclaredEdge("tune", "base"), DeclaredEdge("merge", "base"),
+                                 DeclaredEdge("merge", "tune")])
+    assert store.refresh_lineage_index() == 2  # base and tune gained descendants; leaves stay 0
+    assert store.cypher("MATCH (m:Model {id: 'base'}) RETURN m.descendants AS n")[0]["n"] == 2
+    # a recount that read the stamp before another write landed must leave the index stale
+    stamp, _ = store._lineage_marks()
+    store.upsert_declared_edges([DeclaredEdge("late", "merge")])
+    store._write_descendant_counts([], np.zeros((0, 3), np.int64), stamp)
+    assert not store.lineage_index_fresh()
+    assert store.refresh_lineage_index() == 3 and store.lineage_index_fresh()
+    assert store.cypher("MATCH (m:Model {id: 'base'}) RETURN m.descendants AS n")[0]["n"] == 3
