@@ -123,9 +123,9 @@ class EmbeddedStore(GraphStore):
         self._conn.execute(f"CALL var_length_extend_max_depth={MAX_PATH_DEPTH}")
         for statement in SCHEMA:
             self._conn.execute(statement)
-        for field in DESCENDANT_FIELDS.values():  # added after the first release: ALTER, not SCHEMA
-            self._conn.execute(f"ALTER TABLE Model ADD IF NOT EXISTS {field} INT64 DEFAULT 0")
         columns = {row["name"]: row["type"] for row in self._query("CALL table_info('Model') RETURN *")}
+        for field in set(DESCENDANT_FIELDS.values()) - set(columns):  # the lineage index came later
+            self._conn.execute(f"ALTER TABLE Model ADD {field} INT64 DEFAULT 0")
         if columns.get("dna") != "BLOB":
             self.close()
             raise StoreError(
