@@ -96,13 +96,12 @@ def reference_cli(model: Path, probes: list[str], tokens: int, work: Path, token
 def generation_only(model: Path, prompts: list[str], tokens: int, reps: int, threads: int) -> dict:
     """Our batched backend vs HF generate one prompt at a time in fp16 (the reference's algorithm)."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from ingest.backends.hf import HFBackend
+    from reference_hf import generate_one_at_a_time, load_reference
 
     ours = HFBackend(model, n_threads=threads)
-    tok = AutoTokenizer.from_pretrained(str(model))
-    ref_model = AutoModelForCausalLM.from_pretrained(str(model), dtype=torch.float16).eval()
+    ref_model, tok = load_reference(model)
     torch.set_num_threads(threads)
     results = {"ours": [], "reference": []}
     for _ in range(reps):
@@ -110,13 +109,8 @@ def generation_only(model: Path, prompts: list[str], tokens: int, reps: int, thr
         t = time.perf_counter()
         ours.generate(prompts, tokens)
         results["ours"].append(((ours.tokens_generated - before), time.perf_counter() - t))
-        n, t = 0, time.perf_counter()
-        for p in prompts:  # one prompt at a time, like the reference's HF path
-            enc = tok(p, return_tensors="pt")
-            with torch.inference_mode():
-                out = ref_model.generate(**enc, max_new_tokens=tokens, do_sample=False,
-                                         pad_token_id=tok.pad_token_id or tok.eos_token_id)
-            n += out.shape[1] - enc["input_ids"].shape[1]
+        t = time.perf_counter()
+        n = generate_one_at_a_time(ref_model, tok, prompts, tokens)
         results["reference"].append((n, time.perf_counter() - t))
     ours.close()
     return results

@@ -260,23 +260,15 @@ def reference_generate(model_dir: Path, prompts: list[str], tokens: int, reps: i
 
 
 def _reference_generate(model_dir: Path, prompts: list[str], tokens: int, reps: int, device: str) -> dict:
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from reference_hf import generate_one_at_a_time, load_reference
 
-    tok = AutoTokenizer.from_pretrained(str(model_dir))
-    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float16).to(device).eval()
-    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    model, tok = load_reference(model_dir, device)
     runs = []
     for rep in range(reps + 1):  # the first pass warms up (CUDA kernels, allocator), not counted
         todo = prompts[:2] if rep == 0 else prompts
-        n = 0
         gpu_sync(device)
         t = time.perf_counter()
-        for p in todo:
-            enc = tok(p, return_tensors="pt").to(device)
-            with torch.inference_mode():
-                out = model.generate(**enc, max_new_tokens=tokens, do_sample=False, pad_token_id=pad)
-            n += out.shape[1] - enc["input_ids"].shape[1]
+        n = generate_one_at_a_time(model, tok, todo, tokens, device)
         gpu_sync(device)
         if rep:
             runs.append((n, time.perf_counter() - t))

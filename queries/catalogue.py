@@ -38,15 +38,11 @@ from typing import Any
 import numpy as np
 
 from kb.errors import InputError, NotFoundError
-from kb.stores.base import DESCENDANT_FIELDS
+from kb.stores.base import DESCENDANT_FIELDS, PARENT_EDGE_TYPES
 
 QUERIES_DIR = Path(__file__).resolve().parent
 
-EDGE_TYPES: dict[str, str] = {
-    "declared": "DECLARED_PARENT",
-    "inferred": "INFERRED_PARENT",
-    "both": "DECLARED_PARENT|INFERRED_PARENT",
-}
+EDGE_TYPES: dict[str, str] = {**PARENT_EDGE_TYPES, "both": "|".join(PARENT_EDGE_TYPES.values())}
 """Relationship types by the `edges` value: substituted for %EDGES%."""
 
 EDGES_TOKEN = "%EDGES%"

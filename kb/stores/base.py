@@ -30,6 +30,9 @@ MODEL_FIELDS = (
 VECTOR_FIELDS = ("dna", "loglik", "sketch")
 """Model properties that hold float vectors."""
 
+PARENT_EDGE_TYPES = {"declared": "DECLARED_PARENT", "inferred": "INFERRED_PARENT"}
+"""Relationship type of each kind of parent edge."""
+
 DESCENDANT_FIELDS = {
     "declared": "declared_descendants", "inferred": "inferred_descendants", "both": "descendants",
 }
@@ -229,7 +232,7 @@ class GraphStore(ABC):
     def stats(self) -> StoreStats: ...
 
     # --- lineage index ---------------------------------------------------------------------
-    # Every write that changes parent edges stamps a new `lineage_generation` in its own
+    # Every write that changes parent edges stamps a new `lineage_generation` in the same
     # transaction; the counts are current when `lineage_indexed` holds the stamp they were
     # computed under. A refresh reads the stamp before the edges, so a write that lands meanwhile
     # leaves the index stale rather than wrongly current.
@@ -262,10 +265,10 @@ class GraphStore(ABC):
             return 0
         ids, stored = self._stored_descendant_counts()
         row = {model: i for i, model in enumerate(ids)}
-        pairs = {kind: self._parent_pairs(kind) for kind in ("declared", "inferred")}
+        pairs = {kind: self._parent_pairs(kind) for kind in PARENT_EDGE_TYPES}
         counts = np.zeros_like(stored)
         for column, kind in enumerate(DESCENDANT_FIELDS):
-            kinds = ("declared", "inferred") if kind == "both" else (kind,)
+            kinds = tuple(PARENT_EDGE_TYPES) if kind == "both" else (kind,)
             children = [row[c] for k in kinds for c in pairs[k][0]]
             parents = [row[p] for k in kinds for p in pairs[k][1]]
             counts[:, column] = descendant_counts(len(ids), children, parents)

@@ -27,6 +27,7 @@ from kb.records import DeclaredEdge, Family, InferredEdge, Membership, ModelReco
 from kb.stores.base import (
     DESCENDANT_FIELDS,
     MODEL_FIELDS,
+    PARENT_EDGE_TYPES,
     VECTOR_FIELDS,
     GraphStore,
     check_fingerprints,
@@ -147,8 +148,14 @@ class EmbeddedStore(GraphStore):
         result.close()
         return rows
 
-    def _in_transaction(self, work: Any) -> None:
-        """Run `work()` in one transaction: all of it lands or none of it (nested: the outer one)."""
+    def _in_transaction(self, work: Any, *, changes_lineage: bool = False) -> None:
+        """Run `work()` in one transaction: all of it lands or none of it (nested: the outer one).
+
+        `changes_lineage`: the work may change parent edges, so the same transaction marks the
+        lineage index stale.
+        """
+        if changes_lineage:
+            work = self._stamping(work)
         if self._transaction_open:
             work()
             return
@@ -157,6 +164,13 @@ class EmbeddedStore(GraphStore):
             self._run_transaction(work)
         finally:
             self._transaction_open = False
+
+    def _stamping(self, work: Any) -> Any:
+        def stamped() -> None:
+            work()
+            self._set_meta_in_tx("lineage_generation", self._new_lineage_stamp())
+
+        return stamped
 
     # A whole lineage import in one transaction: all or nothing, and one commit (each costs a
     # checkpoint-sized pause).
@@ -179,10 +193,6 @@ class EmbeddedStore(GraphStore):
             # node tables by column name: Model has columns (the lineage index) no record carries
             columns = "" if "from" in data.column_names else f"({', '.join(data.column_names)})"
             self._conn.execute(f"COPY {table_name}{columns} FROM $data", {"data": data})
-
-    def _stamp_lineage(self) -> None:
-        """Within a write transaction that changes parent edges: the lineage index is stale."""
-        self._set_meta_in_tx("lineage_generation", self._new_lineage_stamp())
 
     def _existing(self, ids: Sequence[str]) -> dict[str, str | None]:
         if not ids:
@@ -261,7 +271,7 @@ class EmbeddedStore(GraphStore):
                 "relation": [e.relation for e in batch], "source": [e.source for e in batch],
             })
             try:  # COPY itself refuses an edge to a missing model (cheaper than checking first)
-                self._in_transaction(lambda: (self._replace_edges("DECLARED_PARENT", data), self._stamp_lineage()))
+                self._in_transaction(lambda: self._replace_edges("DECLARED_PARENT", data), changes_lineage=True)
             except RuntimeError as error:
                 if "Unable to find primary key" not in str(error):
                     raise
@@ -321,9 +331,8 @@ class EmbeddedStore(GraphStore):
             self._copy("Family", family_table)
             self._copy("MEMBER_OF", self._membership_table(memberships))
             self._copy("INFERRED_PARENT", self._inferred_table(edges))
-            self._stamp_lineage()
 
-        self._in_transaction(work)
+        self._in_transaction(work, changes_lineage=True)
 
     def add_inferred_edges(
         self, edges: Sequence[InferredEdge], memberships: Sequence[Membership] = ()
@@ -337,17 +346,16 @@ class EmbeddedStore(GraphStore):
                 "MATCH (m:Model)-[e:MEMBER_OF]->(:Family) WHERE m.id IN $ids DELETE e", {"ids": children}
             )
             self._copy("MEMBER_OF", self._membership_table(memberships))
-            self._stamp_lineage()
 
-        self._in_transaction(work)
+        self._in_transaction(work, changes_lineage=True)
 
     def delete_model(self, model_id: str) -> bool:
         if not self._existing([model_id]):
             return False
-        self._in_transaction(lambda: (
-            self._conn.execute("MATCH (m:Model {id: $id}) DETACH DELETE m", {"id": model_id}),
-            self._stamp_lineage(),
-        ))
+        self._in_transaction(
+            lambda: self._conn.execute("MATCH (m:Model {id: $id}) DETACH DELETE m", {"id": model_id}),
+            changes_lineage=True,
+        )
         return True
 
     def _set_meta_in_tx(self, key: str, value: str) -> None:
@@ -436,12 +444,10 @@ class EmbeddedStore(GraphStore):
 
         def work() -> None:
             rows.extend(_plain(self._query(query, params)))
-            if write:  # it may have changed parent edges
-                self._stamp_lineage()
 
         try:
-            if write:
-                self._in_transaction(work)
+            if write:  # it may have changed parent edges
+                self._in_transaction(work, changes_lineage=True)
             else:
                 work()
         except RuntimeError as error:
@@ -460,8 +466,7 @@ class EmbeddedStore(GraphStore):
         return table.column("id").to_pylist(), counts.astype(np.int64)
 
     def _parent_pairs(self, kind: str) -> tuple[list[str], list[str]]:
-        table_name = "DECLARED_PARENT" if kind == "declared" else "INFERRED_PARENT"
-        result = self._conn.execute(f"MATCH (c:Model)-[:{table_name}]->(p:Model) RETURN c.id AS c, p.id AS p")
+        result = self._conn.execute(f"MATCH (c:Model)-[:{PARENT_EDGE_TYPES[kind]}]->(p:Model) RETURN c.id AS c, p.id AS p")
         table = result.get_as_arrow()
         result.close()
         return table.column("c").to_pylist(), table.column("p").to_pylist()

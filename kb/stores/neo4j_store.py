@@ -23,6 +23,7 @@ from kb.stores.base import (
     DEFAULT_DNA_DIM,
     DESCENDANT_FIELDS,
     MODEL_FIELDS,
+    PARENT_EDGE_TYPES,
     VECTOR_FIELDS,
     GraphStore,
     check_fingerprints,
@@ -96,6 +97,11 @@ def _model_params(models: Sequence[ModelRecord]) -> tuple[list[dict[str, Any]], 
     return rows, arrays
 
 
+def round_robin(batches: list[Any], lanes: int) -> list[list[Any]]:
+    """Independent batches dealt to at most `lanes` lanes."""
+    return [batches[i::lanes] for i in range(min(lanes, len(batches)))]
+
+
 def edge_lanes(edges: Sequence[DeclaredEdge], lanes: int, size: int) -> list[list[list[DeclaredEdge]]]:
     """Edges split into `lanes` node-disjoint lanes of batches, for concurrent writers.
 
@@ -160,9 +166,18 @@ class Neo4jStore(GraphStore):
             self._driver.close()
             self._driver = None  # type: ignore[assignment]
 
-    def _write(self, work: Callable[[Any], Any]) -> Any:
+    def _write(self, work: Callable[[Any], Any], *, changes_lineage: bool = False) -> Any:
+        """`work(tx)` in one managed write transaction. `changes_lineage`: the work may change
+        parent edges, so the transaction ends by marking the lineage index stale (last, so
+        concurrent writers hold the one Meta node's lock only until they commit)."""
+        def run(tx: Any) -> Any:
+            result = work(tx)
+            if changes_lineage:
+                self._set_meta_tx(tx, "lineage_generation", self._new_lineage_stamp())
+            return result
+
         with self._server_errors(), self._driver.session() as session:
-            return session.execute_write(work)
+            return session.execute_write(run)
 
     def _read(self, query: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         # An auto-commit query: one round trip instead of a managed transaction's begin, run and
@@ -235,8 +250,7 @@ class Neo4jStore(GraphStore):
 
             self._write(work)
 
-        batches = list(chunks(models))
-        self._in_parallel(write_batch, [batches[i::WRITERS] for i in range(min(WRITERS, len(batches)))])
+        self._in_parallel(write_batch, round_robin(list(chunks(models)), WRITERS))
         return len(models)
 
     def _in_parallel(self, write_batch: Callable[[Any], None], lanes: list[list[Any]]) -> None:
@@ -277,9 +291,8 @@ class Neo4jStore(GraphStore):
                     "MERGE (c)-[e:DECLARED_PARENT]->(p) SET e.relation = r.relation, e.source = r.source",
                     rows=rows,
                 ).consume()
-                self._stamp_lineage(tx)
 
-            self._write(work)
+            self._write(work, changes_lineage=True)
 
         self._in_parallel(write_batch, edge_lanes(edges, WRITERS, BATCH_SIZE))
         return len(edges)
@@ -330,9 +343,8 @@ class Neo4jStore(GraphStore):
                 rows=[{k: v for k, v in vars(f).items() if v is not None} for f in families],
             ).consume()
             self._write_inferred(tx, edges, memberships)
-            self._stamp_lineage(tx)
 
-        self._write(work)
+        self._write(work, changes_lineage=True)
 
     def add_inferred_edges(
         self, edges: Sequence[InferredEdge], memberships: Sequence[Membership] = ()
@@ -345,28 +357,21 @@ class Neo4jStore(GraphStore):
                 ids=sorted({m.model for m in memberships}),
             ).consume()
             self._write_inferred(tx, edges, memberships)
-            self._stamp_lineage(tx)
 
-        self._write(work)
+        self._write(work, changes_lineage=True)
 
     def delete_model(self, model_id: str) -> bool:
         def work(tx: Any) -> bool:
             record = tx.run(
                 "MATCH (m:Model {id: $id}) DETACH DELETE m RETURN count(*) AS n", id=model_id
             ).single()
-            self._stamp_lineage(tx)
             return bool(record and record["n"])
 
-        return self._write(work)
+        return self._write(work, changes_lineage=True)
 
     @staticmethod
     def _set_meta_tx(tx: Any, key: str, value: str) -> None:
         tx.run("MERGE (k:Meta {key: $key}) SET k.value = $value", key=key, value=value).consume()
-
-    def _stamp_lineage(self, tx: Any) -> None:
-        """Last in a write transaction that changes parent edges: the lineage index is stale.
-        (Last, so concurrent writers hold the one Meta node's lock only until they commit.)"""
-        self._set_meta_tx(tx, "lineage_generation", self._new_lineage_stamp())
 
     @staticmethod
     def _protocol_dims_tx(tx: Any) -> dict[str, int]:
@@ -449,12 +454,7 @@ class Neo4jStore(GraphStore):
         self.refuse_writes(query, write)
         try:
             if write:  # it may have changed parent edges
-                def work(tx: Any) -> list[dict[str, Any]]:
-                    rows = [r.data() for r in tx.run(query, params or {})]
-                    self._stamp_lineage(tx)
-                    return rows
-
-                return self._write(work)
+                return self._write(lambda tx: [r.data() for r in tx.run(query, params or {})], changes_lineage=True)
             return self._read(query, params)
         except ClientError as error:
             raise InputError(f"query failed: {error.message.splitlines()[0] if error.message else error}") from None
@@ -468,8 +468,9 @@ class Neo4jStore(GraphStore):
         return ids, np.array(counts, dtype=np.int64).reshape(len(DESCENDANT_FIELDS), -1).T
 
     def _parent_pairs(self, kind: str) -> tuple[list[str], list[str]]:
-        rel = "DECLARED_PARENT" if kind == "declared" else "INFERRED_PARENT"
-        children, parents = self._columns(f"MATCH (c:Model)-[:{rel}]->(p:Model) RETURN collect(c.id), collect(p.id)")
+        children, parents = self._columns(
+            f"MATCH (c:Model)-[:{PARENT_EDGE_TYPES[kind]}]->(p:Model) RETURN collect(c.id), collect(p.id)"
+        )
         return children, parents
 
     def _columns(self, query: str) -> list[list[Any]]:
@@ -483,8 +484,7 @@ class Neo4jStore(GraphStore):
             self._write(lambda tx: tx.run(query, ids=ids[rows.start : rows.stop],
                                           counts=counts[rows.start : rows.stop]).consume())
 
-        batches = [range(start, min(start + BATCH_SIZE, len(ids))) for start in range(0, len(ids), BATCH_SIZE)]
-        self._in_parallel(write_batch, [batches[i::WRITERS] for i in range(min(WRITERS, len(batches)))])
+        self._in_parallel(write_batch, round_robin(list(chunks(range(len(ids)))), WRITERS))
         self._write(lambda tx: tx.run(
             "OPTIONAL MATCH (g:Meta {key: 'lineage_generation'}) WITH coalesce(g.value, '') AS now "
             "WHERE now = $generation MERGE (k:Meta {key: 'lineage_indexed'}) SET k.value = $generation",
