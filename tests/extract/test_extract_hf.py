@@ -74,6 +74,22 @@ def test_out_of_memory_halves_the_batch(tiny_llama, probe_prompts, hf, monkeypat
     assert backend.last_batch_size == 4 and "batch size now 8" in " ".join(messages)
 
 
+class _OOMOnBigScoreBatches(HFBackend):
+    def _score_batch(self, batch_ids):
+        if len(batch_ids) > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return super()._score_batch(batch_ids)
+
+
+def test_out_of_memory_halves_the_scoring_batch(tiny_llama, probe_prompts, hf, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
+    backend = _OOMOnBigScoreBatches(tiny_llama, n_threads=1)
+    texts = probe_prompts[:7] + ["x"]  # one text too short to score
+    halved, single = backend.score(texts, batch_size=8), hf.score(texts, batch_size=1)
+    assert [n for _, n in halved] == [n for _, n in single]
+    assert [lp for lp, _ in halved] == pytest.approx([lp for lp, _ in single], abs=1e-3)
+
+
 def test_same_model_twice_identical_dna_and_reuse(model_copy, small_protocol, tmp_path):
     first = extract_dna(model_copy, small_protocol, artifacts=tmp_path / "a1", n_threads=1)
     second = extract_dna(model_copy, small_protocol, artifacts=tmp_path / "a2", n_threads=1)
