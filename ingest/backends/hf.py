@@ -196,31 +196,35 @@ class HFBackend(Backend):
         return [t if t is not None else "" for t in out]
 
     def _generate_sorted(self, encoded, order, gen_config, out, progress) -> None:
-        torch = self._torch
-        max_new_tokens = gen_config.max_new_tokens
+        batch = self.batch_size or (self._auto_batch(len(encoded[order[0]]) + gen_config.max_new_tokens) if order else 1)
+        self.last_batch_size = self._in_batches(
+            order, batch, lambda chunk: self._generate_batch([encoded[i] for i in chunk], gen_config), out,
+            f"out of GPU memory generating one prompt with {self.model_path}: "
+            "lower --max-new-tokens or use a larger GPU", progress, "generate")
+
+    def _in_batches(self, order: list[int], batch: int, run, out: list, one_item_error: str,
+                    progress: ProgressFn | None = None, label: str = "") -> int:
+        """out[i] = run(chunk)[k] for the items of `order`, `batch` at a time; CUDA out-of-memory halves the
+        batch and retries the same items. Returns the largest batch that ran."""
         start = 0
-        batch = self.batch_size or (self._auto_batch(len(encoded[order[0]]) + max_new_tokens) if order else 1)
         while start < len(order):
             chunk = order[start:start + batch]
             try:
-                texts = self._generate_batch([encoded[i] for i in chunk], gen_config)
-            except torch.OutOfMemoryError:
+                results = run(chunk)
+            except self._torch.OutOfMemoryError:
                 if batch == 1:
-                    raise DnaKbError(
-                        f"out of GPU memory generating one prompt with {self.model_path}: "
-                        "lower --max-new-tokens or use a larger GPU"
-                    ) from None
-                torch.cuda.empty_cache()
+                    raise DnaKbError(one_item_error) from None
+                self._torch.cuda.empty_cache()
                 batch = max(1, batch // 2)
                 if progress:
                     progress(f"out of GPU memory: batch size now {batch}")
                 continue
-            for i, text in zip(chunk, texts):
-                out[i] = text
+            for i, result in zip(chunk, results):
+                out[i] = result
             start += len(chunk)
             if progress:
-                progress(f"generate: {start}/{len(order)}")
-        self.last_batch_size = min(batch, len(order))  # the largest batch that ran, not the cap
+                progress(f"{label}: {start}/{len(order)}")
+        return min(batch, len(order))
 
     def _generate_batch(self, batch_ids: list[list[int]], gen_config) -> list[str]:
         torch = self._torch
@@ -250,26 +254,13 @@ class HFBackend(Backend):
         encoded = [self._encode(t) for t in texts]
         if self.max_positions:
             encoded = [ids[: self.max_positions] for ids in encoded]
-        out: list[tuple[float, int]] = [(0.0, len(t.encode("utf-8"))) for t in texts]
         order = [i for i in sorted(range(len(texts)), key=lambda i: -len(encoded[i])) if len(encoded[i]) >= 2]
-        if not order:
-            return out
-        batch = batch_size or self._score_batch_size(len(encoded[order[0]]))
-        start = 0
-        while start < len(order):
-            chunk = order[start:start + batch]
-            try:
-                logps = self._score_batch([encoded[i] for i in chunk])
-            except self._torch.OutOfMemoryError:
-                if batch == 1:
-                    raise DnaKbError(f"out of GPU memory scoring one text with {self.model_path}") from None
-                self._torch.cuda.empty_cache()
-                batch = max(1, batch // 2)
-                continue
-            for i, logp in zip(chunk, logps):
-                out[i] = (logp, len(texts[i].encode("utf-8")))
-            start += len(chunk)
-        return out
+        logps = [0.0] * len(texts)  # a text of under two tokens has nothing to predict
+        if order:
+            self._in_batches(order, batch_size or self._score_batch_size(len(encoded[order[0]])),
+                             lambda chunk: self._score_batch([encoded[i] for i in chunk]), logps,
+                             f"out of GPU memory scoring one text with {self.model_path}")
+        return [(logp, len(text.encode("utf-8"))) for logp, text in zip(logps, texts)]
 
     def _score_batch_size(self, width: int) -> int:
         """8 on the CPU; on CUDA up to 64 as memory allows (on an H200 64 scored 4x faster than 8)."""
