@@ -1,6 +1,7 @@
 """Ablation of the evidence channels on a zoo with known genealogy.
 
-For each channel alone and in combination (text, loglik, weights, text+loglik, all), over every
+For each channel of the registry (kb/channels/) alone and in combination (the functional ones
+together, all, and the cascade), over every
 model of the zoo manifest:
 - parent hit: is the nearest EARLIER model (released strictly before the child) a true parent?
   Reported by relation (finetune, adapter, distill, merge, quantized); a channel that does not apply
@@ -15,9 +16,9 @@ model of the zoo manifest:
   their original timings).
 Distances come from `kb.lineage.evidence.channel_distances`; a combination averages the channels
 that apply to a pair after dividing each channel by the median of its finite off-diagonal distances;
-in a combination, a pair of different architecture signatures gets the weight distance of unrelated
-models (sqrt 2, see kb.lineage.evidence) rather than no weight term. "cascade" is the policy the
-inference design describes: the weight distance where it says two models are weight-related
+in a combination, a pair a structural channel cannot compare (different architecture signatures) gets
+that channel's unrelated distance (sqrt 2 for the weights) rather than no term. "cascade" is the
+policy the inference design describes: the structural distance where it says two models are related
 (scale-free distance < 1.0; unrelated models sit at ~1.41), the functional channels otherwise.
 
 Usage (writes the table to stdout, and to bench/out/channels.md with --write, to copy into bench/RESULTS.md):
@@ -41,18 +42,21 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ingest.artifacts import ArtifactStore  # noqa: E402
-from ingest.channels import extract_channels, with_channels  # noqa: E402
-from ingest.extract import default_protocol, extract_dna  # noqa: E402
+from ingest.extract import default_protocol, extract  # noqa: E402
 from ingest.manifest import parse_manifest  # noqa: E402
+from kb.artifacts import ArtifactStore  # noqa: E402
+from kb.channels import BY_NAME, NAMES, REGISTRY, with_channels  # noqa: E402
 from kb.errors import InputError  # noqa: E402
-from kb.lineage.evidence import UNRELATED_WEIGHT_DISTANCE, ModelEvidence, channel_distances  # noqa: E402
+from kb.lineage.evidence import ModelEvidence, channel_distances  # noqa: E402
 
 RELATIONS = ("finetune", "adapter", "distill", "merge", "quantized")
+FUNCTIONAL = tuple(c.name for c in REGISTRY if not c.structural)
+STRUCTURAL = tuple(c.name for c in REGISTRY if c.structural)
 COMBOS = {
-    "text": ("text",), "loglik": ("loglik",), "weights": ("weights",),
-    "text+loglik": ("text", "loglik"), "loglik+weights": ("loglik", "weights"), "all": ("text", "loglik", "weights"),
-    "cascade": ("weights", "text", "loglik"),
+    **{name: (name,) for name in NAMES},
+    **({"+".join(FUNCTIONAL): FUNCTIONAL} if len(FUNCTIONAL) > 1 else {}),
+    "all": NAMES,
+    "cascade": NAMES,
 }
 
 
@@ -61,9 +65,9 @@ def combine(dists: dict[str, np.ndarray], channels: tuple[str, ...]) -> np.ndarr
     stack = []
     for name in channels:
         d = dists[name].copy()
-        if name == "weights" and len(channels) > 1:  # other signature = unrelated weights
+        if BY_NAME[name].structural and len(channels) > 1:  # another signature = unrelated weights
             off = ~np.eye(len(d), dtype=bool) & np.isnan(d)
-            d[off] = UNRELATED_WEIGHT_DISTANCE
+            d[off] = BY_NAME[name].fixed_unrelated
         off = d[~np.eye(len(d), dtype=bool)]
         off = off[np.isfinite(off)]
         scale = float(np.median(off[off > 0])) if np.any(off > 0) else 1.0
@@ -78,10 +82,10 @@ CASCADE_WEIGHT_LIMIT = 1.0
 
 
 def cascade(dists: dict[str, np.ndarray]) -> np.ndarray:
-    """Weights first, functional channels otherwise: pairs whose weight distance is below the limit
-    rank by it; every other pair ranks after them, by the text+loglik combination."""
-    w = dists["weights"]
-    functional = combine(dists, ("text", "loglik"))
+    """Structure first, behaviour otherwise: pairs whose (first) structural distance is below the limit
+    rank by it; every other pair ranks after them, by the functional combination."""
+    w = dists[STRUCTURAL[0]]
+    functional = combine(dists, FUNCTIONAL)
     with np.errstate(invalid="ignore"):
         related = np.isfinite(w) & (w < CASCADE_WEIGHT_LIMIT)
     return np.where(related, w, CASCADE_WEIGHT_LIMIT + functional)
@@ -154,24 +158,21 @@ def run(manifest: Path, n_probes: int, artifacts: Path, n_threads: int) -> tuple
     store = ArtifactStore(artifacts)
     evs, cost = [], defaultdict(list)
     for k, e in enumerate(entries, 1):
-        t0 = time.perf_counter()
         try:
-            dna = extract_dna(e.path, protocol, backend=e.backend, artifacts=store, n_threads=n_threads)
-            text, fp = dna.dna, dna.fingerprint
-            text_s = float(dna.meta.get("timings", {}).get("total", time.perf_counter() - t0))
-            cost["text"].append(text_s)
-        except (InputError, ImportError) as error:  # the other channels are still measured
-            text, fp, text_s = None, None, 0.0
+            done = extract(e.path, protocol, backend=e.backend, artifacts=store, n_threads=n_threads)
+        except (InputError, ImportError) as error:  # the text DNA failed: the model is left out
             print(f"{e.id}: no text DNA: {error}", file=sys.stderr)
-        ch = extract_channels(e.path, protocol, store, fingerprint=fp, backend=e.backend, n_threads=n_threads)
-        for name, key in (("loglik", "loglik"), ("weights", "sketch")):
-            if key in ch.seconds:
-                cost[name].append(ch.seconds[key])
-        evs.append(ModelEvidence(id=e.id, text_dna=text, loglik=ch.loglik, sketch=ch.sketch,
-                                 signature=ch.signature, precision=ch.precision, released=e.released))
-        skipped = "; ".join(f"{c}: {r}" for c, r in ch.skipped.items())
-        print(f"[{k}/{len(entries)}] {e.id}: text {text_s:.1f}s loglik {ch.seconds.get('loglik', 0):.1f}s "
-              f"sketch {ch.seconds.get('sketch', 0):.2f}s {skipped}", file=sys.stderr, flush=True)
+            continue
+        seconds = {name: p.seconds for name, p in done.produced.items()}  # as measured when extracted
+        for name, value in seconds.items():
+            cost[name].append(value)
+        record = done.record_fields()
+        evs.append(ModelEvidence(id=e.id, vectors=done.vectors(), signature=record.get("signature"),
+                                 precision=record.get("precision"), released=e.released))
+        skipped = "; ".join(f"{c}: {r}" for c, r in done.skipped().items())
+        print(f"[{k}/{len(entries)}] {e.id}: " + " ".join(f"{n} {v:.2f}s" for n, v in seconds.items())
+              + f" {skipped}", file=sys.stderr, flush=True)
+    entries = [e for e in entries if e.id in {ev.id for ev in evs}]
     results = evaluate(entries, evs)
     counts = defaultdict(int)
     for e in entries:
@@ -187,7 +188,7 @@ def run(manifest: Path, n_probes: int, artifacts: Path, n_threads: int) -> tuple
         cells = [f"{row.get(c, (0, 0))[0]}/{row.get(c, (0, 0))[1]}" for c in cols]
         lines.append(f"| {combo} | " + " | ".join(cells) + " |")
     lines += ["", "| channel | mean s/model | max s/model | models |", "|---|---|---|---|"]
-    for name in ("text", "loglik", "weights"):
+    for name in NAMES:
         v = cost[name]
         lines.append(f"| {name} | {np.mean(v):.2f} | {np.max(v):.2f} | {len(v)} |" if v else f"| {name} | - | - | 0 |")
     lines += ["", "Parent misses (child (relation) -> nearest earlier model):", ""]

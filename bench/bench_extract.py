@@ -141,7 +141,7 @@ def main() -> None:
     from transformers import AutoTokenizer
 
     from ingest.packaged import smollm2_gguf
-    from ingest.probes import load_probes
+    from kb.probes import load_probes
     from ingest.zoo.testing import cached_tiny
 
     model = cached_tiny()

@@ -380,7 +380,7 @@ def phase_tiny_variants(ctx) -> dict:
     import torch
 
     from ingest.backends.hf import HFBackend
-    from ingest.probes import load_probes
+    from kb.probes import load_probes
 
     prompts = load_probes().head(ctx.probes)
     out: dict = {}
@@ -412,18 +412,19 @@ def phase_tiny_loglik(ctx) -> dict:
     import numpy as np
 
     from ingest.backends.hf import HFBackend
-    from ingest.loglik import score_texts
-    from ingest.reftexts import load_reftexts
+    from kb.channels.loglik import per_byte, score_in_chunks
+    from kb.progress import quiet
+    from kb.reftexts import load_reftexts
 
     texts = list(load_reftexts().texts[: ctx.n_texts])
     out: dict = {"texts": len(texts)}
     raw = {}
     for dev in dict.fromkeys([ctx.device, "cpu"]):
         b = HFBackend(ctx.tiny, device=dev)
-        score_texts(b, texts[:16])  # warm-up
+        per_byte(score_in_chunks(b, texts[:16], quiet))  # warm-up
         gpu_sync(dev)
         t = time.perf_counter()
-        raw[dev] = score_texts(b, texts)
+        raw[dev] = per_byte(score_in_chunks(b, texts, quiet))
         gpu_sync(dev)
         out[f"{dev}_seconds"] = time.perf_counter() - t
         b.close()
@@ -440,7 +441,7 @@ def phase_tiny_loglik(ctx) -> dict:
 def phase_tiny_generation(ctx) -> dict:
     """Generation only, in-process: ours batched vs the reference algorithm, on each device."""
     from ingest.backends.hf import HFBackend
-    from ingest.probes import load_probes
+    from kb.probes import load_probes
 
     prompts = load_probes().head(ctx.probes)
     out: dict = {"prompts": len(prompts), "tokens": ctx.tokens}
@@ -462,7 +463,7 @@ def phase_smollm2(ctx) -> dict:
     import torch
 
     from ingest.backends.hf import HFBackend
-    from ingest.probes import load_probes
+    from kb.probes import load_probes
 
     overrides = {"num_hidden_layers": 2} if ctx.quick else {}
     model = build_random(ctx.smollm2_config, ctx.work / "smollm2-shaped", ctx.device, **overrides)
@@ -501,7 +502,7 @@ def phase_oom(ctx) -> dict:
     import torch
 
     from ingest.backends.hf import HFBackend
-    from ingest.probes import load_probes
+    from kb.probes import load_probes
     from kb.errors import DnaKbError
 
     if not ctx.device.startswith("cuda"):
@@ -552,7 +553,7 @@ def phase_score_batch(ctx) -> dict:
     """Why scoring was slower on the GPU than on the CPU: the same scoring twice (new shapes, then
     seen ones), at score()'s default batch of 8 and at 64."""
     from ingest.backends.hf import HFBackend
-    from ingest.reftexts import load_reftexts
+    from kb.reftexts import load_reftexts
 
     texts = list(load_reftexts().texts[: ctx.n_texts])
     out: dict = {"texts": len(texts)}
@@ -572,7 +573,7 @@ def phase_score_batch(ctx) -> dict:
 def phase_batch_cap(ctx) -> dict:
     """The CUDA auto batch (capped at MAX_GPU_BATCH) against one explicit batch of all the probes."""
     from ingest.backends.hf import HFBackend
-    from ingest.probes import load_probes
+    from kb.probes import load_probes
 
     overrides = {"num_hidden_layers": 2} if ctx.quick else {}
     model = build_random(ctx.smollm2_config, ctx.work / "smollm2-shaped", ctx.device, **overrides)
@@ -599,7 +600,7 @@ def phase_batch_cap(ctx) -> dict:
 def _pool(ctx, dev: str) -> tuple[dict, dict]:
     """The ingest worker pool (`dnakb ingest --workers N --devices ...`'s code path) over the small zoo's
     transformers models and the tiny model, evidence channels included."""
-    from ingest.channels import with_channels
+    from kb.channels import with_channels
     from ingest.extract import default_protocol
     from ingest.pool import Job, JobResult, LocalPool
 
@@ -659,7 +660,7 @@ def phase_1b(ctx) -> dict:
     import torch
 
     from ingest.backends.hf import HFBackend
-    from ingest.probes import load_probes
+    from kb.probes import load_probes
 
     if not ctx.device.startswith("cuda"):
         return {"skipped": "no CUDA"}

@@ -75,8 +75,8 @@ def accuracy_table(n: int = 400, seed: int = 1) -> list[str]:
              "| variant | parent acc | relation acc | " + " | ".join(sorted(set(r for *_, r in lin.truth))) + " |",
              "|---|---:|---:|" + "---:|" * len(set(r for *_, r in lin.truth))]
     for name, opts in [("all channels, dates", {}), ("no dates", {"use_dates": False}),
-                       ("no weights", {"use_weights": False}),
-                       ("no weights, no dates", {"use_weights": False, "use_dates": False})]:
+                       ("no weights", {"channels": ("loglik", "text")}),
+                       ("no weights, no dates", {"channels": ("loglik", "text"), "use_dates": False})]:
         res = infer_lineage(lin.evidence, trees=False, **opts)
         score = parent_accuracy([(e.child, e.parent, e.relation) for e in res.edges], lin.truth, models)
         per = " | ".join(f"{c / k:.2f} ({k})" for _, (c, k) in sorted(score.by_relation.items()))

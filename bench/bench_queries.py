@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kb.records import DeclaredEdge, Family, InferredEdge, Membership, ModelRecord  # noqa: E402
 from kb.stores import StoreConfig, open_store  # noqa: E402
-from queries.catalogue import run_template  # noqa: E402
+from kb.templates import run_template  # noqa: E402
 
 PROTOCOL = "bench-protocol"
 TARGETS_MS = {"descendants": 20.0, "descendant-count": 20.0, "ancestors": 20.0, "mrca": 20.0, "nearest": 50.0}

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from kb.lineage.reach import descendant_counts
+from kb.templates import run_template
 from kb.records import DeclaredEdge, ModelRecord
 from kb.stores import StoreConfig, open_store
 
@@ -76,7 +77,7 @@ def run(kind: str, n: int, queries: int, parents: np.ndarray, settle: float) -> 
             expected = descendant_counts(n, range(1, n), parents[1:])
 
             def count_by_index(model: str) -> int:
-                return store.run_template("descendant-count", {"model": model, "edges": "declared"})[0]["descendants"]
+                return run_template(store, "descendant-count", {"model": model, "edges": "declared"})[0]["descendants"]
 
             def count_by_traversal(model: str) -> int:
                 return store.cypher(TRAVERSAL, {"id": model})[0]["n"]

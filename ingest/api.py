@@ -20,26 +20,25 @@ them. Store writes retry with exponential backoff when the store is unreachable 
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from ingest.manifest import ManifestEntry, entries_from
-from ingest.pool import FAULT_ENV, Job, JobResult, LocalPool, RayPool, Stage, check_devices, one_line
-from kb.errors import ConflictError, DnaKbError, InputError, ProtocolMismatchError, StoreError
-from kb.protocol import DnaProtocol
-from kb.records import DeclaredEdge, InferredEdge, Membership, ModelRecord
+from ingest.pool import Job, JobResult, LocalPool, RayPool, Stage, check_devices, one_line
+from kb.artifacts import ARTIFACTS_META, ArtifactStore
+from kb.errors import ConflictError, DnaKbError, InputError, ProtocolMismatchError, StoreError, StoreUnavailableError
+from kb.faults import fault_point
+from kb.lineage.placement import Placer
+from kb.progress import step
+from kb.protocol import PROTOCOL_META, DnaProtocol
+from kb.records import DeclaredEdge, ModelRecord
 from kb.stores.base import GraphStore
 
 Progress = Callable[[str], None]
-PROTOCOL_META = "protocol"
-"""Store meta key holding the KB's active DNA protocol (its JSON record)."""
 RETRY_DELAYS = (0.5, 1, 2, 4, 8, 15, 30)
 """Seconds between store-write retries (about a minute in all: a Neo4j restart fits)."""
 
@@ -96,44 +95,14 @@ class IngestReport:
         }
 
 
-# --- robustness helpers ------------------------------------------------------------------------
-_FAULT_COUNTS: dict[str, int] = {}
-
-
-def _fault(point: str) -> None:
-    """Test hook: DNAKB_FAULT=<point>:<n> kills this process (SIGKILL) the n-th time it reaches <point>.
-
-    Points: after-plan (metadata written, nothing extracted), after-extract (a DNA came back, not yet
-    stored), after-write (a DNA stored, before provisional placement).
-    """
-    wanted = os.environ.get(FAULT_ENV, "")
-    if not wanted.startswith(point + ":"):
-        return
-    _FAULT_COUNTS[point] = _FAULT_COUNTS.get(point, 0) + 1
-    if wanted == f"{point}:{_FAULT_COUNTS[point]}":
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
-def _transient(error: BaseException, store: GraphStore) -> bool:
-    """Worth retrying: the store could not be reached (not: bad input, a conflict)."""
-    if isinstance(error, (InputError, ConflictError, ProtocolMismatchError)):
-        return False
-    names = {cls.__name__ for cls in type(error).__mro__}
-    if names & {"ServiceUnavailable", "SessionExpired", "TransientError", "ConnectionResetError",
-                "ConnectionRefusedError", "BrokenPipeError", "IncompleteCommit"}:
-        return True
-    return isinstance(error, StoreError) and store.kind == "neo4j"
-
-
+# --- robustness -------------------------------------------------------------------------------
 def with_retry(store: GraphStore, call: Callable[..., Any], *args: Any, say: Progress | None = None,
                delays: Sequence[float] = RETRY_DELAYS) -> Any:
     """Run one store write; on a transient failure wait and retry with backoff, then give up clearly."""
     for attempt, delay in enumerate([*delays, None]):
         try:
             return call(*args)
-        except Exception as error:  # noqa: BLE001
-            if not _transient(error, store):
-                raise
+        except StoreUnavailableError as error:
             if delay is None:
                 raise StoreError(
                     f"the {store.kind} store at {store.location} stayed unreachable through "
@@ -157,13 +126,10 @@ def make_protocol(
 ) -> DnaProtocol:
     """The default protocol (optionally other probe / token / reference-text counts), with the evidence channels."""
     from ingest.extract import DEFAULT_MAX_NEW_TOKENS, default_protocol
+    from kb.channels import with_channels
 
     protocol = default_protocol(n_probes or 600, max_new_tokens or DEFAULT_MAX_NEW_TOKENS)
-    if channels:
-        from ingest.channels import with_channels
-
-        protocol = with_channels(protocol, n_texts=loglik_texts)
-    return protocol
+    return with_channels(protocol, None if channels else (), n_texts=loglik_texts)
 
 
 def _choose_protocol(store: GraphStore, protocol: DnaProtocol | None) -> DnaProtocol:
@@ -226,8 +192,8 @@ def _plan(entries: list[ManifestEntry], store: GraphStore, pid: str, force: bool
             plan.action, plan.reason = "failed", one_line(error)
         except OSError as error:
             plan.action, plan.reason = "failed", f"cannot read the weights: {error}"
-        if len(plans) > 20 and (i % 20 == 0 or i == len(plans)):
-            say(f"fingerprinted {i}/{len(plans)}")
+        if len(plans) > 20:
+            step(say, "fingerprinted", i, len(plans))
     stored = {m.id: m for m in store.get_models([p.entry.id for p in plans])}
     by_fp = _stored_by_fingerprint(store, sorted({p.fingerprint for p in plans if p.fingerprint}))
     for plan in plans:
@@ -283,53 +249,6 @@ def _write_metadata(store: GraphStore, plans: list[_Plan], declared: bool, say: 
             with_retry(store, store.mark_duplicate, plan.entry.id, plan.original, say=say)
 
 
-# --- provisional placement ---------------------------------------------------------------------
-class _Placer:
-    """Nearest inferred model by DNA distance: a provisional parent and family for a new DNA.
-
-    O(n·L) per new model with n inferred models and DNA length L (one pass over their DNAs).
-    """
-
-    def __init__(self, store: GraphStore, pid: str) -> None:
-        self.family = {m.model: m for m in store.memberships()}
-        self.ids: list[str] = []
-        self.matrix = np.zeros((0, 0), dtype=np.float32)
-        self.released: dict[str, str | None] = {}
-        if not self.family:
-            return
-        ids, matrix = store.dna_matrix(pid)
-        keep = [i for i, model_id in enumerate(ids) if model_id in self.family]
-        self.ids = [ids[i] for i in keep]
-        self.matrix = np.asarray(matrix, dtype=np.float32)[keep] if keep else self.matrix
-        if self.ids:
-            self.released = {m.id: m.released for m in store.get_models(self.ids)}
-
-    @property
-    def active(self) -> bool:
-        return bool(self.ids)
-
-    def place(self, record: ModelRecord) -> tuple[list[InferredEdge], list[Membership]]:
-        if not self.active or record.dna is None:
-            return [], []
-        candidates = [i for i, model_id in enumerate(self.ids) if model_id != record.id]
-        if not candidates:
-            return [], []
-        dna = np.asarray(record.dna, dtype=np.float32)
-        distances = np.linalg.norm(self.matrix[candidates] - dna, axis=1)  # d(x, y) = ||x - y||_2
-        j = int(np.argmin(distances))
-        nearest, distance = self.ids[candidates[j]], float(distances[j])
-        membership = self.family[nearest]
-        memberships = [Membership(record.id, membership.family, membership.probability)]
-        born = self.released.get(nearest)
-        if record.released and born and born > record.released:
-            return [], memberships  # the nearest is younger: it cannot be the parent
-        edge = InferredEdge(
-            child=record.id, parent=nearest, distance=distance, method="nearest-dna", provisional=True,
-            channel="dna", reason="provisional placement at ingest; `dnakb infer` recomputes it",
-        )
-        return [edge], memberships
-
-
 # --- the run -----------------------------------------------------------------------------------
 def ingest(
     manifest_or_entries: str | Path | Sequence[ManifestEntry | dict[str, Any]],
@@ -360,12 +279,12 @@ def ingest(
         raise InputError(f"workers={workers}: need at least 1")
     chosen = _choose_protocol(store, protocol)
     pid = chosen.id
-    artifacts_root = str(Path(artifacts).expanduser().resolve()) if artifacts else None
+    artifacts_root = str(ArtifactStore(artifacts).root.expanduser().resolve())
 
     say(f"planning {len(entries)} model(s) under protocol {pid}")
     plans = _plan(entries, store, pid, force, say)
     _write_metadata(store, plans, declared, say)
-    _fault("after-plan")
+    fault_point("ingest.after-plan")
 
     outcomes: dict[str, ModelOutcome] = {}
     for plan in plans:
@@ -381,10 +300,12 @@ def ingest(
     say(f"{len(todo)} to extract, {done} already settled"
         f" ({sum(1 for o in outcomes.values() if o.status == 'skipped')} skipped)")
 
-    placer = _Placer(store, pid) if todo else None
+    placer = Placer(store, pid) if todo else None
     placed = 0
     if todo and store.get_meta(PROTOCOL_META) is None:
         with_retry(store, store.set_meta, PROTOCOL_META, chosen.to_json(), say=say)
+    if todo and store.get_meta(ARTIFACTS_META) != artifacts_root:  # where `infer` finds per-probe embeddings
+        with_retry(store, store.set_meta, ARTIFACTS_META, artifacts_root, say=say)
     jobs = [
         Job(key=i, model_id=p.entry.id, path=str(p.entry.path), backend=p.backend, protocol=chosen.to_dict(),
             artifacts=artifacts_root, force=force, n_threads=n_threads, batch_size=batch_size,
@@ -409,7 +330,7 @@ def ingest(
                 outcome, record = _settle(plan, event, pid)
             except DnaKbError as error:  # e.g. a DNA with non-finite values
                 outcome, record = _settle(plan, JobResult(event.key, False, error=one_line(error), seconds=event.seconds), pid)
-            _fault("after-extract")
+            fault_point("ingest.after-extract")
             try:
                 with_retry(store, store.upsert_models, [record], say=say)
             except (ConflictError, InputError) as error:  # this model's data is refused; the run goes on
@@ -417,7 +338,7 @@ def ingest(
                 _, failed = _settle(plan, JobResult(event.key, False, error=one_line(error)), pid)
                 with_retry(store, store.upsert_models, [failed], say=say)
             outcomes[plan.entry.id] = outcome
-            _fault("after-write")
+            fault_point("ingest.after-write")
             if outcome.status == "ok" and placer is not None and placer.active:
                 edges, memberships = placer.place(record)
                 if edges or memberships:
@@ -425,6 +346,7 @@ def ingest(
                     placed += 1
             say(f"[{done}/{total}] {plan.entry.id}: {outcome.status} ({outcome.seconds:.1f} s)"
                 + (f": {outcome.reason}" if outcome.reason else ""))
+            step(say, "models", done, total, plan.entry.id)
     finally:
         if isinstance(pool, RayPool):
             pool.close()
@@ -441,13 +363,11 @@ def _settle(plan: _Plan, result: JobResult, pid: str) -> tuple[ModelOutcome, Mod
         record = ModelRecord(id=entry.id, status="failed", error=reason)
         return ModelOutcome(entry.id, "failed", result.seconds, reason, plan.fingerprint), record
     data = result.data
-    fields = {**asdict(entry.record()), "dna": data["dna"], "protocol": pid,
-              "fingerprint": data.get("fingerprint") or plan.fingerprint,
+    vectors = dict(data["vectors"])
+    fields = {**asdict(entry.record()), **data.get("record", {}), "dna": vectors.pop("text"), "protocol": pid,
+              "channels": vectors, "fingerprint": data.get("fingerprint") or plan.fingerprint,
               "backend": data.get("backend") or plan.backend,
               "status": "ok", "error": ""}  # "" clears an earlier failure (None would keep it)
-    for name in ("loglik", "sketch", "signature", "precision"):
-        if data.get(name) is not None:
-            fields[name] = data[name]
     record = ModelRecord(**fields)
     warnings = list(data.get("warnings") or [])
     if data.get("n_empty"):
@@ -455,4 +375,4 @@ def _settle(plan: _Plan, result: JobResult, pid: str) -> tuple[ModelOutcome, Mod
     return ModelOutcome(entry.id, "ok", result.seconds, None, record.fingerprint, bool(data.get("reused")), warnings), record
 
 
-__all__ = ["ingest", "IngestReport", "ModelOutcome", "with_retry", "active_protocol", "make_protocol", "PROTOCOL_META"]
+__all__ = ["ingest", "IngestReport", "ModelOutcome", "with_retry", "active_protocol", "make_protocol"]

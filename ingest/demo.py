@@ -11,14 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ingest import embeddings_source
 from ingest.api import ingest
 from ingest.evaluation import true_edges
 from ingest.zoo.build import build_zoo
 from kb.export import export_subtree
 from kb.lineage.evaluate import evaluate
 from kb.stores import GraphStore
-from queries.catalogue import run_template
+from kb.templates import run_template
 
 
 @dataclass
@@ -70,9 +69,8 @@ def demo(
     say("demo: ingesting the zoo through transformers and llama-cpp (declared parents withheld)")
     artifacts = workdir / "artifacts"
     report = ingest(zoo.manifest, store, workers=workers, declared=False, artifacts=artifacts, progress=say)
-    embeddings_source.register(artifacts)
     say("demo: inferring families, trees and parents")
-    scores = evaluate(store, true_edges(zoo.manifest), bootstrap=bootstrap, variants=False, progress=say)
+    scores = evaluate(store, true_edges(zoo.manifest), bootstrap=bootstrap, variants=False, progress=say)  # artifacts: the KB's
     trees = _tree_lines(store)
     root = next((f.root for f in store.families() if f.size > 1 and f.root), None)
     truth = true_edges(zoo.manifest)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from ingest import embeddings_source
 from ingest.api import ingest
 from ingest.zoo.manifest import load_zoo_manifest
+from kb.artifacts import ArtifactEmbeddings
 from kb.lineage.evaluate import EvalReport, evaluate
 from kb.protocol import DnaProtocol
 from kb.stores import GraphStore
@@ -24,11 +24,10 @@ def evaluate_zoo(
     progress: Callable[[str], None] | None = None, **infer_options: Any,
 ) -> EvalReport:
     """Ingest the zoo (unless `use_current`), infer, and score against the manifest's truth."""
-    embeddings_source.register(artifacts)
     if not use_current:
         report = ingest(manifest, store, workers=workers, declared=False, artifacts=artifacts,
                         protocol=protocol, progress=progress)
         if report.failed:
             progress and progress(f"warning: {report.failed} zoo model(s) failed to ingest")
     return evaluate(store, true_edges(manifest), bootstrap=bootstrap, run_infer=not use_current,
-                    progress=progress, **infer_options)
+                    embeddings=ArtifactEmbeddings(store, artifacts), progress=progress, **infer_options)

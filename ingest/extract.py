@@ -1,7 +1,10 @@
-"""Extract a model's DNA: probes -> greedy responses -> sentence embeddings -> random projection.
+"""Extract a model's evidence: every channel its protocol makes, cached in the artifact store.
 
-The artifact store is consulted first, by (weights fingerprint, protocol id): a finished artifact is
-returned without loading the model or the embedder (`reused=True`); `force=True` redoes it.
+`extract` runs the channels of kb/channels/ over one model: each is first looked up in the artifact
+store by (weights fingerprint, protocol id) and reused when done (`reused`), else produced through
+one `LocalModel` (the backend loads once for all channels) and saved. The text DNA is the model's
+identity: if it fails, the extraction fails; any other channel fails alone (skipped, with the reason
+kept in its artifact so a re-run does not retry). `extract_dna` is the text DNA alone.
 """
 
 from __future__ import annotations
@@ -17,16 +20,16 @@ from typing import Any
 
 import numpy as np
 
-from kb.dna import dna_from_embeddings
+from kb import channels as registry
+from kb.artifacts import ArtifactStore
+from kb.channels.base import Produced
 from kb.errors import InputError
+from kb.probes import ProbeSet, load_probes
 from kb.protocol import DnaProtocol
-from ingest.artifacts import ArtifactStore
-from ingest.backends import load_backend, resolve_model
-from ingest.backends.base import default_threads
-from ingest.backends.hf import torch_threads
+from ingest.access import LocalModel
+from ingest.backends import resolve_model
 from ingest.embedder import Embedder, embedder_info
 from ingest.fingerprint import fingerprint as weights_fingerprint
-from ingest.probes import ProbeSet, load_probes
 
 DEFAULT_MAX_NEW_TOKENS = 64
 """Token budget per response. 64 keeps a 600-probe tiny-model extraction in seconds; see the ablation in bench/."""
@@ -78,37 +81,104 @@ def default_protocol(
                        embedder=info.id, embedder_dim=info.dim, seed=seed, dim=dim)
 
 
-def _probes_for(protocol: DnaProtocol, probes: str | os.PathLike[str] | ProbeSet | None) -> list[str]:
-    probe_set = probes if isinstance(probes, ProbeSet) else load_probes(probes)
-    if probe_set.id != protocol.probe_set:
-        raise InputError(
-            f"protocol {protocol.id} wants probe set {protocol.probe_set}, {probe_set.source} is {probe_set.id}: "
-            "pass the matching probe file"
-        )
-    return probe_set.head(protocol.n_probes)
+@dataclass
+class Extraction:
+    """Every channel of one model: `produced` by channel name (a skipped one has `.skipped`)."""
+
+    model_path: str
+    fingerprint: str
+    protocol: DnaProtocol
+    backend: str
+    produced: dict[str, Produced]
+    timings: dict[str, float]
+    artifact_dir: str
+
+    @property
+    def reused(self) -> bool:
+        return all(p.reused for p in self.produced.values())
+
+    def vectors(self) -> dict[str, np.ndarray]:
+        """Channel name -> vector, for the channels that have one."""
+        return {name: p.vector for name, p in self.produced.items() if p.vector is not None}
+
+    def skipped(self) -> dict[str, str]:
+        return {name: p.skipped for name, p in self.produced.items() if p.skipped}
+
+    def record_fields(self) -> dict[str, Any]:
+        """Model fields the channels established (signature, precision)."""
+        out: dict[str, Any] = {}
+        for p in self.produced.values():
+            out.update({k: v for k, v in p.record.items() if v is not None})
+        return out
 
 
-def _embedder_for(protocol: DnaProtocol, embedder: str | os.PathLike[str] | Embedder | None) -> Embedder:
-    emb = embedder if isinstance(embedder, Embedder) else Embedder(embedder)
-    if emb.id != protocol.embedder or emb.dim != protocol.embedder_dim:
-        raise InputError(
-            f"protocol {protocol.id} wants embedder {protocol.embedder} ({protocol.embedder_dim} dims), "
-            f"{emb.info.path} is {emb.id} ({emb.dim} dims): pass the matching --embedder"
-        )
-    return emb
+def extract(
+    model_path: str | os.PathLike[str], protocol: DnaProtocol, *, channels: tuple[str, ...] | None = None,
+    backend: str | None = None, artifacts: ArtifactStore | str | os.PathLike[str] | None = None,
+    force: bool = False, batch_size: int | None = None, n_threads: int | None = None,
+    device: str | None = None, embedder: str | os.PathLike[str] | Embedder | None = None,
+    probes: str | os.PathLike[str] | ProbeSet | None = None, progress: ProgressFn | None = None,
+) -> Extraction:
+    """Every channel of `protocol` (or the named `channels` among them) for the model at `model_path`.
+
+    Cost: the text DNA generates `max_new_tokens` per probe (the dominant term); the log-likelihood
+    profile is one forward pass per reference text; the weight sketch one streamed read of the file.
+    """
+    say = progress or (lambda _msg: None)
+    t_total = time.perf_counter()
+    backend_name, target = resolve_model(model_path, backend)
+    wanted = [c for c in registry.REGISTRY if c.name in protocol.channel_names
+              and (channels is None or c.name in channels)]
+    for name in channels or ():
+        if name not in protocol.channel_names:
+            raise InputError(f"protocol {protocol.id} does not make channel {registry.get(name).name!r}")
+    store = artifacts if isinstance(artifacts, ArtifactStore) else ArtifactStore(artifacts)
+    start = time.perf_counter()
+    fp = weights_fingerprint(target if backend_name == "llama-cpp" else Path(model_path))
+    timings: dict[str, float] = {"fingerprint": time.perf_counter() - start}
+    artifact = store.artifact(fp, protocol.id)
+    probe_set = probes if isinstance(probes, ProbeSet) else load_probes(probes) if probes is not None else None
+    model = LocalModel(model_path, backend, batch_size=batch_size, n_threads=n_threads, device=device,
+                       embedder=embedder)
+    produced: dict[str, Produced] = {}
+    try:
+        for chan in sorted(wanted, key=lambda c: c.optional):  # the text DNA first: it may fail the model
+            found = None if force else chan.load(artifact)
+            if found is not None:
+                say(f"{chan.name}: reusing {artifact.directory}")
+                produced[chan.name] = found
+                continue
+            say(f"{chan.name}: extracting")
+            start = time.perf_counter()
+            try:
+                if chan.name == "text":
+                    made = chan.produce(model, protocol, say, probes=probe_set)  # type: ignore[call-arg]
+                else:
+                    made = chan.produce(model, protocol, say)
+            except InputError as error:
+                if not chan.optional:
+                    raise
+                made = Produced(None, skipped=str(error))
+                say(f"{chan.name} skipped: {error}")
+            made.detail.setdefault("seconds", time.perf_counter() - start)
+            if chan.name == "text":
+                made.detail.update(_text_meta(model, protocol, model_path))
+            timings[chan.name] = time.perf_counter() - start
+            chan.save(artifact, protocol, made)
+            produced[chan.name] = made
+    finally:
+        model.close()
+    if model.load_seconds:
+        timings["load"] = model.load_seconds
+    timings["total"] = time.perf_counter() - t_total
+    return Extraction(str(model_path), fp, protocol, backend_name, produced, timings, str(artifact.directory))
 
 
-def _from_artifact(model_path: Path, fp: str, protocol: DnaProtocol, store: ArtifactStore,
-                   timings: dict[str, float]) -> DNAResult:
-    """A finished artifact as a result; `timings` are this call's (the original run's are in meta)."""
-    stored = store.artifact(fp, protocol.id).read_dna()
-    meta = stored.meta
-    return DNAResult(
-        model_path=str(model_path), fingerprint=fp, protocol=stored.protocol, dna=stored.dna.astype(np.float32),
-        responses=stored.responses, embeddings=stored.embeddings, n_empty=int(meta.get("n_empty", 0)),
-        timings=timings, backend=str(meta.get("backend", "")), reused=True, meta=meta,
-        artifact_dir=str(store.path_for(fp, protocol.id)),
-    )
+def _text_meta(model: LocalModel, protocol: DnaProtocol, model_path: Any) -> dict[str, Any]:
+    """What a DNA artifact's meta.json records beside the counts: the run and the machine."""
+    return {**model.describe(), "model_path": str(model_path), "n_probes": protocol.n_probes,
+            "embedder": protocol.embedder, "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
 
 
 def extract_dna(
@@ -118,70 +188,27 @@ def extract_dna(
     progress: ProgressFn | None = None, embedder: str | os.PathLike[str] | Embedder | None = None,
     probes: str | os.PathLike[str] | ProbeSet | None = None, device: str | None = None,
 ) -> DNAResult:
-    """DNA of the model at `model_path` (HF folder or GGUF file) under `protocol` (default: `default_protocol()`).
-
-    Cost: one greedy generation of `max_new_tokens` per probe (the dominant term), one embedding per
-    response, O(t·L·d) for the projection. Artifacts are reused unless `force`.
-    """
-    say = progress or (lambda _msg: None)
-    t_total = time.perf_counter()
-    backend_name, target = resolve_model(model_path, backend)
+    """The text DNA of the model at `model_path` (HF folder or GGUF file) under `protocol` (default:
+    `default_protocol()`), reused from the artifact store unless `force`."""
     if protocol is None:
         protocol = default_protocol(embedder=embedder if not isinstance(embedder, Embedder) else embedder.info.path)
-    if protocol.chat_template:
-        raise InputError("chat_template=True is not supported yet: extract with chat_template=False")
-    store = artifacts if isinstance(artifacts, ArtifactStore) else ArtifactStore(artifacts)
-
-    t0 = time.perf_counter()
-    fp = weights_fingerprint(target if backend_name == "llama-cpp" else Path(model_path))
-    t_fp = time.perf_counter() - t0
-    artifact = store.artifact(fp, protocol.id)
-    if artifact.complete and not force:
-        say(f"reusing artifact {artifact.directory}")
-        result = _from_artifact(Path(model_path), fp, protocol, store, {"fingerprint": t_fp})
-        result.timings["total"] = time.perf_counter() - t_total
-        return result
-
-    prompts = _probes_for(protocol, probes)
-    emb = _embedder_for(protocol, embedder)
-    timings: dict[str, float] = {"fingerprint": t_fp}
-
-    say(f"loading {target} ({backend_name})")
-    t0 = time.perf_counter()
-    model = load_backend(target, backend_name, batch_size=batch_size, n_threads=n_threads, device=device)
-    timings["load"] = time.perf_counter() - t0
-    try:
-        t0 = time.perf_counter()
-        responses = model.generate(prompts, protocol.max_new_tokens, progress=say)
-        timings["generate"] = time.perf_counter() - t0
-        described = model.describe()
-        tokens_generated = int(getattr(model, "tokens_generated", 0))
-    finally:
-        model.close()
-
-    t0 = time.perf_counter()
-    with torch_threads(n_threads or default_threads()):
-        embeddings, n_empty = emb.embed(responses)
-    timings["embed"] = time.perf_counter() - t0
-    if n_empty:
-        message = f"{n_empty} of {len(responses)} responses of {model_path} are empty (the model emitted EOS at once); they count as zero embeddings"
-        warnings.warn(message, EmptyResponsesWarning, stacklevel=2)
-
-    t0 = time.perf_counter()
-    dna = dna_from_embeddings(embeddings, protocol)
-    timings["project"] = time.perf_counter() - t0
-    timings["total"] = time.perf_counter() - t_total
-
-    meta = {
-        **described, "model_path": str(model_path), "n_probes": len(prompts), "n_empty": n_empty,
-        "tokens_generated": tokens_generated, "timings": timings, "embedder": emb.id,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
-    artifact.write_dna(protocol=protocol, prompts=prompts, responses=responses, embeddings=embeddings,
-                       dna=dna, meta=meta)
-    say(f"DNA written to {artifact.directory} ({timings['total']:.1f} s)")
+    done = extract(model_path, protocol, channels=("text",), backend=backend, artifacts=artifacts, force=force,
+                   batch_size=batch_size, n_threads=n_threads, device=device, embedder=embedder, probes=probes,
+                   progress=progress)
+    text = done.produced["text"]
+    meta = dict(text.detail)
+    responses = meta.pop("responses")
+    meta.pop("prompts", None)
+    n_empty = int(meta.get("n_empty", 0))
+    if n_empty and not text.reused:
+        warnings.warn(f"{n_empty} of {len(responses)} responses of {model_path} are empty (the model emitted EOS "
+                      "at once); they count as zero embeddings", EmptyResponsesWarning, stacklevel=2)
+    timings = {"fingerprint": done.timings["fingerprint"], "total": done.timings["total"]}
+    if not text.reused:
+        timings.update({"load": done.timings.get("load", 0.0), **meta.get("timings", {})})
     return DNAResult(
-        model_path=str(model_path), fingerprint=fp, protocol=protocol, dna=dna, responses=responses,
-        embeddings=embeddings, n_empty=n_empty, timings=timings, backend=backend_name, reused=False, meta=meta,
-        artifact_dir=str(artifact.directory),
+        model_path=str(model_path), fingerprint=done.fingerprint, protocol=protocol, dna=text.vector,
+        responses=responses, embeddings=text.arrays["embeddings"], n_empty=n_empty, timings=timings,
+        backend=str(meta.get("backend") or done.backend), reused=text.reused, meta=meta,
+        artifact_dir=done.artifact_dir,
     )

@@ -28,9 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from kb.errors import DnaKbError, InputError
-
-FAULT_ENV = "DNAKB_FAULT"
-"""Test hook: `crash:<model id>` makes the worker handling that model die with SIGSEGV."""
+from kb.faults import FAULT_ENV, fault_point
 
 
 @dataclass(frozen=True)
@@ -78,54 +76,27 @@ def one_line(error: BaseException) -> str:
 
 # --- the job -----------------------------------------------------------------------------------
 def run_job(job: Job, stage: Callable[[str], None] = lambda _s: None) -> dict[str, Any]:
-    """Extract one model's DNA (and evidence channels when available); return plain data.
-
-    The artifact is written by `extract_dna` itself (atomically); what comes back is what the graph
-    store needs. A failure of the evidence channels does not fail the model: it becomes a warning.
-    """
-    fault = os.environ.get(FAULT_ENV, "")
-    if fault == f"crash:{job.model_id}":
-        os.kill(os.getpid(), signal.SIGSEGV)
-    from ingest.artifacts import ArtifactStore
-    from ingest.extract import extract_dna
+    """Extract one model's channels (ingest/extract.py writes the artifacts); return plain data for
+    the graph store. A channel other than the text DNA that fails becomes a warning, not a failure."""
+    fault_point("worker", job.model_id)
+    from ingest.extract import extract
     from kb.protocol import DnaProtocol
 
-    protocol = DnaProtocol.from_dict(job.protocol)
-    artifacts = ArtifactStore(job.artifacts)
     stage("extracting")
-    result = extract_dna(
-        job.path, protocol, backend=job.backend, artifacts=artifacts, force=job.force,
-        batch_size=job.batch_size, n_threads=job.n_threads, progress=stage, device=job.device,
-    )
-    data: dict[str, Any] = {
-        "fingerprint": result.fingerprint,
-        "dna": [float(x) for x in result.dna],
-        "backend": result.backend,
-        "reused": bool(result.reused),
-        "n_empty": int(result.n_empty),
-        "timings": {k: float(v) for k, v in (result.timings or {}).items()},
-        "warnings": [],
+    done = extract(job.path, DnaProtocol.from_dict(job.protocol), backend=job.backend, artifacts=job.artifacts,
+                   force=job.force, batch_size=job.batch_size, n_threads=job.n_threads, device=job.device,
+                   progress=stage)
+    text = done.produced["text"]
+    return {
+        "fingerprint": done.fingerprint,
+        "backend": text.detail.get("backend") or done.backend,
+        "reused": done.reused,
+        "n_empty": int(text.detail.get("n_empty", 0)),
+        "timings": {k: float(v) for k, v in done.timings.items()},
+        "vectors": {name: [float(x) for x in v] for name, v in done.vectors().items()},
+        "record": done.record_fields(),
+        "warnings": [f"{name} skipped: {why}" for name, why in sorted(done.skipped().items())],
     }
-    fingerprint = result.fingerprint
-    del result
-    if protocol.loglik_set is None and protocol.sketch is None:
-        return data
-    stage("channels")
-    try:
-        from ingest.channels import extract_channels
-
-        channels = extract_channels(
-            job.path, protocol, artifacts, fingerprint=fingerprint, backend=job.backend, force=job.force,
-            batch_size=job.batch_size, n_threads=job.n_threads, progress=stage,
-        )
-        for name in ("loglik", "sketch"):
-            value = getattr(channels, name)
-            data[name] = None if value is None else [float(x) for x in value]
-        data["signature"], data["precision"] = channels.signature, channels.precision
-        data["warnings"] += [f"{name} skipped: {why}" for name, why in sorted(channels.skipped.items())]
-    except Exception as error:  # noqa: BLE001 - a channel failure must not fail the model
-        data["warnings"].append(f"evidence channels failed: {one_line(error)}")
-    return data
 
 
 # --- local processes ---------------------------------------------------------------------------
@@ -396,4 +367,4 @@ def check_devices(devices: Sequence[str] | str) -> list[str]:
     return out
 
 
-__all__ = ["Job", "JobResult", "Stage", "LocalPool", "RayPool", "run_job", "check_devices", "one_line", "FAULT_ENV"]
+__all__ = ["Job", "JobResult", "Stage", "LocalPool", "RayPool", "run_job", "check_devices", "one_line"]

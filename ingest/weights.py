@@ -1,56 +1,39 @@
-"""Weight sketch and architecture signature of a model, streamed tensor by tensor.
+"""Reading a model's weights tensor by tensor under canonical names: the weight channel's input.
 
 Sources: a Hugging Face folder of safetensors files (read with `safe_open`, one row chunk of one
 tensor at a time) or a GGUF file (memory-mapped by `gguf.GGUFReader`, each row chunk dequantised
-with `gguf.quants.dequantize`). Peak memory is one chunk (`chunk_elems` floats, default 4M = 16 MiB)
-plus the sketch matrices of one tensor, whatever the model size.
+with `gguf.quants.dequantize`). Peak memory is one chunk, whatever the model size. Each source is a
+`kb.channels.base.WeightReader`; the sketch itself is computed in kb/channels/weights.py.
 
 Canonical tensor names are GGUF's (`blk.0.attn_q.weight`): HF names are mapped with the `gguf`
 package's own `TensorNameMap` for the architecture in config.json, so an HF model and its GGUF
 conversion land in one sketch space. One converter transformation is undone on the GGUF side:
-llama.cpp permutes Llama q/k rows for its rope layout (we permute the columns of S_L instead, which
-keeps streaming row chunks possible). (It also stores Gemma norms as 1 + w; norms are not sketched.)
-
-Layout of the sketch vector (float32; math in kb/evidence_math.py): one k x k block per weight
-matrix (tensors of rank >= 2; rank > 2 is flattened to rows x last dim) in canonical order
-(`canonical_order_key`: global tensors, then layer by layer, then the output head), each block
-S_L W S_R / sqrt(rows * cols). 1-D tensors (norms, biases) are left out of the vector (see
-kb/evidence_math.py for why) but enter the signature. A tied output head (no output.weight) is
-made explicit as output = token_embd, so tied HF checkpoints and GGUFs that store the copy agree.
-With k = 16 a block is 1 KiB; the default budget `max_kib = 64` holds 64 blocks. Models with more
-matrices keep the global matrices (embeddings, output) and all matrices of evenly spaced layers
-(`kb.evidence_math.select_blocks`); the rest are listed as skipped ("over block budget"). The
-choice depends only on the names, so models of one signature sketch the same blocks.
-
-Protocol descriptor: `sketch_descriptor(seed, k, max_kib)` = "v1:k=16:seed=0:max_kib=64".
+llama.cpp permutes Llama q/k rows for its rope layout (the reader reports the permutation; the sketch
+permutes the columns of S_L instead, which keeps streaming row chunks possible). (It also stores
+Gemma norms as 1 + w; norms are not sketched.) A tied output head (no output.weight) is made explicit
+as output = token_embd, so tied HF checkpoints and GGUFs that store the copy agree.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import math
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from kb.errors import InputError
-from kb.evidence_math import (
+from kb.channels.base import TensorEntry
+from kb.channels.weights import (
+    CHANNEL,
+    CHUNK_ELEMS,
+    DEFAULT_MAX_KIB,
     SKETCH_K,
-    canonical_order_key,
     llama_rope_permutation,
-    select_blocks,
-    sketch_left,
-    sketch_right,
+    signature_of,
+    sketch_weights,
 )
-
-SKETCH_VERSION = "v1"
-DEFAULT_MAX_KIB = 64
-DEFAULT_CHUNK_ELEMS = 1 << 22
+from kb.errors import InputError
 
 # HF config.json model_type -> gguf architecture name, where they differ.
 _HF_ARCH_ALIASES = {
@@ -63,70 +46,20 @@ _ROPE_PERMUTED = {"llama", "granite", "granitemoe", "deci", "llama4"}
 _GGUF_ONLY = {"rope_freqs.weight", "rope_factors_long.weight", "rope_factors_short.weight"}
 
 
-def sketch_descriptor(seed: int = 0, k: int = SKETCH_K, max_kib: int = DEFAULT_MAX_KIB) -> str:
-    """The opaque string that goes into DnaProtocol.sketch."""
-    return f"{SKETCH_VERSION}:k={k}:seed={seed}:max_kib={max_kib}"
-
-
-def parse_sketch_descriptor(text: str) -> dict[str, int]:
-    """Inverse of `sketch_descriptor`."""
-    try:
-        version, *parts = text.split(":")
-        values = dict(p.split("=", 1) for p in parts)
-        out = {"k": int(values["k"]), "seed": int(values["seed"]), "max_kib": int(values["max_kib"])}
-    except (ValueError, KeyError):
-        raise InputError(f"sketch descriptor {text!r}: expected like {sketch_descriptor()!r}") from None
-    if version != SKETCH_VERSION:
-        raise InputError(f"sketch descriptor {text!r}: version {version!r} unknown (this code writes {SKETCH_VERSION})")
-    return out
-
-
-@dataclass
-class TensorEntry:
-    """One tensor of a checkpoint under its canonical name; shape in HF (row-major) order."""
-
-    name: str
-    source: str
-    shape: tuple[int, ...]
-    dtype: str
-
-
-@dataclass
-class WeightSketch:
-    """A model's weight sketch plus everything needed to judge it."""
-
-    vector: np.ndarray
-    signature: str
-    k: int
-    seed: int
-    max_kib: int
-    source: str
-    arch: str | None
-    precision: str
-    tensors: list[tuple[str, tuple[int, ...]]]
-    blocks: list[str]
-    rms: list[float] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-    def detail(self) -> dict[str, Any]:
-        """JSON-able record kept beside sketch.npy in the artifact store."""
-        return {
-            "descriptor": sketch_descriptor(self.seed, self.k, self.max_kib), "signature": self.signature,
-            "source": self.source, "arch": self.arch, "precision": self.precision,
-            "tensors": [[n, list(s)] for n, s in self.tensors], "blocks": self.blocks,
-            "rms": [round(x, 8) for x in self.rms], "skipped": [list(x) for x in self.skipped], "notes": self.notes, "seconds": self.seconds,
-        }
-
-
 # -- sources ------------------------------------------------------------------------------------
 class _Source:
+    """A `kb.channels.base.WeightReader` over one file format."""
+
     kind: str
     arch: str | None
     entries: list[TensorEntry]
     skipped: list[tuple[str, str]]
     notes: list[str]
+
+    @property
+    def precision(self) -> str:
+        """The number format of the weights: the GGUF file type, else the dtype holding most values."""
+        return getattr(self, "file_type", None) or _precision(self.entries)
 
     def rows(self, entry: TensorEntry, r0: int, r1: int) -> np.ndarray:
         """Slice r0:r1 of the tensor's FIRST axis as float32 (rows, last dim); 1-D: a flat vector."""
@@ -307,8 +240,14 @@ def _gguf_field(reader: Any, key: str) -> Any:
 
 
 def open_weights(path: str | Path) -> _Source:
-    """A tensor source for a model path: a .gguf file, a folder with one .gguf, or a safetensors folder."""
-    path = Path(path)
+    """A tensor source for a model path (a .gguf file, a folder with one .gguf, or a safetensors
+    folder), its output head made explicit when tied."""
+    source = _open(Path(path))
+    _tie_output(source)
+    return source
+
+
+def _open(path: Path) -> _Source:
     if not path.exists():
         raise InputError(f"no model at {path}: give a safetensors folder or a .gguf file")
     if path.is_file():
@@ -327,7 +266,6 @@ def open_weights(path: str | Path) -> _Source:
     return _SafetensorsSource(path)  # raises with a hint about .bin files
 
 
-# -- signature ----------------------------------------------------------------------------------
 def _tie_output(source: _Source) -> None:
     """A checkpoint without an output head uses its embeddings (tied): make that explicit, so a tied
     HF model (no lm_head in safetensors) and a GGUF that stores the copy (or not) agree."""
@@ -338,19 +276,10 @@ def _tie_output(source: _Source) -> None:
         source.notes.append("output.weight tied to token_embd.weight")
 
 
-def signature_of(entries: list[TensorEntry]) -> tuple[str, list[tuple[str, tuple[int, ...]]]]:
-    """Short hash of the canonical (name, shape) list: equal iff the architectures match tensor for
-    tensor (precision and tensor order in the file do not matter)."""
-    items = sorted(((e.name, tuple(e.shape)) for e in entries), key=lambda x: canonical_order_key(x[0]))
-    text = json.dumps([[n, list(s)] for n, s in items], separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16], items
-
-
 def weight_signature(path: str | Path) -> tuple[str, list[tuple[str, tuple[int, ...]]]]:
     """The architecture signature alone (reads headers only)."""
     source = open_weights(path)
     try:
-        _tie_output(source)
         return signature_of(source.entries)
     finally:
         source.close()
@@ -364,67 +293,39 @@ def _precision(entries: list[TensorEntry]) -> str:
     return max(weight, key=weight.__getitem__) if weight else "unknown"
 
 
-# -- the sketch ---------------------------------------------------------------------------------
-def _row_chunks(shape: tuple[int, ...], chunk_elems: int) -> Iterator[tuple[int, int]]:
-    """Ranges over the first axis holding about `chunk_elems` values each (at least one slice)."""
-    per_slice = int(np.prod(shape[1:]))
-    step = max(1, chunk_elems // max(1, per_slice))
-    for r0 in range(0, shape[0], step):
-        yield r0, min(shape[0], r0 + step)
+@dataclass
+class WeightSketch:
+    """One file's weight sketch with everything needed to judge it (for tools and tests; ingest
+    goes through the weight channel, kb/channels/weights.py, which computes the same)."""
+
+    vector: np.ndarray
+    descriptor: str
+    signature: str
+    precision: str
+    source: str
+    arch: str | None
+    tensors: list[tuple[str, tuple[int, ...]]]
+    blocks: list[str]
+    rms: list[float]
+    skipped: list[tuple[str, str]]
+    notes: list[str]
+
+    def detail(self) -> dict[str, Any]:
+        return {"descriptor": self.descriptor, "signature": self.signature, "precision": self.precision, "source": self.source,
+                "arch": self.arch, "tensors": [[n, list(s)] for n, s in self.tensors], "blocks": self.blocks,
+                "rms": self.rms, "skipped": [list(x) for x in self.skipped], "notes": self.notes}
 
 
-def weight_sketch(
-    path: str | Path, seed: int = 0, *, k: int = SKETCH_K, max_kib: int = DEFAULT_MAX_KIB,
-    chunk_elems: int = DEFAULT_CHUNK_ELEMS, progress: Any = None,
-) -> WeightSketch:
-    """Sketch every weight tensor of a model, streaming; see the module docstring for the layout.
-
-    Raises InputError (one line) when the weights cannot be read or dequantised; callers keep the
-    other channels. Cost: ~2k flops per weight plus reading the file once.
-    """
-    start = time.perf_counter()
-    budget_blocks = (max_kib * 1024) // (4 * k * k)
-    if budget_blocks < 1:
-        raise InputError(f"max_kib={max_kib} holds no {k}x{k} float32 block: raise max_kib or lower k")
+def weight_sketch(path: str | Path, seed: int = 0, *, k: int = SKETCH_K, max_kib: int = DEFAULT_MAX_KIB,
+                  chunk_elems: int = CHUNK_ELEMS) -> WeightSketch:
+    """The weight sketch of the model at `path` (InputError when it cannot be read)."""
     source = open_weights(path)
     try:
-        _tie_output(source)
         if not source.entries:
             raise InputError(f"{path}: no tensor has a canonical name; weight channel skipped")
-        signature, items = signature_of(source.entries)
-        ordered = sorted(source.entries, key=lambda e: canonical_order_key(e.name))
-        matrices = [e for e in ordered if len(e.shape) >= 2]
-        chosen = set(select_blocks([e.name for e in matrices], budget_blocks))
-        skipped = list(source.skipped) + [(e.name, "over block budget") for e in matrices if e.name not in chosen]
-        matrices = [e for e in matrices if e.name in chosen]
-        source.check_readable(matrices)
-        blocks: list[np.ndarray] = []
-        rms: list[float] = []  # exact RMS of each sketched matrix (E||block||^2 = rms^2)
-        for i, entry in enumerate(matrices):
-            rows, cols = int(np.prod(entry.shape[:-1])), int(entry.shape[-1])
-            left = sketch_left(seed, entry.name, rows, k)
-            perm = source.row_permutation(entry)
-            if perm is not None:  # W_hf = P^T W_gguf, so S_L W_hf = S_L[:, perm] W_gguf
-                left = np.ascontiguousarray(left[:, perm])
-            right = sketch_right(seed, entry.name, cols, k)
-            acc = np.zeros((k, k), dtype=np.float64)
-            sumsq = 0.0
-            unit = rows // entry.shape[0]  # matrix rows per slice of the first axis (1 for 2-D)
-            for r0, r1 in _row_chunks(entry.shape, chunk_elems):
-                chunk = source.rows(entry, r0, r1)
-                acc += left[:, r0 * unit:r1 * unit] @ (chunk @ right)  # S_L W S_R, one chunk at a time
-                sumsq += float(np.einsum("ij,ij->", chunk, chunk, dtype=np.float64))
-                del chunk
-            blocks.append((acc / math.sqrt(rows * cols)).astype(np.float32))
-            rms.append(math.sqrt(sumsq / (rows * cols)))
-            if progress is not None:
-                progress(f"sketch {i + 1}/{len(matrices)} {entry.name}")
-        vector = np.concatenate([b.ravel() for b in blocks]).astype(np.float32)
-        return WeightSketch(
-            vector=vector, signature=signature, k=k, seed=seed, max_kib=max_kib, source=source.kind,
-            arch=source.arch, precision=getattr(source, "file_type", None) or _precision(source.entries), tensors=items,
-            blocks=[e.name for e in matrices], rms=rms, skipped=skipped, notes=list(source.notes),
-            seconds=time.perf_counter() - start,
-        )
+        signature, tensors = signature_of(source.entries)
+        vector, blocks, rms, over = sketch_weights(source, seed, k, max_kib, chunk_elems=chunk_elems)
+        return WeightSketch(vector, CHANNEL.descriptor(seed, k=k, max_kib=max_kib), signature, source.precision, source.kind, source.arch, tensors, blocks, rms,
+                            list(source.skipped) + over, list(source.notes))
     finally:
         source.close()

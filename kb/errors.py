@@ -13,6 +13,11 @@ class StoreError(DnaKbError):
     """The graph store cannot be opened, reached or written."""
 
 
+class StoreUnavailableError(StoreError):
+    """The store could not be reached for now (a server restarting, a connection dropped): a write
+    may succeed if retried, unlike any other error."""
+
+
 class ConflictError(DnaKbError):
     """A write would contradict what is stored (e.g. same id, other weights)."""
 

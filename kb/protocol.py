@@ -3,7 +3,8 @@
 A protocol is a small frozen record; its id is a short hash of the canonical JSON of all its fields,
 so any change (another probe set, token budget, embedder, seed, dimension, evidence channel) yields
 another id. Every stored DNA carries its protocol id; comparing across ids raises
-`ProtocolMismatchError`.
+`ProtocolMismatchError`. The text DNA's settings are the protocol's own fields; every other evidence
+channel (kb/channels/) adds a descriptor under its name in `channels`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,30 @@ from kb.errors import InputError, ProtocolMismatchError
 PROTOCOL_ID_LEN = 16
 """Hex characters of sha256 kept in a protocol id (64 bits: collisions are not a practical concern)."""
 
+PROTOCOL_META = "protocol"
+"""Store meta key holding the KB's active protocol (its JSON record)."""
+
+LEGACY_KEYS = {"loglik": "loglik_set", "weights": "sketch"}
+"""JSON keys of the two channels that protocols carried before channels were plug-ins: they stay in
+the canonical JSON (null when absent), so the ids of existing protocols, artifacts and KBs hold."""
+
+
+def _channel_pairs(value: Any) -> tuple[tuple[str, str], ...]:
+    pairs = value.items() if isinstance(value, dict) else value
+    try:
+        out = tuple(sorted((str(name), descriptor) for name, descriptor in pairs))
+    except (TypeError, ValueError):
+        raise InputError(f"protocol field channels={value!r}: expected channel name -> descriptor") from None
+    names = [name for name, _ in out]
+    for name, descriptor in out:
+        if name == "text" or not name:
+            raise InputError(f"protocol channel {name!r}: the text DNA is described by the protocol's own fields")
+        if not isinstance(descriptor, str) or not descriptor:
+            raise InputError(f"protocol channel {name!r}: its descriptor must be a non-empty string")
+    if len(set(names)) != len(names):
+        raise InputError(f"protocol channels repeat: {names}")
+    return out
+
 
 @dataclass(frozen=True, kw_only=True)
 class DnaProtocol:
@@ -27,8 +52,8 @@ class DnaProtocol:
 
     probe_set: content hash of the probe file; n_probes: how many of its prompts (the first n);
     max_new_tokens / greedy / chat_template: generation; embedder / embedder_dim: the sentence
-    embedder's id and output width; seed / dim: the Gaussian projection; loglik_set / sketch: opaque
-    descriptors of the extra evidence channels (None when a protocol does not use them).
+    embedder's id and output width; seed / dim: the Gaussian projection; channels: (name, descriptor)
+    of every other evidence channel the protocol makes (a mapping is accepted and sorted).
     """
 
     probe_set: str
@@ -40,10 +65,10 @@ class DnaProtocol:
     embedder_dim: int
     seed: int = 0
     dim: int = 128
-    loglik_set: str | None = None
-    sketch: str | None = None
+    channels: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "channels", _channel_pairs(self.channels))
         for name in ("n_probes", "max_new_tokens", "embedder_dim", "dim"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -60,10 +85,39 @@ class DnaProtocol:
         if not self.greedy:
             raise InputError("protocol field greedy=False: only greedy decoding is deterministic; use greedy=True")
 
+    # -- channels -------------------------------------------------------------------------------
+    def channel(self, name: str) -> str | None:
+        """The descriptor of channel `name`, or None when this protocol does not make it."""
+        return dict(self.channels).get(name)
+
+    @property
+    def channel_names(self) -> tuple[str, ...]:
+        """Every channel this protocol makes: the text DNA and the described ones."""
+        return ("text", *(name for name, _ in self.channels))
+
+    def with_channels(self, descriptors: dict[str, str | None]) -> "DnaProtocol":
+        """This protocol with the given channel descriptors set (None removes a channel)."""
+        merged = dict(self.channels)
+        for name, descriptor in descriptors.items():
+            if descriptor is None:
+                merged.pop(name, None)
+            else:
+                merged[name] = descriptor
+        return replace(self, channels=tuple(merged.items()))
+
     # -- identity -------------------------------------------------------------------------------
+    def _fields(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "channels"}
+        described = dict(self.channels)
+        for name, key in LEGACY_KEYS.items():
+            data[key] = described.pop(name, None)
+        if described:
+            data["channels"] = described
+        return data
+
     def canonical_json(self) -> str:
         """Sorted keys, no whitespace: the bytes the id is computed from."""
-        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+        return json.dumps(self._fields(), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
     @property
     def id(self) -> str:
@@ -72,16 +126,23 @@ class DnaProtocol:
     # -- (de)serialisation ----------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """All fields plus the derived `id` (ignored again by `from_dict`, but checked)."""
-        return {**asdict(self), "id": self.id}
+        return {**self._fields(), "id": self.id}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "DnaProtocol":
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known - {"id"})
+        legacy = {key: name for name, key in LEGACY_KEYS.items()}
+        unknown = sorted(set(data) - known - set(legacy) - {"id"})
         if unknown:
             raise InputError(f"unknown protocol field(s) {', '.join(unknown)}: expected {', '.join(sorted(known))}")
+        values = {k: v for k, v in data.items() if k in known}
+        described = dict(values.get("channels") or {}) if isinstance(values.get("channels") or {}, dict) else None
+        if described is None:
+            raise InputError("protocol field channels: expected an object of channel name -> descriptor")
+        described.update({legacy[k]: v for k, v in data.items() if k in legacy and v is not None})
+        values["channels"] = described
         try:
-            protocol = cls(**{k: v for k, v in data.items() if k in known})
+            protocol = cls(**values)
         except TypeError as error:  # a missing required field
             raise InputError(f"incomplete protocol: {error}") from None
         claimed = data.get("id")

@@ -47,10 +47,11 @@ def as_vector(value: Any, what: str, model_id: str) -> np.ndarray | None:
 
 @dataclass(eq=False)
 class ModelRecord:
-    """One model: metadata, and optionally its text DNA under one protocol.
+    """One model: metadata, and optionally its text DNA and other channels' vectors under one protocol.
 
-    Vectors (dna, loglik, sketch) are float32 numpy arrays: the stores keep them as 32-bit
-    floats, so a float32 DNA round-trips exactly.
+    `channels` maps a channel name (kb/channels/) other than "text" to its vector; `signature` and
+    `precision` describe the weights (architecture signature, number format). Vectors are float32
+    numpy arrays: the stores keep them as 32-bit floats, so they round-trip exactly.
     """
 
     id: str
@@ -68,9 +69,7 @@ class ModelRecord:
     tags: list[str] = field(default_factory=list)
     status: str | None = None
     error: str | None = None
-    # evidence channels beside the text DNA (see kb/lineage/evidence.py)
-    loglik: np.ndarray | None = None
-    sketch: np.ndarray | None = None
+    channels: dict[str, np.ndarray] = field(default_factory=dict)
     signature: str | None = None
     precision: str | None = None
 
@@ -83,19 +82,24 @@ class ModelRecord:
         if self.dna is not None and self.protocol is None:
             raise InputError(f"model {self.id!r}: a DNA needs its protocol id")
         self.dna = as_vector(self.dna, "DNA", self.id)
-        self.loglik = as_vector(self.loglik, "log-likelihood profile", self.id)
-        self.sketch = as_vector(self.sketch, "weight sketch", self.id)
+        if not isinstance(self.channels, dict):
+            raise InputError(f"model {self.id!r}: channels must map a channel name to a vector")
+        self.channels = {name: vector for name, value in self.channels.items()
+                         if (vector := as_vector(value, f"channel {name!r}", self.id)) is not None}
         if self.params is not None:
             self.params = int(self.params)
         if self.status is not None and self.status not in MODEL_STATUSES:
             raise InputError(f"model {self.id!r}: unknown status {self.status!r}")
 
+    def vector(self, channel: str) -> np.ndarray | None:
+        """This model's vector on `channel` ("text" is the DNA)."""
+        return self.dna if channel == "text" else self.channels.get(channel)
+
     def as_row(self) -> dict[str, Any]:
         """JSON-ready dict (vectors as lists)."""
         row = asdict(self)
-        for name in ("dna", "loglik", "sketch"):
-            if row[name] is not None:
-                row[name] = row[name].tolist()
+        row["dna"] = None if self.dna is None else self.dna.tolist()
+        row["channels"] = {name: vector.tolist() for name, vector in self.channels.items()}
         return row
 
 

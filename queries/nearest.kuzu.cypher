@@ -1,2 +1,2 @@
-// name: nearest (embedded store: exact kNN in numpy over the DNA matrix, see catalogue.nearest_numpy)
-// impl: python
+// name: nearest (embedded store: exact kNN in numpy over the DNA matrix, EmbeddedStore.nearest)
+// impl: store

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
-from kb.cli.app import JsonOpt, QuietOpt, app, store_from
+from kb.cli.app import store_from
+from kb.cli.options import BootstrapOpt, JsonOpt, QuietOpt
 from kb.cli.output import Progress, emit, table
 
 
@@ -15,11 +16,14 @@ def default_workdir() -> Path:
     return Path.home() / ".cache" / "dnakb" / "demo"
 
 
-@app.command()
+def register(app: typer.Typer) -> None:
+    app.command()(demo)
+
+
 def demo(
     ctx: typer.Context,
-    workdir: Annotated[Path, typer.Option(help="Where the zoo, artifacts and report go.")] = None,  # type: ignore[assignment]
-    bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap replicates for edge support.")] = 20,
+    workdir: Annotated[Optional[Path], typer.Option(help="Where the zoo, artifacts and report go.")] = None,
+    bootstrap: BootstrapOpt = 20,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:

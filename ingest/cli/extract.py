@@ -9,27 +9,30 @@ from typing import Annotated, Optional
 
 import typer
 
-from kb.cli.app import JsonOpt, QuietOpt, app
+from kb.cli.options import ArtifactsOpt, JsonOpt, MaxNewTokensOpt, ProbesOpt, QuietOpt
 from kb.cli.output import Progress, emit, table
 from ingest.extract import DEFAULT_MAX_NEW_TOKENS, EmptyResponsesWarning, default_protocol, extract_dna
 
 
-@app.command()
+def register(app: typer.Typer) -> None:
+    app.command()(extract)
+
+
 def extract(
     path: Annotated[Path, typer.Argument(help="Model folder (config.json + weights) or .gguf file.")],
-    probes: Annotated[int, typer.Option("--probes", help="Number of probes (first N of the probe set).")] = 600,
-    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", help="Token budget per response.")] = DEFAULT_MAX_NEW_TOKENS,
+    probes: ProbesOpt = None,
+    max_new_tokens: MaxNewTokensOpt = None,
     backend: Annotated[Optional[str], typer.Option("--backend", help="Force transformers or llama-cpp.")] = None,
     embedder: Annotated[Optional[Path], typer.Option("--embedder", help="Local sentence-transformers folder (default: all-MiniLM-L6-v2).")] = None,
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Generation batch size (transformers; default: from free memory).")] = None,
     threads: Annotated[Optional[int], typer.Option("--threads", help="CPU threads.")] = None,
-    artifacts: Annotated[Optional[Path], typer.Option("--artifacts", envvar="DNAKB_ARTIFACTS", help="Artifact store root.")] = None,
+    artifacts: ArtifactsOpt = None,
     force: Annotated[bool, typer.Option("--force", help="Redo even when a finished artifact exists.")] = False,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Extract a model's DNA (greedy responses to the probes, embedded and projected)."""
-    protocol = default_protocol(probes, max_new_tokens, embedder=embedder)
+    protocol = default_protocol(probes or 600, max_new_tokens or DEFAULT_MAX_NEW_TOKENS, embedder=embedder)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", EmptyResponsesWarning)
         result = extract_dna(path, protocol, backend=backend, artifacts=artifacts, force=force,

@@ -8,11 +8,15 @@ from typing import Annotated
 import typer
 
 from ingest.lineage_import import import_lineage as _import_lineage
-from kb.cli.app import JsonOpt, QuietOpt, app, store_from
+from kb.cli.app import store_from
+from kb.cli.options import JsonOpt, QuietOpt
 from kb.cli.output import Progress, emit, table
 
 
-@app.command("import-lineage")
+def register(app: typer.Typer) -> None:
+    app.command("import-lineage")(import_lineage)
+
+
 def import_lineage(
     ctx: typer.Context,
     paths: Annotated[list[Path], typer.Argument(help="CSV / JSON / JSONL files or folders of them.")],

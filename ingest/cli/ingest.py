@@ -8,13 +8,17 @@ from typing import Annotated, Optional
 import typer
 
 from ingest.api import ingest as _ingest, make_protocol
-from kb.cli.app import JsonOpt, QuietOpt, app, store_from
+from kb.cli.app import store_from
+from kb.cli.options import ArtifactsOpt, JsonOpt, MaxNewTokensOpt, ProbesOpt, ProtocolFileOpt, QuietOpt
 from kb.cli.output import Progress, emit, table
 from kb.errors import DnaKbError, InputError
 from kb.protocol import DnaProtocol
 
 
-@app.command()
+def register(app: typer.Typer) -> None:
+    app.command()(ingest)
+
+
 def ingest(
     ctx: typer.Context,
     manifest: Annotated[Path, typer.Argument(help="YAML, JSON or CSV manifest (id, path, parents, ...).")],
@@ -23,10 +27,10 @@ def ingest(
     force: Annotated[bool, typer.Option("--force", help="Re-extract models that are already ingested.")] = False,
     no_declared: Annotated[bool, typer.Option("--no-declared", help="Do not import the manifest's parents as declared edges.")] = False,
     ray: Annotated[Optional[str], typer.Option("--ray", help="Run extraction as Ray tasks at ADDRESS (auto, ray://host:10001, or local).")] = None,
-    probes: Annotated[Optional[int], typer.Option("--probes", help="Number of probes (a new protocol).")] = None,
-    max_new_tokens: Annotated[Optional[int], typer.Option("--max-new-tokens", help="Tokens per response (a new protocol).")] = None,
-    protocol_file: Annotated[Optional[Path], typer.Option("--protocol", help="A protocol JSON file (DnaProtocol.save); default: the KB's.")] = None,
-    artifacts: Annotated[Optional[Path], typer.Option("--artifacts", envvar="DNAKB_ARTIFACTS", help="Artifact store directory.")] = None,
+    probes: ProbesOpt = None,
+    max_new_tokens: MaxNewTokensOpt = None,
+    protocol_file: ProtocolFileOpt = None,
+    artifacts: ArtifactsOpt = None,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:

@@ -6,13 +6,16 @@ from typing import Annotated, Optional
 
 import typer
 
-from kb.cli.app import JsonOpt, app
+from kb.cli.options import JsonOpt
 from kb.cli.output import emit, table
 from kb.errors import InputError
-from ingest.probes import load_probes
+from kb.probes import load_probes
 
 
-@app.command()
+def register(app: typer.Typer) -> None:
+    app.command()(probes)
+
+
 def probes(
     limit: Annotated[Optional[int], typer.Option("--limit", "-n", help="Show only the first N prompts.")] = None,
     as_json: JsonOpt = False,

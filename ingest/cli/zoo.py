@@ -7,15 +7,17 @@ from typing import Annotated
 
 import typer
 
-from kb.cli.app import JsonOpt, QuietOpt, app
+from kb.cli.options import JsonOpt, QuietOpt
 from kb.cli.output import Progress, emit, table
 
-zoo_app = typer.Typer(help="The offline model zoo with known genealogy (for evaluation and tests).",
-                      no_args_is_help=True)
-app.add_typer(zoo_app, name="zoo")
+
+def register(app: typer.Typer) -> None:
+    zoo_app = typer.Typer(help="The offline model zoo with known genealogy (for evaluation and tests).",
+                          no_args_is_help=True)
+    zoo_app.command("build")(build)
+    app.add_typer(zoo_app, name="zoo")
 
 
-@zoo_app.command("build")
 def build(
     out_dir: Annotated[Path, typer.Argument(help="Folder for the models and manifest.yaml.")],
     small: Annotated[bool, typer.Option("--small", help="The ~12-model test zoo instead of the full one.")] = False,

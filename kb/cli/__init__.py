@@ -1,12 +1,6 @@
-"""The `dnakb` command line: one typer app, sub-commands registered by module.
+"""The `dnakb` command line: one module per command group, each with `register(app)`.
 
 Each command is a thin wrapper over one library function: parse options, open the store, call,
-print. Library errors (`DnaKbError`) become one `Error: ...` line and exit code 1 in `main`.
-The composition root that also adds the ingest commands is `ingest.cli.main`.
+print. The app, its root options and its error handling are in `app.py`; the composition root that
+registers every command (kb's and ingest's) is `ingest.cli.build_app`.
 """
-
-from __future__ import annotations
-
-from kb.cli.app import app, main
-
-__all__ = ["app", "main"]

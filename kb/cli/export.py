@@ -7,13 +7,15 @@ from typing import Annotated, Optional
 
 import typer
 
-from kb.cli.app import app, store_from
-
-export_app = typer.Typer(help="Export parts of the KB for reports.", no_args_is_help=True)
-app.add_typer(export_app, name="export")
+from kb.cli.app import store_from
 
 
-@export_app.command("subtree")
+def register(app: typer.Typer) -> None:
+    export_app = typer.Typer(help="Export parts of the KB for reports.", no_args_is_help=True)
+    export_app.command("subtree")(subtree)
+    app.add_typer(export_app, name="export")
+
+
 def subtree(
     ctx: typer.Context,
     root: Annotated[str, typer.Argument(help="Model id at the top of the subtree.")],

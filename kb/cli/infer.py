@@ -6,9 +6,15 @@ from typing import Annotated, Optional
 
 import typer
 
-from kb.cli.app import JsonOpt, QuietOpt, app, store_from
+from kb.artifacts import ArtifactEmbeddings
+from kb.cli.app import store_from
+from kb.cli.options import ArtifactsOpt, BootstrapOpt, ChannelsOpt, JsonOpt, NoChannelOpt, QuietOpt, channel_names
 from kb.cli.output import Progress, emit, table
 from kb.lineage.infer import InferenceResult, infer as infer_kb
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(infer)
 
 
 def summary_text(result: InferenceResult) -> str:
@@ -36,15 +42,16 @@ def summary_text(result: InferenceResult) -> str:
     return out
 
 
-@app.command()
 def infer(
     ctx: typer.Context,
     protocol: Annotated[Optional[str], typer.Option(help="DNA protocol id (default: the one most models carry).")] = None,
-    bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap replicates over probes (0 = none).")] = 100,
+    bootstrap: BootstrapOpt = 100,
     min_cluster_size: Annotated[int, typer.Option(min=2, help="HDBSCAN min_cluster_size.")] = 2,
     min_samples: Annotated[int, typer.Option(min=1, help="HDBSCAN min_samples.")] = 1,
     epsilon: Annotated[Optional[float], typer.Option(min=0.0, help="HDBSCAN cluster_selection_epsilon as a fraction of 'unrelated' (default 0.5 over weights/log-likelihood costs, 0.15 over text DNAs).")] = None,
-    no_weights: Annotated[bool, typer.Option("--no-weights", help="Ignore the weight-sketch channel.")] = False,
+    channels: ChannelsOpt = None,
+    no_channel: NoChannelOpt = None,
+    artifacts: ArtifactsOpt = None,
     no_dates: Annotated[bool, typer.Option("--no-dates", help="Ignore release dates.")] = False,
     no_declared: Annotated[bool, typer.Option("--no-declared", help="Do not use declared parents as evidence.")] = False,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
@@ -53,11 +60,11 @@ def infer(
 ) -> None:
     """Infer families, neighbor-joining trees and directed parents (with relation, deciding channel,
     bootstrap support and flags) over one DNA protocol, replacing the previous inferred results."""
+    chosen = channel_names(channels, no_channel)
     with store_from(ctx) as store:
         result = infer_kb(
-            store, protocol, bootstrap=bootstrap, min_cluster_size=min_cluster_size,
-            min_samples=min_samples, epsilon=epsilon, use_weights=not no_weights,
-            use_dates=not no_dates, use_declared=not no_declared, seed=seed,
-            progress=Progress(quiet),
+            store, protocol, embeddings=ArtifactEmbeddings(store, artifacts), bootstrap=bootstrap,
+            min_cluster_size=min_cluster_size, min_samples=min_samples, epsilon=epsilon, channels=chosen,
+            use_dates=not no_dates, use_declared=not no_declared, seed=seed, progress=Progress(quiet),
         )
     emit(result.summary(), as_json=as_json, human=summary_text(result))

@@ -7,13 +7,23 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from kb.cli.app import CsvOpt, JsonOpt, app, store_from
+from kb.cli.app import store_from
+from kb.cli.options import CsvOpt, JsonOpt
 from kb.cli.output import emit_rows
 from kb.errors import InputError
 
+def _key_value(pairs: list[str] | None) -> list[str] | None:
+    """A `--param` that is not key=value is a usage error (click's message, exit code 2)."""
+    for pair in pairs or []:
+        key, sep, _value = pair.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"{pair!r} is not key=value (e.g. --param model=org/name)")
+    return pairs
+
+
 ParamOpt = Annotated[
     Optional[list[str]],
-    typer.Option("--param", "-p", help="A parameter as key=value (repeat for several)."),
+    typer.Option("--param", "-p", callback=_key_value, help="A parameter as key=value (repeat for several)."),
 ]
 
 
@@ -37,7 +47,11 @@ def parse_param_pairs(pairs: list[str] | None, *, typed: bool = False) -> dict[s
     return params
 
 
-@app.command()
+def register(app: typer.Typer) -> None:
+    app.command()(query)
+    app.command()(cypher)
+
+
 def query(
     ctx: typer.Context,
     name: Annotated[Optional[str], typer.Argument(help="Template name (see --list).")] = None,
@@ -47,7 +61,7 @@ def query(
     as_csv: CsvOpt = False,
 ) -> None:
     """Answer a named lineage question, e.g. `dnakb query descendants --param model=org/base`."""
-    from queries.catalogue import list_templates, run_template
+    from kb.templates import list_templates, run_template
 
     if list_ or name is None:
         emit_rows(list_templates(), as_json=as_json, as_csv=as_csv)
@@ -58,7 +72,6 @@ def query(
     emit_rows(rows, as_json=as_json, as_csv=as_csv)
 
 
-@app.command()
 def cypher(
     ctx: typer.Context,
     text: Annotated[str, typer.Argument(metavar="QUERY", help="Cypher in the store's dialect.")],

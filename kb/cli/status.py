@@ -6,11 +6,15 @@ from dataclasses import asdict
 
 import typer
 
-from kb.cli.app import JsonOpt, app, store_from
+from kb.cli.app import store_from
+from kb.cli.options import JsonOpt
 from kb.cli.output import emit, table
 
 
-@app.command()
+def register(app: typer.Typer) -> None:
+    app.command()(status)
+
+
 def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Show the store, its location, counts of models/edges/families and the DNA protocols."""
     with store_from(ctx) as store:

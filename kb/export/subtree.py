@@ -103,7 +103,7 @@ def collect_subtree(store: Any, root: str, edges: str = "both") -> Subtree:
     """Read the subtree under `root` (descendants up to 30 generations) with metadata and edges."""
     if edges not in EDGE_CHOICES:
         raise InputError(f"--edges must be one of {', '.join(EDGE_CHOICES)}, not {edges!r}")
-    from queries.catalogue import run_template
+    from kb.templates import run_template
 
     below = run_template(store, "descendants", {"model": root, "max_depth": MAX_DEPTH, "edges": edges})
     depth = {root: 0, **{row["id"]: row["depth"] for row in below}}

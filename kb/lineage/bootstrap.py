@@ -4,9 +4,10 @@ Each replicate resamples, with replacement and the same draw for every model:
 - probes: text DNAs are recomputed from the stored per-probe projections P_i = A_i e_i
   (`kb.dna.project_probes`, computed once per model): DNA* = (1/√t) Σ_i c_i P_i with c_i the count
   of probe i in the replicate — exactly `kb.dna.combine` on the resampled indices, as one einsum;
-- weight-sketch blocks (one block per weight matrix): the sketch of every model keeps the drawn
-  blocks, so an edge decided by the weights channel gets support from resampling its tensors;
-- the log-likelihood profile is held fixed (only its projection is stored, not per-text values).
+- every other channel as it says (`Channel.bootstrap_draw`): the weight sketch resamples its blocks
+  (one per weight matrix), so an edge decided by the weights gets support from resampling its
+  tensors; a channel without independent parts (the log-likelihood profile: only its projection is
+  stored) is held fixed.
 Families are held fixed; parents are re-inferred within them with the original channel scales.
 Support of an edge c → p = fraction of replicates in which p is (one of) c's parent(s). A model
 without per-probe embeddings keeps its DNA in every replicate.
@@ -21,10 +22,13 @@ from dataclasses import replace
 
 import numpy as np
 
+from kb.channels import REGISTRY
 from kb.errors import InputError
-from kb.lineage.evidence import SKETCH_BLOCK, ModelEvidence
+from kb.lineage.costs import Scales
+from kb.lineage.evidence import ModelEvidence
 from kb.lineage.families import FamilyLabels
-from kb.lineage.parents import ParentEdge, ParentOptions, Scales, infer_parents
+from kb.lineage.parents import ParentEdge, ParentOptions, infer_parents
+from kb.progress import step
 
 
 def bootstrap_support(
@@ -58,23 +62,26 @@ def bootstrap_support(
             counts = np.bincount(rng.integers(0, t, t), minlength=t).astype(np.float32)
             new = np.einsum("t,ntl->nl", counts, stack) / np.sqrt(t)  # (1/√t) Σ c_i P_i
             dnas = {i: new[k] for k, i in enumerate(rows)}
-        block_draw: dict[int, np.ndarray] = {}
+        draws: dict[tuple[str, int], np.ndarray | None] = {}  # one draw per (channel, vector size)
         rep = []
         for g in sub_idx:
             e = evs[g]
-            changes = {}
+            vectors = dict(e.vectors)
             if int(g) in dnas:
-                changes["text_dna"] = dnas[int(g)]
-            if e.sketch is not None and e.sketch.size % (SKETCH_BLOCK * SKETCH_BLOCK) == 0:
-                nb = e.sketch.size // (SKETCH_BLOCK * SKETCH_BLOCK)
-                if nb > 1:  # resample the matrix blocks; the trailing 1-D-tensor block stays last
-                    draw = block_draw.setdefault(nb, np.append(rng.integers(0, nb - 1, nb - 1), nb - 1))
-                    changes["sketch"] = e.sketch.reshape(nb, -1)[draw].ravel()
-            rep.append(replace(e, **changes) if changes else e)
+                vectors["text"] = dnas[int(g)]
+            for chan in REGISTRY:
+                v = e.vectors.get(chan.name)
+                if v is None or chan.name == "text":
+                    continue
+                key = (chan.name, v.size)
+                if key not in draws:
+                    draws[key] = chan.bootstrap_draw(v.size, rng)
+                if draws[key] is not None:
+                    vectors[chan.name] = chan.resample(v, draws[key])
+            rep.append(replace(e, vectors=vectors))
         chosen: dict[int, set[int]] = {}
         for pe in infer_parents(rep, sub_fam, scales, options):
             chosen.setdefault(pe.child, set()).add(pe.parent)
         hits += [1.0 if p in chosen.get(c, ()) else 0.0 for c, p in wanted]
-        if progress and ((r + 1) % 10 == 0 or r + 1 == replicates):
-            progress(f"bootstrap: {r + 1}/{replicates} replicates")
+        step(progress, "bootstrap replicates", r + 1, replicates)
     return hits / replicates

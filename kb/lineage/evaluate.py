@@ -10,13 +10,14 @@ AUC (family-disjoint folds), support calibration, and the wrong edges with their
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from kb.channels import select
 from kb.errors import InputError
-from kb.lineage.evidence import ModelEvidence
-from kb.lineage.infer import InferenceResult, infer, infer_lineage
+from kb.lineage.costs import channel_scales
+from kb.lineage.infer import EmbeddingsLoader, InferenceResult, infer, infer_lineage, store_evidence
 from kb.lineage.metrics import (
     ParentScore,
     family_ari,
@@ -27,10 +28,9 @@ from kb.lineage.metrics import (
     tree_nrf,
     true_families,
 )
-from kb.lineage.parents import channel_scales
 
-VARIANTS = {"no dates": dict(use_dates=False), "no weights": dict(use_weights=False),
-            "no dates, no weights": dict(use_dates=False, use_weights=False)}
+VARIANTS = {"no dates": dict(use_dates=False), "no weights": dict(channels=select(without=["weights"])),
+            "no dates, no weights": dict(use_dates=False, channels=select(without=["weights"]))}
 
 
 @dataclass
@@ -78,7 +78,7 @@ def _score(result: InferenceResult, truth: Sequence[tuple[str, str, str]], model
 def evaluate(
     store, truth: Sequence[tuple[str, str, str]], *, protocol: str | None = None,
     bootstrap: int = 100, variants: bool = True, run_infer: bool = True,
-    embeddings_loader: Callable | None = None,
+    embeddings: EmbeddingsLoader | None = None,
     progress: Callable[[str], None] | None = None, **infer_options: object,
 ) -> EvalReport:
     """Infer on `store` (or, with `run_infer=False`, take its current inferred results) and score
@@ -88,7 +88,7 @@ def evaluate(
         raise InputError("no true edges to evaluate against: the zoo manifest declares no parents")
     if run_infer:
         result = infer(store, protocol, bootstrap=bootstrap, use_declared=False,
-                       embeddings_loader=embeddings_loader, progress=say, **infer_options)  # type: ignore[arg-type]
+                       embeddings=embeddings, progress=say, **infer_options)  # type: ignore[arg-type]
     else:  # score what the KB holds now
         pid = protocol or max(store.protocols().items(), key=lambda x: x[1], default=(None, 0))[0]
         if pid is None:
@@ -109,13 +109,7 @@ def evaluate(
         primary.setdefault(e.child, e.parent)
     tree_rf, _ = genealogy_nrf(primary, kept, tfam)
     say("evaluate: relation-detection AUC")
-    ids, matrix = store.dna_matrix(result.protocol)
-    records = {r.id: r for r in store.get_models(ids)}
-    evs = []
-    for i, mid in enumerate(ids):
-        ev = ModelEvidence.from_record(records[mid])
-        ev.text_dna = np.asarray(matrix[i], dtype=np.float64)
-        evs.append(ev)
+    evs = [replace(e, declared_parents=[]) for e in store_evidence(store, result.protocol)]
     scales = channel_scales(evs)
     auc = relation_auc(evs, kept, tfam, scales)
     calibration = support_calibration([(e.child, e.parent, e.support) for e in result.edges], kept)
@@ -131,43 +125,3 @@ def evaluate(
             s, a = _score(res, kept, models)
             report.variants[name] = (s.accuracy, s.relation_accuracy, a)
     return report
-
-
-def _f(x: object) -> str:
-    return "-" if x is None or (isinstance(x, float) and np.isnan(x)) else (f"{x:.3f}" if isinstance(x, float) else str(x))
-
-
-def format_report(report: EvalReport) -> str:
-    """The human form printed by `dnakb eval`."""
-    from kb.cli.output import table
-
-    p = report.parents
-    head = [
-        {"metric": "models / true edges", "value": f"{report.models} / {report.truth_edges}"
-         + (f" ({report.skipped_truth} true edges name models not in the KB)" if report.skipped_truth else "")},
-        {"metric": "parent accuracy", "value": f"{_f(p.accuracy)} ({p.correct}/{p.n})"},
-        {"metric": "relation accuracy (attached edges)", "value": f"{_f(p.relation_accuracy)} ({p.relation_right}/{p.relation_n})"},
-        {"metric": "family ARI", "value": _f(report.ari)},
-        {"metric": "normalised RF (NJ trees)", "value": f"{_f(report.nrf)} over {report.nrf_families} families"},
-        {"metric": "normalised RF (inferred parent tree)", "value": _f(report.parent_tree_nrf)},
-        {"metric": "edge-detection AUC (family-disjoint)", "value": _f(report.auc.get("edge"))},
-    ]
-    by_rel = [{"relation": k, "parent accuracy": _f(c / n if n else None), "n": n}
-              for k, (c, n) in p.by_relation.items()]
-    aucs = [{"relation": k, "AUC (one vs rest)": _f(v)} for k, v in report.auc.items() if k != "edge"]
-    variants = [{"variant": k, "parent acc": _f(a), "relation acc": _f(r), "family ARI": _f(f)}
-                for k, (a, r, f) in report.variants.items()]
-    calib = [{**row, "accuracy": _f(row["accuracy"])} for row in report.calibration]
-    confusion = [{"true": a, "inferred": b, "edges": v} for (a, b), v in sorted(p.relation_confusion.items()) if a != b]
-    parts = [table(head), "By true relation:\n" + table(by_rel), "Variants:\n" + table(variants),
-             "Support calibration:\n" + table(calib)]
-    if aucs:
-        parts.append("Relation AUC:\n" + table(aucs))
-    if confusion:
-        parts.append("Relation mistakes (attached edges):\n" + table(confusion))
-    if p.wrong:
-        wrong = [{"child": c, "inferred parent": q, "true relation": r} for c, q, r in p.wrong[:30]]
-        parts.append(f"Wrong parents ({len(p.wrong)}):\n" + table(wrong))
-    if report.messages:
-        parts.append("\n".join(f"note: {m}" for m in report.messages))
-    return "\n\n".join(parts)

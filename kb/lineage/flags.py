@@ -4,7 +4,7 @@
   parent, or other ones). These are what "find undocumented fine-tunes" asks for.
 - contradicted: a declared parent that the evidence places in another family, or far away: its
   best-evidence cost exceeds `CONTRADICT_RATIO` × the cost to the inferred parent and `CONTRADICT_MIN`
-  (half the "unrelated" level on the common cost scale of `parents.pair_costs`).
+  (half the "unrelated" level on the common cost scale of `costs.pair_costs`).
 A declared parent without evidence in the KB (no DNA under this protocol) is not judged.
 """
 
@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kb.lineage.costs import Scales, pair_costs
 from kb.lineage.evidence import ModelEvidence, channel_distances
-from kb.lineage.parents import ParentEdge, Scales, pair_costs
+from kb.lineage.parents import ParentEdge
 
 CONTRADICT_RATIO = 3.0
 CONTRADICT_MIN = 0.5

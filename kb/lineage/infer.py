@@ -19,27 +19,26 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from kb.channels import NAMES, select
 from kb.errors import InputError, NotFoundError
 from kb.lineage.bootstrap import bootstrap_support
-from kb.lineage.evidence import ModelEvidence, channel_distances
+from kb.lineage.costs import W_RELATED, Scales, channel_scales, pair_costs
+from kb.lineage.evidence import ModelEvidence, channel_distances, without
 from kb.lineage.families import PRECOMPUTED_MAX, FamilyLabels, hdbscan_families
 from kb.lineage.flags import Flag, flag_edges
 from kb.lineage.nj import NJ_MAX, neighbor_joining
-from kb.lineage.parents import W_RELATED, ParentOptions, Scales, channel_scales, infer_parents, pair_costs
+from kb.lineage.parents import ParentOptions, infer_parents
+from kb.progress import step
+from kb.protocol import PROTOCOL_META, DnaProtocol
 from kb.records import Family, InferredEdge, Membership
 
-EmbeddingsLoader = Callable[[str], "np.ndarray | None"]
-"""model id -> its per-probe embeddings (probes × embedder dims) under the protocol, or None."""
-
-EmbeddingsSource = Callable[[object, str], "tuple[object | None, EmbeddingsLoader | None]"]
-"""(store, protocol id) -> (DnaProtocol or None, loader or None): registered by the ingest side."""
-
-_EMBEDDINGS_SOURCE: list[EmbeddingsSource] = []
+EmbeddingsLoader = Callable[[str, str], "np.ndarray | None"]
+"""(model id, protocol id) -> the model's per-probe embeddings (probes × embedder dims), or None."""
 
 EPSILON_COST = W_RELATED
 """HDBSCAN cluster_selection_epsilon over the best-evidence cost (1 = 'unrelated'): clusters joined
@@ -52,12 +51,6 @@ lineages: ARI 1.0 at 1k–25k models with 0.15; 0.3 merged near families (ARI 0.
 
 UNRELATED_FILL = 2.0
 """Cost used for pairs no channel compares (twice the 'unrelated' level) in clustering and trees."""
-
-
-def register_embeddings_source(source: EmbeddingsSource) -> None:
-    """Let the ingest side (which owns the artifact store) supply per-probe embeddings to `infer`
-    without kb importing ingest. The last registered source wins."""
-    _EMBEDDINGS_SOURCE.append(source)
 
 
 @dataclass
@@ -104,12 +97,12 @@ def _cluster(evs: Sequence[ModelEvidence], scales: Scales, min_cluster_size: int
              min_samples: int | None, reduce_dims: int | None, epsilon: float | None,
              messages: list[str]) -> FamilyLabels:
     n = len(evs)
-    extra = any(e.sketch is not None or e.loglik is not None for e in evs)
+    extra = any(len(e.vectors) > 1 for e in evs)
     if extra and n <= PRECOMPUTED_MAX:
         return hdbscan_families(_cost_matrix(evs, scales), metric="precomputed",
                                 min_cluster_size=min_cluster_size, min_samples=min_samples,
                                 epsilon=EPSILON_COST if epsilon is None else epsilon)
-    x = np.stack([e.text_dna for e in evs])
+    x = np.stack([e.vectors["text"] for e in evs])
     if n > PRECOMPUTED_MAX and reduce_dims and reduce_dims < x.shape[1]:
         centred = x - x.mean(axis=0)
         rng = np.random.default_rng(0)
@@ -117,9 +110,9 @@ def _cluster(evs: Sequence[ModelEvidence], scales: Scales, min_cluster_size: int
         _u, _s, vt = np.linalg.svd(sample, full_matrices=False)  # principal axes from a sample
         x = centred @ vt[:reduce_dims].T
         messages.append(f"{n} models: clustered on {reduce_dims} principal components of the text DNAs")
-        scale = channel_scales([ModelEvidence(id=str(i), text_dna=v) for i, v in enumerate(x)]).text
+        scale = channel_scales([ModelEvidence(id=str(i), vectors={"text": v}) for i, v in enumerate(x)])["text"]
     else:
-        scale = scales.text
+        scale = scales["text"]
     return hdbscan_families(x, min_cluster_size=min_cluster_size, min_samples=min_samples,
                             algorithm="boruvka_kdtree" if n > PRECOMPUTED_MAX else "best",
                             epsilon=(EPSILON_TEXT if epsilon is None else epsilon) * scale)  # -> DNA units
@@ -128,13 +121,14 @@ def _cluster(evs: Sequence[ModelEvidence], scales: Scales, min_cluster_size: int
 @threadpool_limits.wrap(limits=1, user_api="blas")  # many small matrices: threads cost more than they give
 def infer_lineage(
     evs: Sequence[ModelEvidence], *, protocol: str | None = None, min_cluster_size: int = 2,
-    min_samples: int | None = 1, epsilon: float | None = None, use_weights: bool = True,
+    min_samples: int | None = 1, epsilon: float | None = None, channels: Sequence[str] | None = None,
     use_dates: bool = True, use_declared: bool = True, reduce_dims: int | None = 16, trees: bool = True,
     bootstrap: int = 0, projections: dict[str, np.ndarray] | None = None, seed: int = 0,
     families: FamilyLabels | None = None, progress: Callable[[str], None] | None = None,
 ) -> InferenceResult:
     """Infer families, parents (with relations, channels, flags), trees and support from evidence.
 
+    `channels`: the evidence channels to use (default all; the text DNA always);
     `projections`: model id -> per-probe projections (t × L, `kb.dna.project_probes`) for bootstrap;
     `families`: given labels skip clustering (evaluation against known families); `epsilon`:
     HDBSCAN's cluster_selection_epsilon as a fraction of 'unrelated' (default `EPSILON_COST` over
@@ -146,15 +140,16 @@ def infer_lineage(
         raise InputError("no models with a DNA to infer from: ingest models first")
     if len({e.id for e in evs}) != len(evs):
         raise InputError("model ids repeat in the evidence")
-    if any(e.text_dna is None for e in evs):
-        missing = next(e.id for e in evs if e.text_dna is None)
+    if any(e.text is None for e in evs):
+        missing = next(e.id for e in evs if e.text is None)
         raise InputError(f"model {missing!r} has no text DNA: every inferred model needs one")
     messages: list[str] = []
     timings: dict[str, float] = {}
-    if not use_weights:
-        evs = [replace(e, sketch=None) for e in evs]
+    unused = set(NAMES) - set(select(channels))
+    if unused:
+        evs = without(evs, unused)
     n = len(evs)
-    x = np.stack([e.text_dna for e in evs])
+    x = np.stack([e.text for e in evs])
     if n > 1 and not np.any(x != x[0]):
         messages.append(f"all {n} text DNAs are identical: they cannot tell models apart; "
                         "parents then rest on the other channels and metadata")
@@ -205,11 +200,11 @@ def infer_lineage(
         clock = time.perf_counter()
         index = {e.id: i for i, e in enumerate(evs)}
         proj = {index[k]: v for k, v in (projections or {}).items() if k in index}
-        if not proj and not any(e.sketch is not None for e in evs):
-            messages.append("bootstrap skipped: no per-probe embeddings and no weight sketches")
+        if not proj and not any(set(e.vectors) - {"text"} for e in evs):
+            messages.append("bootstrap skipped: no per-probe embeddings and no other channel to resample")
         else:
             if not proj:
-                messages.append("bootstrap resamples weight-sketch blocks only (no per-probe embeddings)")
+                messages.append("bootstrap resamples the other channels only (no per-probe embeddings)")
             elif len(proj) < n:
                 messages.append(f"bootstrap: {n - len(proj)} of {n} models have no per-probe "
                                 "embeddings; their text DNAs stay fixed in every replicate")
@@ -253,40 +248,32 @@ def choose_protocol(protocols: dict[str, int], wanted: str | None, messages: lis
 
 
 def infer(
-    store, protocol: str | None = None, *, bootstrap: int = 100, min_cluster_size: int = 2,
-    min_samples: int | None = 1, epsilon: float | None = None, use_weights: bool = True,
-    use_dates: bool = True, use_declared: bool = True, embeddings_loader: EmbeddingsLoader | None = None,
-    dna_protocol: object | None = None, seed: int = 0, write: bool = True,
-    progress: Callable[[str], None] | None = None,
+    store, protocol: str | None = None, *, embeddings: EmbeddingsLoader | None = None, bootstrap: int = 100,
+    min_cluster_size: int = 2, min_samples: int | None = 1, epsilon: float | None = None,
+    channels: Sequence[str] | None = None, use_dates: bool = True, use_declared: bool = True,
+    seed: int = 0, write: bool = True, progress: Callable[[str], None] | None = None,
 ) -> InferenceResult:
     """Infer over the DNAs of one protocol of `store` and replace its inferred results atomically.
 
-    Bootstrap needs per-probe embeddings (`embeddings_loader`, or a source registered by the ingest
-    side) and the `DnaProtocol` record (`dna_protocol`, or from the same source); without them
-    support stays empty and a message says why.
+    Bootstrap over probes reads per-probe embeddings through `embeddings` (default: the artifact
+    store this KB's ingest recorded, `kb.artifacts.ArtifactEmbeddings`) and the protocol record the
+    KB holds; where either is missing, support comes from the other channels and a message says why.
     """
     say = progress or (lambda _m: None)
     messages: list[str] = []
     pid = choose_protocol(store.protocols(), protocol, messages)
-    ids, matrix = store.dna_matrix(pid)
-    records = {r.id: r for r in store.get_models(ids)}
-    declared = store.declared_edges()
-    by_child: dict[str, list] = {}
-    for edge in declared:
-        by_child.setdefault(edge.child, []).append(edge)
-    evs = []
-    for i, mid in enumerate(ids):
-        ev = ModelEvidence.from_record(records[mid], by_child.get(mid, []))
-        ev.text_dna = np.asarray(matrix[i], dtype=np.float64)
-        evs.append(ev)
+    evs = store_evidence(store, pid)
     projections: dict[str, np.ndarray] = {}
     if bootstrap:
-        projections = _load_projections(store, pid, ids, embeddings_loader, dna_protocol, messages, say)
+        if embeddings is None:
+            from kb.artifacts import ArtifactEmbeddings
+
+            embeddings = ArtifactEmbeddings(store)
+        projections = _load_projections(store, pid, [e.id for e in evs], embeddings, messages, say)
     result = infer_lineage(
         evs, protocol=pid, min_cluster_size=min_cluster_size, min_samples=min_samples, epsilon=epsilon,
-        use_weights=use_weights, use_dates=use_dates, use_declared=use_declared,
-        bootstrap=bootstrap if projections or use_weights else 0, projections=projections,
-        seed=seed, progress=say,
+        channels=channels, use_dates=use_dates, use_declared=use_declared, bootstrap=bootstrap,
+        projections=projections, seed=seed, progress=say,
     )
     result.messages[:0] = messages
     if write:
@@ -298,32 +285,36 @@ def infer(
     return result
 
 
-def _load_projections(store, pid: str, ids: Sequence[str], loader: EmbeddingsLoader | None,
-                      dna_protocol: object | None, messages: list[str],
-                      say: Callable[[str], None]) -> dict[str, np.ndarray]:
-    from kb.dna import project_probes
-    from kb.protocol import DnaProtocol
+def store_evidence(store, pid: str) -> list[ModelEvidence]:
+    """The evidence of every model with a DNA of protocol `pid`, sorted by id, declared parents included."""
+    ids, matrix = store.dna_matrix(pid)
+    records = {r.id: r for r in store.get_models(ids)}
+    by_child: dict[str, list] = {}
+    for edge in store.declared_edges():
+        by_child.setdefault(edge.child, []).append(edge)
+    evs = []
+    for i, mid in enumerate(ids):
+        ev = ModelEvidence.from_record(records[mid], by_child.get(mid, []))
+        ev.vectors["text"] = np.asarray(matrix[i], dtype=np.float64)
+        evs.append(ev)
+    return evs
 
-    if (loader is None or dna_protocol is None) and _EMBEDDINGS_SOURCE:
-        found_protocol, found_loader = _EMBEDDINGS_SOURCE[-1](store, pid)
-        loader = loader or found_loader
-        dna_protocol = dna_protocol or found_protocol
-    if dna_protocol is None:
-        raw = store.get_meta(f"protocol:{pid}")
-        dna_protocol = DnaProtocol.from_json(raw) if raw else None
-    if loader is None or dna_protocol is None:
-        what = "per-probe embeddings" if loader is None else f"the record of protocol {pid}"
-        messages.append(f"bootstrap over probes skipped: {what} not available "
-                        "(run infer from the ingest side, which owns the artifact store)")
+
+def _load_projections(store, pid: str, ids: Sequence[str], loader: EmbeddingsLoader,
+                      messages: list[str], say: Callable[[str], None]) -> dict[str, np.ndarray]:
+    from kb.dna import project_probes
+
+    raw = store.get_meta(PROTOCOL_META)
+    record = DnaProtocol.from_json(raw) if raw else None
+    if record is None or record.id != pid:
+        messages.append(f"bootstrap over probes skipped: the KB holds no record of protocol {pid}")
         return {}
-    if getattr(dna_protocol, "id", None) != pid:
-        raise InputError(f"protocol record {getattr(dna_protocol, 'id', None)} does not match the "
-                         f"DNAs' protocol {pid}")
     out = {}
     for k, mid in enumerate(ids, 1):
-        emb = loader(mid)
+        emb = loader(mid, pid)
         if emb is not None:
-            out[mid] = project_probes(emb, dna_protocol).astype(np.float32)  # P_i = A_i e_i, once
-        if k % 20 == 0 or k == len(ids):
-            say(f"bootstrap: per-probe projections {k}/{len(ids)}")
+            out[mid] = project_probes(emb, record).astype(np.float32)  # P_i = A_i e_i, once
+        step(say, "per-probe projections", k, len(ids))
+    if not out:
+        messages.append("bootstrap over probes skipped: no per-probe embeddings found in the artifact store")
     return out

@@ -22,9 +22,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from kb.errors import InputError
-from kb.lineage.evidence import ModelEvidence, channel_distances, difference_rank_profile, precision_rank
+from kb.channels import NAMES
+from kb.channels.weights import SKETCH_K, difference_rank_profile
+from kb.lineage.evidence import ModelEvidence, channel_distances, precision_rank
 from kb.lineage.nj import genealogy_splits, newick_splits, restrict_splits, robinson_foulds
-from kb.lineage.parents import Scales
+from kb.lineage.costs import Scales
+
+WEIGHTS = "weights"
 
 Truth = Sequence[tuple[str, str, str]]
 SUPPORT_BINS = (0.0, 0.5, 0.7, 0.9, 1.0000001)
@@ -164,27 +168,29 @@ def genealogy_nrf(inferred: dict[str, str], truth: Truth, truth_families: dict[s
 
 
 # -- relation detection ---------------------------------------------------------------------------
-FEATURES = ("weight_cost", "has_weights", "loglik_cost", "text_cost", "same_signature",
-            "precision_gap", "diff_rank", "changed_blocks")
+FEATURES = (*(f"{name}_cost" for name in NAMES), "has_weights", "same_signature", "precision_gap",
+            "diff_rank", "changed_blocks")
 
 
 def pair_features(evs: Sequence[ModelEvidence], pairs: Sequence[tuple[int, int]], scales: Scales) -> np.ndarray:
-    """Feature rows for (child, parent) index pairs; missing channels filled with 2 (past unrelated)."""
+    """Feature rows for (child, parent) index pairs: each channel's cost (missing: 2, past unrelated),
+    whether weights compare, same signature, precision gap, and the rank structure of the weight
+    difference (median effective rank / k, share of changed matrices)."""
     ch = channel_distances(evs)
-    w, ll, tx = ch["weights"] / scales.weights, ch["loglik"] / scales.loglik, ch["text"] / scales.text
+    costs = [ch[name] / scales[name] for name in NAMES]
+    w = ch[WEIGHTS]
     rows = []
     for c, p in pairs:
         a, b = evs[c], evs[p]
         rc, rp = precision_rank(a.precision), precision_rank(b.precision)
         rank, changed = 1.0, 1.0
         if np.isfinite(w[c, p]) and w[c, p] > 0:
-            prof = difference_rank_profile(a.sketch, b.sketch)
+            prof = difference_rank_profile(a.vectors[WEIGHTS], b.vectors[WEIGHTS])
             ok = ~np.isnan(prof)
-            rank = float(np.median(prof[ok]) / 16) if ok.any() else 0.0
+            rank = float(np.median(prof[ok]) / SKETCH_K) if ok.any() else 0.0
             changed = float(ok.mean())
         rows.append([
-            w[c, p] if np.isfinite(w[c, p]) else 2.0, float(np.isfinite(w[c, p])),
-            ll[c, p] if np.isfinite(ll[c, p]) else 2.0, tx[c, p] if np.isfinite(tx[c, p]) else 2.0,
+            *(d[c, p] if np.isfinite(d[c, p]) else 2.0 for d in costs), float(np.isfinite(w[c, p])),
             float(bool(a.signature) and a.signature == b.signature),
             float(rp - rc) if rc is not None and rp is not None else 0.0, rank, changed,
         ])

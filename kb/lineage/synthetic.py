@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kb.lineage.evidence import SKETCH_BLOCK, ModelEvidence
+from kb.channels.weights import SKETCH_K as SKETCH_BLOCK
+from kb.lineage.evidence import ModelEvidence
 
 RELATION_MIX = {"finetune": 0.60, "quantized": 0.15, "adapter": 0.12, "merge": 0.06, "distill": 0.07}
 
@@ -95,9 +96,11 @@ def synthetic_lineage(
             for j in parents:
                 truth.append((ids[k], ids[j], rel))
         for k in range(size):
+            vectors = {"text": text[k], "loglik": None if ll is None else ll[k],
+                       "weights": None if sk is None else sk[k]}
             evs.append(ModelEvidence(
-                id=ids[k], text_dna=text[k], loglik=None if ll is None else ll[k],
-                sketch=None if sk is None else sk[k], signature=sig[k], precision=prec[k],
+                id=ids[k], vectors={name: v for name, v in vectors.items() if v is not None},
+                signature=sig[k], precision=prec[k],
                 released=dt.date.fromordinal(day[k]).isoformat() if dates else None,
             ))
             family.append(f)

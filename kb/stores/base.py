@@ -15,20 +15,22 @@ from typing import Any
 
 import numpy as np
 
+from kb.channels import REGISTRY
 from kb.errors import ConflictError, InputError
 from kb.records import DeclaredEdge, Family, InferredEdge, Membership, ModelRecord, StoreStats
+import kb.stores.cypher as q
+from kb.progress import step as report
 
-DEFAULT_DNA_DIM = 128
 BATCH_SIZE = 10_000
 
-MODEL_FIELDS = (
-    "id", "name", "dna", "protocol", "fingerprint", "backend", "architecture", "params",
-    "org", "license", "released", "library", "tags", "status", "error",
-    "loglik", "sketch", "signature", "precision",
+SCALAR_FIELDS = (
+    "id", "name", "protocol", "fingerprint", "backend", "architecture", "params", "org", "license",
+    "released", "library", "tags", "status", "error", "signature", "precision",
 )
-
-VECTOR_FIELDS = ("dna", "loglik", "sketch")
-"""Model properties that hold float vectors."""
+CHANNEL_FIELDS = {c.name: c.record_field for c in REGISTRY}
+"""Channel name -> the Model property holding its vector (the text DNA is `dna`)."""
+VECTOR_FIELDS = tuple(CHANNEL_FIELDS.values())
+MODEL_FIELDS = SCALAR_FIELDS + VECTOR_FIELDS
 
 PARENT_EDGE_TYPES = {"declared": "DECLARED_PARENT", "inferred": "INFERRED_PARENT"}
 """Relationship type of each kind of parent edge."""
@@ -61,16 +63,21 @@ def chunks(items: Sequence[Any], size: int = BATCH_SIZE) -> Iterable[Sequence[An
 
 
 def check_model_batch(models: Sequence[ModelRecord], protocol_dims: dict[str, int]) -> None:
-    """Reject a batch before anything is written: repeated ids, DNA lengths off their protocol's."""
+    """Reject a batch before anything is written: repeated ids, unknown channels, DNA lengths off
+    their protocol's (the first DNA of a protocol sets its width)."""
     seen: set[str] = set()
     dims = dict(protocol_dims)
     for model in models:
         if model.id in seen:
             raise InputError(f"model {model.id!r} appears twice in one batch")
         seen.add(model.id)
+        unknown = sorted(set(model.channels) - set(CHANNEL_FIELDS) | ({"text"} & set(model.channels)))
+        if unknown:
+            raise InputError(f"model {model.id!r}: no stored channel {unknown[0]!r} "
+                             f"(channels: {', '.join(n for n in CHANNEL_FIELDS if n != 'text')})")
         if model.dna is None:
             continue
-        expected = dims.setdefault(model.protocol, DEFAULT_DNA_DIM)  # type: ignore[arg-type]
+        expected = dims.setdefault(model.protocol, len(model.dna))  # type: ignore[arg-type]
         if len(model.dna) != expected:
             raise InputError(
                 f"model {model.id!r}: DNA has {len(model.dna)} values, protocol "
@@ -106,14 +113,30 @@ def protocol_dims_after(dims: dict[str, int], models: Sequence[ModelRecord]) -> 
 
 def model_row(model: ModelRecord) -> dict[str, Any]:
     """Properties to write: fields left None keep what is stored (an upsert never erases)."""
-    row = {name: getattr(model, name) for name in MODEL_FIELDS}
+    row = {name: getattr(model, name) for name in SCALAR_FIELDS}
+    row.update({field: model.vector(name) for name, field in CHANNEL_FIELDS.items()})
     if not row["tags"]:
         row["tags"] = None
     return row
 
 
+def model_record(row: dict[str, Any], vector: Callable[[Any], np.ndarray | None]) -> ModelRecord:
+    """A ModelRecord from a row of MODEL_FIELDS, each stored vector decoded by `vector`."""
+    scalars = {name: row[name] for name in SCALAR_FIELDS}
+    scalars["tags"] = scalars["tags"] or []
+    vectors = {name: vector(row[field]) for name, field in CHANNEL_FIELDS.items()}
+    dna = vectors.pop("text")
+    return ModelRecord(**scalars, dna=dna, channels={k: v for k, v in vectors.items() if v is not None})
+
+
 class GraphStore(ABC):
-    """A lineage knowledge base: models with DNAs, declared/inferred parent edges, families."""
+    """A lineage knowledge base: models with DNAs, declared/inferred parent edges, families.
+
+    The core a store implements: `_read` (rows of a read-only query, in the engine's own values) and
+    `_vector` (a stored vector back to numpy), its batch writes (each validated, then all-or-nothing
+    in one transaction), `cypher` for users, and the lineage index's three primitives. Every other
+    read is written once, here, over `_read` and the statements in kb/stores/cypher.py.
+    """
 
     kind: str
     location: str
@@ -130,7 +153,16 @@ class GraphStore(ABC):
 
     @abstractmethod
     def clear(self) -> None:
-        """Delete everything (tests, `dnakb reset`)."""
+        """Delete everything (tests, benchmarks)."""
+
+    # --- the core --------------------------------------------------------------------------
+    @abstractmethod
+    def _read(self, query: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Rows of a read-only query in this store's dialect, values as the engine returns them."""
+
+    @abstractmethod
+    def _vector(self, value: Any) -> np.ndarray | None:
+        """A stored vector property as a float32 array (None stays None)."""
 
     # --- writes (each call: validated, then all-or-nothing per batch) ----------------------
     @abstractmethod
@@ -157,7 +189,7 @@ class GraphStore(ABC):
                                        (edges, self.upsert_declared_edges, "declared edges")):
                 for start in range(0, len(items), step):
                     write(items[start : start + step])
-                    say(f"{what}: {min(start + step, len(items))}/{len(items)}")
+                    report(say, what, min(start + step, len(items)), len(items))
 
         self._all_or_nothing(write_all)
 
@@ -191,45 +223,63 @@ class GraphStore(ABC):
     @abstractmethod
     def set_meta(self, key: str, value: str) -> None: ...
 
-    # --- reads -----------------------------------------------------------------------------
-    @abstractmethod
-    def get_meta(self, key: str) -> str | None: ...
-
-    @abstractmethod
-    def get_models(self, ids: Sequence[str] | None = None) -> list[ModelRecord]:
-        """Models by id (all when None), without their DNAs' order guaranteed."""
-
-    @abstractmethod
-    def model_ids(self) -> list[str]: ...
-
-    @abstractmethod
-    def protocols(self) -> dict[str, int]:
-        """DNA protocol id -> number of models carrying a DNA of it."""
-
-    @abstractmethod
-    def dna_matrix(self, protocol: str) -> tuple[list[str], np.ndarray]:
-        """All DNAs of one protocol as (ids sorted, float32 matrix n x dim)."""
-
-    @abstractmethod
-    def declared_edges(self) -> list[DeclaredEdge]: ...
-
-    @abstractmethod
-    def inferred_edges(self) -> list[InferredEdge]: ...
-
-    @abstractmethod
-    def memberships(self) -> list[Membership]: ...
-
-    @abstractmethod
-    def families(self) -> list[Family]: ...
-
     @abstractmethod
     def cypher(
         self, query: str, params: dict[str, Any] | None = None, *, write: bool = False
     ) -> list[dict[str, Any]]:
-        """Run Cypher in this store's dialect; refused if it writes unless `write`."""
+        """Run Cypher in this store's dialect for a user; refused if it writes unless `write`."""
 
-    @abstractmethod
-    def stats(self) -> StoreStats: ...
+    # --- shared reads ----------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        rows = self._read(q.META_VALUE, {"key": key})
+        return rows[0]["v"] if rows else None
+
+    def get_models(self, ids: Sequence[str] | None = None) -> list[ModelRecord]:
+        """Models by id (all when None), sorted by id."""
+        if ids is None:
+            rows = self._read(q.models(MODEL_FIELDS, by_id=False))
+        else:
+            rows = self._read(q.models(MODEL_FIELDS, by_id=True), {"ids": list(ids)})
+        return [model_record(row, self._vector) for row in rows]
+
+    def model_ids(self) -> list[str]:
+        return [row["id"] for row in self._read(q.MODEL_IDS)]
+
+    def protocols(self) -> dict[str, int]:
+        """DNA protocol id -> number of models carrying a DNA of it."""
+        return {row["p"]: row["n"] for row in self._read(q.PROTOCOL_COUNTS)}
+
+    def dna_matrix(self, protocol: str) -> tuple[list[str], np.ndarray]:
+        """All DNAs of one protocol as (ids sorted, float32 matrix n x dim)."""
+        rows = self._read(q.DNA_MATRIX, {"p": protocol})
+        if not rows:
+            return [], np.zeros((0, self.protocol_dims().get(protocol, 0)), np.float32)
+        return [r["id"] for r in rows], np.stack([self._vector(r["dna"]) for r in rows]).astype(np.float32)
+
+    def fingerprints(self, protocol: str) -> dict[str, str]:
+        """Model id -> weights fingerprint, for the models of one protocol."""
+        return {row["id"]: row["fp"] for row in self._read(q.FINGERPRINTS, {"p": protocol})}
+
+    def declared_edges(self) -> list[DeclaredEdge]:
+        return [DeclaredEdge(**row) for row in self._read(q.DECLARED_EDGES)]
+
+    def inferred_edges(self) -> list[InferredEdge]:
+        return [InferredEdge(**row) for row in self._read(q.INFERRED_EDGES)]
+
+    def memberships(self) -> list[Membership]:
+        return [Membership(**row) for row in self._read(q.MEMBERSHIPS)]
+
+    def families(self) -> list[Family]:
+        return [Family(**row) for row in self._read(q.FAMILIES)]
+
+    def protocol_dims(self) -> dict[str, int]:
+        """Protocol id -> DNA length, as recorded when the first DNA of it was stored."""
+        return parse_protocol_dims(self.get_meta("protocol_dims"))
+
+    def stats(self) -> StoreStats:
+        counts = {name: int(self._read(query)[0]["n"]) for name, query in q.COUNTS.items()}
+        return StoreStats(store=self.kind, location=self.location, **counts, protocols=self.protocols(),
+                          lineage_index="current" if self.lineage_index_fresh() else "stale")
 
     # --- lineage index ---------------------------------------------------------------------
     # Every write that changes parent edges stamps a new `lineage_generation` in the same
@@ -242,11 +292,7 @@ class GraphStore(ABC):
 
     def _lineage_marks(self) -> tuple[str, str | None]:
         """(current stamp, stamp the counts were computed under or None)."""
-        rows = self.cypher(
-            "MATCH (k:Meta) WHERE k.key = 'lineage_generation' OR k.key = 'lineage_indexed' "
-            "RETURN k.key AS key, k.value AS value"
-        )
-        marks = {row["key"]: row["value"] for row in rows}
+        marks = {row["key"]: row["value"] for row in self._read(q.LINEAGE_MARKS)}
         return marks.get("lineage_generation", ""), marks.get("lineage_indexed")
 
     def lineage_index_fresh(self) -> bool:
@@ -290,16 +336,6 @@ class GraphStore(ABC):
         stamp moved on meanwhile."""
 
     # --- shared ----------------------------------------------------------------------------
-    def protocol_dims(self) -> dict[str, int]:
-        """Protocol id -> DNA length, as recorded when the first DNA of it was stored."""
-        return parse_protocol_dims(self.get_meta("protocol_dims"))
-
-    def run_template(self, name: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        """Answer a named lineage question (queries/<name>.cypher) with typed parameters."""
-        from queries.catalogue import run_template
-
-        return run_template(self, name, params)
-
     @staticmethod
     def refuse_writes(query: str, write: bool) -> None:
         clause = None if write else write_clause_in(query)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import operator
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,8 @@ import numpy as np
 import pyarrow as pa
 
 from kb.errors import InputError, NotFoundError, StoreError
-from kb.faults import maybe_fail
-from kb.records import DeclaredEdge, Family, InferredEdge, Membership, ModelRecord, StoreStats
+from kb.faults import fault_point
+from kb.records import DeclaredEdge, Family, InferredEdge, Membership, ModelRecord
 from kb.stores.base import (
     DESCENDANT_FIELDS,
     MODEL_FIELDS,
@@ -33,17 +34,21 @@ from kb.stores.base import (
     check_fingerprints,
     check_model_batch,
     chunks,
+    model_row,
     protocol_dims_after,
 )
+import kb.stores.cypher as q
 
 MAX_PATH_DEPTH = 1_000  # var-length paths are capped at 30 hops unless raised per connection
 COPY_BATCH = 100_000  # rows per transaction: each commit costs the engine a checkpoint-sized pause
 
+_COLUMN_TYPES = {"params": "INT64", "tags": "STRING[]", **{f: "BLOB" for f in VECTOR_FIELDS}}
+MODEL_COLUMNS = {f: _COLUMN_TYPES.get(f, "STRING") for f in MODEL_FIELDS}
+"""Model table columns: the id first (the primary key); every channel's vector is a BLOB column."""
+
 SCHEMA = (
-    "CREATE NODE TABLE IF NOT EXISTS Model(id STRING PRIMARY KEY, name STRING, dna BLOB, "
-    "protocol STRING, fingerprint STRING, backend STRING, architecture STRING, params INT64, "
-    "org STRING, license STRING, released STRING, library STRING, tags STRING[], status STRING, "
-    "error STRING, loglik BLOB, sketch BLOB, signature STRING, precision STRING)",
+    "CREATE NODE TABLE IF NOT EXISTS Model(id STRING PRIMARY KEY, "
+    + ", ".join(f"{f} {t}" for f, t in MODEL_COLUMNS.items() if f != "id") + ")",
     "CREATE NODE TABLE IF NOT EXISTS Family(id STRING PRIMARY KEY, size INT64, root STRING, "
     "newick STRING)",
     "CREATE NODE TABLE IF NOT EXISTS Meta(key STRING PRIMARY KEY, value STRING)",
@@ -79,11 +84,24 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _engine_error(error: BaseException) -> BaseException:
+    """The engine's own errors (plain RuntimeError) as one-line StoreErrors; others as they are."""
+    if type(error) is RuntimeError:
+        return StoreError(f"the embedded store refused the write: {str(error).splitlines()[0]}")
+    return error
+
+
 def _model_table(models: Sequence[ModelRecord]) -> pa.Table:
     """The rows `model_row` would give, column by column (100k records: 0.3 s instead of 2 s)."""
+    rows = [model_row(m) for m in models] if any(m.channels for m in models) else None
     columns = {}
     for name in MODEL_FIELDS:
-        values = list(map(operator.attrgetter(name), models))
+        if rows is not None:
+            values = [row[name] for row in rows]
+        elif name == "dna" or name not in VECTOR_FIELDS:
+            values = list(map(operator.attrgetter(name), models))
+        else:
+            values = [None] * len(models)
         if name in VECTOR_FIELDS:
             columns[name] = pa.array([_vector_bytes(v) for v in values], pa.binary())
         elif name == "tags":
@@ -93,6 +111,17 @@ def _model_table(models: Sequence[ModelRecord]) -> pa.Table:
     return pa.table(columns)
 
 
+@dataclass
+class _DnaIndex:
+    """One protocol's DNAs as a float32 matrix with float64 squared norms, for exact kNN."""
+
+    token: tuple[int, int]
+    ids: list[str]
+    row: dict[str, int]
+    matrix: np.ndarray
+    norms2: np.ndarray
+
+
 class EmbeddedStore(GraphStore):
     kind = "embedded"
 
@@ -100,6 +129,8 @@ class EmbeddedStore(GraphStore):
         import ladybug
 
         self._transaction_open = False
+        self._writes = 0  # transactions committed by this handle: the kNN cache's change marker
+        self._dna_cache: dict[str, _DnaIndex] = {}
         self.location = str(Path(path).expanduser().absolute())
         parent = Path(self.location).parent
         try:
@@ -127,6 +158,8 @@ class EmbeddedStore(GraphStore):
         columns = {row["name"]: row["type"] for row in self._query("CALL table_info('Model') RETURN *")}
         for field in set(DESCENDANT_FIELDS.values()) - set(columns):  # the lineage index came later
             self._conn.execute(f"ALTER TABLE Model ADD {field} INT64 DEFAULT 0")
+        for field in [f for f in MODEL_COLUMNS if f not in columns]:  # a channel added since
+            self._conn.execute(f"ALTER TABLE Model ADD {field} {MODEL_COLUMNS[field]}")
         if columns.get("dna") != "BLOB":
             self.close()
             raise StoreError(
@@ -140,6 +173,12 @@ class EmbeddedStore(GraphStore):
             self._conn.close()
             self._db.close()
             self._conn = None  # type: ignore[assignment]
+
+    def _read(self, query: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        return self._query(query, params)
+
+    def _vector(self, value: Any) -> np.ndarray | None:
+        return _vector(value)
 
     def _query(self, query: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         result = self._conn.execute(query, params or {})
@@ -177,15 +216,16 @@ class EmbeddedStore(GraphStore):
     _all_or_nothing = _in_transaction
 
     def _run_transaction(self, work: Any) -> None:
+        self._writes += 1
         self._conn.execute("BEGIN TRANSACTION")
         try:
             work()
-        except BaseException:
+        except BaseException as error:
             try:
                 self._conn.execute("ROLLBACK")
             except RuntimeError:
                 pass  # a failed statement already ended the transaction (and rolled it back)
-            raise
+            raise _engine_error(error) from None
         self._conn.execute("COMMIT")
 
     def _copy(self, table_name: str, data: pa.Table) -> None:
@@ -226,7 +266,7 @@ class EmbeddedStore(GraphStore):
 
             def work() -> None:
                 self._copy("Model", _model_table(new))
-                maybe_fail("store.write")
+                fault_point("store.write")
                 if old:
                     self._update_models(old)
                 if dims_value is not None:
@@ -272,11 +312,10 @@ class EmbeddedStore(GraphStore):
             })
             try:  # COPY itself refuses an edge to a missing model (cheaper than checking first)
                 self._in_transaction(lambda: self._replace_edges("DECLARED_PARENT", data), changes_lineage=True)
-            except RuntimeError as error:
-                if "Unable to find primary key" not in str(error):
-                    raise
-                self._require_models({e.child for e in edges} | {e.parent for e in edges})
-                raise
+            except (RuntimeError, StoreError) as error:
+                if "Unable to find primary key" in str(error):
+                    self._require_models({e.child for e in edges} | {e.parent for e in edges})
+                raise _engine_error(error) from None
         return len(edges)
 
     def mark_duplicate(self, duplicate: str, original: str) -> None:
@@ -359,44 +398,14 @@ class EmbeddedStore(GraphStore):
         return True
 
     def _set_meta_in_tx(self, key: str, value: str) -> None:
-        self._conn.execute("MERGE (k:Meta {key: $key}) SET k.value = $value", {"key": key, "value": value})
+        self._conn.execute(q.SET_META, {"key": key, "value": value})
 
     def set_meta(self, key: str, value: str) -> None:
         self._in_transaction(lambda: self._set_meta_in_tx(key, value))
 
     # --- reads -----------------------------------------------------------------------------
-    def get_meta(self, key: str) -> str | None:
-        rows = self._query("MATCH (k:Meta {key: $key}) RETURN k.value AS v", {"key": key})
-        return rows[0]["v"] if rows else None
-
-    def get_models(self, ids: Sequence[str] | None = None) -> list[ModelRecord]:
-        returns = ", ".join(f"m.{f} AS {f}" for f in MODEL_FIELDS)
-        if ids is None:
-            rows = self._query(f"MATCH (m:Model) RETURN {returns} ORDER BY m.id")
-        else:
-            rows = self._query(  # UNWIND + primary-key match; `IN $ids` scans the whole table
-                f"UNWIND $ids AS wanted MATCH (m:Model {{id: wanted}}) RETURN {returns} ORDER BY m.id",
-                {"ids": list(ids)},
-            )
-        for row in rows:
-            row.update({name: _vector(row[name]) for name in VECTOR_FIELDS}, tags=row["tags"] or [])
-        return [ModelRecord(**row) for row in rows]
-
-    def model_ids(self) -> list[str]:
-        return [row["id"] for row in self._query("MATCH (m:Model) RETURN m.id AS id ORDER BY id")]
-
-    def protocols(self) -> dict[str, int]:
-        rows = self._query(
-            "MATCH (m:Model) WHERE m.dna IS NOT NULL RETURN m.protocol AS p, count(*) AS n"
-        )
-        return {row["p"]: row["n"] for row in rows}
-
     def dna_matrix(self, protocol: str) -> tuple[list[str], np.ndarray]:
-        result = self._conn.execute(
-            "MATCH (m:Model) WHERE m.protocol = $p AND m.dna IS NOT NULL "
-            "RETURN m.id AS id, m.dna AS dna ORDER BY id",
-            {"p": protocol},
-        )
+        result = self._conn.execute(q.DNA_MATRIX, {"p": protocol})  # as Arrow: one buffer, not 100k rows
         table = result.get_as_arrow()
         result.close()
         ids = table.column("id").to_pylist()
@@ -405,36 +414,64 @@ class EmbeddedStore(GraphStore):
         flat = np.frombuffer(b"".join(table.column("dna").to_pylist()), _FLOAT32)
         return ids, flat.astype(np.float32).reshape(len(ids), -1)
 
-    def declared_edges(self) -> list[DeclaredEdge]:
-        rows = self._query(
-            "MATCH (a:Model)-[e:DECLARED_PARENT]->(b:Model) "
-            "RETURN a.id AS child, b.id AS parent, e.relation AS relation, e.source AS source "
-            "ORDER BY child, parent"
-        )
-        return [DeclaredEdge(**row) for row in rows]
+    def nearest(self, model: str, k: int) -> list[dict[str, Any]]:
+        """The `nearest` template here (the engine's vector extension is not available offline):
+        exact k nearest DNAs of the same protocol by Euclidean distance.
 
-    def inferred_edges(self) -> list[InferredEdge]:
-        rows = self._query(
-            "MATCH (a:Model)-[e:INFERRED_PARENT]->(b:Model) RETURN a.id AS child, b.id AS parent, "
-            "e.distance AS distance, e.support AS support, e.method AS method, "
-            "e.relation AS relation, e.channel AS channel, e.provisional AS provisional, "
-            "e.flag AS flag, e.reason AS reason ORDER BY child, parent"
-        )
-        return [InferredEdge(**row) for row in rows]
+        Candidates by one float32 matrix-vector product, ||x - q||² = ||x||² - 2 x·q + ||q||²
+        (O(n·dim), BLAS), over a matrix of the protocol's DNAs cached per open store (reading 100k
+        DNAs costs seconds); then the 2k+16 best are re-read by id and re-ranked with exact float64
+        distances, ordered by (distance, id) like the Neo4j template. A cached matrix is rebuilt when
+        this store has written since, or when a re-read row differs from it.
+        """
+        query_row = self._rows_by_id([model])[model]
+        protocol = query_row["protocol"]
+        for attempt in range(2):
+            index = self._dna_index(protocol, refresh=attempt > 0)
+            query = np.asarray(query_row["dna"], dtype=np.float64)
+            n = len(index.ids)
+            if n <= 1:
+                return []
+            d2 = index.norms2 - 2.0 * (index.matrix @ query.astype(np.float32)).astype(np.float64) + query @ query
+            if model in index.row:
+                d2[index.row[model]] = np.inf
+            pool = min(n, 2 * k + 16)
+            picked = np.argpartition(d2, pool - 1)[:pool] if pool < n else np.arange(n)
+            picked = [int(i) for i in picked if index.ids[i] != model]
+            fresh = self._rows_by_id([index.ids[i] for i in picked])
+            stale = model in index.row and not np.allclose(index.matrix[index.row[model]], query, rtol=0, atol=1e-6)
+            scored = []
+            for i in picked:
+                row = fresh.get(index.ids[i])
+                if row is None or row["protocol"] != protocol or row["dna"] is None:
+                    stale = True  # deleted or changed since the matrix was read
+                    continue
+                vector = np.asarray(row["dna"], dtype=np.float64)
+                stale |= not np.allclose(index.matrix[i], vector, rtol=0, atol=1e-6)
+                scored.append((float(np.sqrt(((vector - query) ** 2).sum())), row["id"], row["name"]))  # ||x - q||_2
+            if not stale:
+                break
+        scored.sort()
+        return [{"id": cid, "name": name, "distance": dist} for dist, cid, name in scored[:k]]
 
-    def memberships(self) -> list[Membership]:
+    def _rows_by_id(self, ids: list[str]) -> dict[str, dict[str, Any]]:
         rows = self._query(
-            "MATCH (m:Model)-[e:MEMBER_OF]->(f:Family) "
-            "RETURN m.id AS model, f.id AS family, e.probability AS probability ORDER BY model"
-        )
-        return [Membership(**row) for row in rows]
+            "UNWIND $ids AS wanted MATCH (m:Model {id: wanted}) "
+            "RETURN m.id AS id, m.name AS name, m.protocol AS protocol, m.dna AS dna", {"ids": ids})
+        return {row["id"]: {**row, "dna": _vector(row["dna"])} for row in rows}
 
-    def families(self) -> list[Family]:
-        rows = self._query(
-            "MATCH (f:Family) RETURN f.id AS id, f.size AS size, f.root AS root, "
-            "f.newick AS newick ORDER BY id"
-        )
-        return [Family(**row) for row in rows]
+    def _dna_index(self, protocol: str, *, refresh: bool = False) -> _DnaIndex:
+        token = (self._writes, self._query(q.COUNTS["models"])[0]["n"])
+        hit = self._dna_cache.get(protocol)
+        if hit is not None and hit.token == token and not refresh:
+            return hit
+        ids, matrix = self.dna_matrix(protocol)
+        matrix = np.ascontiguousarray(matrix, dtype=np.float32)
+        norms2 = np.einsum("ij,ij->i", matrix.astype(np.float64), matrix.astype(np.float64))
+        self._dna_cache[protocol] = _DnaIndex(token, ids, {m: i for i, m in enumerate(ids)}, matrix, norms2)
+        return self._dna_cache[protocol]
+
+
 
     def cypher(
         self, query: str, params: dict[str, Any] | None = None, *, write: bool = False
@@ -466,7 +503,7 @@ class EmbeddedStore(GraphStore):
         return table.column("id").to_pylist(), counts.astype(np.int64)
 
     def _parent_pairs(self, kind: str) -> tuple[list[str], list[str]]:
-        result = self._conn.execute(f"MATCH (c:Model)-[:{PARENT_EDGE_TYPES[kind]}]->(p:Model) RETURN c.id AS c, p.id AS p")
+        result = self._conn.execute(q.parent_pairs(PARENT_EDGE_TYPES[kind]))
         table = result.get_as_arrow()
         result.close()
         return table.column("c").to_pylist(), table.column("p").to_pylist()
@@ -484,20 +521,3 @@ class EmbeddedStore(GraphStore):
                 self._set_meta_in_tx("lineage_indexed", generation)
 
         self._in_transaction(work)
-
-    def _count(self, query: str) -> int:
-        return int(self._query(query)[0]["n"])
-
-    def stats(self) -> StoreStats:
-        return StoreStats(
-            store=self.kind,
-            location=self.location,
-            models=self._count("MATCH (m:Model) RETURN count(*) AS n"),
-            models_with_dna=self._count("MATCH (m:Model) WHERE m.dna IS NOT NULL RETURN count(*) AS n"),
-            declared_edges=self._count("MATCH ()-[e:DECLARED_PARENT]->() RETURN count(*) AS n"),
-            inferred_edges=self._count("MATCH ()-[e:INFERRED_PARENT]->() RETURN count(*) AS n"),
-            duplicate_edges=self._count("MATCH ()-[e:DUPLICATE_OF]->() RETURN count(*) AS n"),
-            families=self._count("MATCH (f:Family) RETURN count(*) AS n"),
-            protocols=self.protocols(),
-            lineage_index="current" if self.lineage_index_fresh() else "stale",
-        )

@@ -15,14 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from kb.errors import InputError, NotFoundError, StoreError
-from kb.faults import maybe_fail
-from kb.records import DeclaredEdge, Family, InferredEdge, Membership, ModelRecord, StoreStats
+from kb.errors import InputError, NotFoundError, StoreError, StoreUnavailableError
+from kb.faults import fault_point
+from kb.records import DeclaredEdge, Family, InferredEdge, Membership, ModelRecord
+import kb.stores.cypher as q
 from kb.stores.base import (
     BATCH_SIZE,
-    DEFAULT_DNA_DIM,
     DESCENDANT_FIELDS,
-    MODEL_FIELDS,
     PARENT_EDGE_TYPES,
     VECTOR_FIELDS,
     GraphStore,
@@ -43,18 +42,21 @@ WRITERS = 2  # concurrent write transactions in a bulk write
 # one (`nearest` asks for 4k+400 candidates), which recalls as many true neighbours as the defaults
 # did with 4k+16 (0.88 of the 10 nearest on random DNAs). Transaction size (BATCH_SIZE) trades
 # insert rate against `nearest` latency: each commit leaves an index segment that every query
-# searches until merged (bench/RESULTS.md, "Stores").
-VECTOR_INDEX_SCHEMA = (
-    f"CREATE VECTOR INDEX {VECTOR_INDEX} IF NOT EXISTS FOR (m:Model) ON m.dna OPTIONS "
-    f"{{indexConfig: {{`vector.dimensions`: {DEFAULT_DNA_DIM}, "
-    "`vector.similarity_function`: 'euclidean', `vector.quantization.enabled`: false, "
-    "`vector.hnsw.m`: 16, `vector.hnsw.ef_construction`: 12}}"
-)
+# searches until merged (bench/RESULTS.md, "Stores"). Its width is the DNA width of the KB's first
+# protocol, so it is made when the first DNA is stored (a DNA of another width is not indexed).
+def vector_index_schema(dim: int) -> str:
+    return (
+        f"CREATE VECTOR INDEX {VECTOR_INDEX} IF NOT EXISTS FOR (m:Model) ON m.dna OPTIONS "
+        f"{{indexConfig: {{`vector.dimensions`: {int(dim)}, "
+        "`vector.similarity_function`: 'euclidean', `vector.quantization.enabled`: false, "
+        "`vector.hnsw.m`: 16, `vector.hnsw.ef_construction`: 12}}"
+    )
+
+
 SCHEMA = (
     "CREATE CONSTRAINT model_id IF NOT EXISTS FOR (m:Model) REQUIRE m.id IS UNIQUE",
     "CREATE CONSTRAINT family_id IF NOT EXISTS FOR (f:Family) REQUIRE f.id IS UNIQUE",
     "CREATE CONSTRAINT meta_key IF NOT EXISTS FOR (k:Meta) REQUIRE k.key IS UNIQUE",
-    VECTOR_INDEX_SCHEMA,
 )
 
 # Vectors travel as one 2-d array parameter per field, rows carry their row index: the driver
@@ -79,14 +81,14 @@ def _model_params(models: Sequence[ModelRecord]) -> tuple[list[dict[str, Any]], 
     it; otherwise each vector goes with its row's properties as a float list. float32 values are
     exact in float64, so a DNA round-trips exactly.
     """
+    full = [model_row(m) for m in models]
     rows: list[dict[str, Any]] = [
-        {"id": m.id, "props": {k: v for k, v in model_row(m).items() if v is not None and k != "id"
-                               and k not in VECTOR_FIELDS}}
-        for m in models
+        {"id": m.id, "props": {k: v for k, v in row.items() if v is not None and k != "id" and k not in VECTOR_FIELDS}}
+        for m, row in zip(models, full)
     ]
     arrays: dict[str, Any] = {}
     for field in VECTOR_FIELDS:
-        present = [(row, getattr(m, field)) for row, m in zip(rows, models) if getattr(m, field) is not None]
+        present = [(row, values[field]) for row, values in zip(rows, full) if values[field] is not None]
         if len({len(v) for _, v in present}) == 1:
             arrays[field] = np.stack([v for _, v in present]).astype(np.float64)
             for position, (row, _) in enumerate(present):
@@ -158,6 +160,15 @@ class Neo4jStore(GraphStore):
         with self._driver.session() as session:
             for statement in SCHEMA:
                 session.run(statement).consume()
+        self._ensure_vector_index()
+
+    def _ensure_vector_index(self) -> None:
+        """The vector index over `dna`, at the width of the KB's first protocol (none before a DNA)."""
+        dims = self.protocol_dims()
+        if not dims:
+            return
+        with self._server_errors(), self._driver.session() as session:
+            session.run(vector_index_schema(next(iter(dims.values())))).consume()
             session.run("CALL db.awaitIndexes(60)").consume()
 
     # --- plumbing --------------------------------------------------------------------------
@@ -179,6 +190,9 @@ class Neo4jStore(GraphStore):
         with self._server_errors(), self._driver.session() as session:
             return session.execute_write(run)
 
+    def _vector(self, value: Any) -> np.ndarray | None:
+        return None if value is None else np.asarray(value, dtype=np.float32)
+
     def _read(self, query: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         # An auto-commit query: one round trip instead of a managed transaction's begin, run and
         # commit (a small query: 1.6 ms instead of 3.4 ms). A read has nothing to leave half done.
@@ -191,7 +205,7 @@ class Neo4jStore(GraphStore):
     def _server_errors(self) -> Iterator[None]:
         """Driver and server failures (after the driver's own retries) become one-line StoreErrors;
         query errors (ClientError) pass through for `cypher` to report as bad input."""
-        from neo4j.exceptions import ClientError, DriverError, Neo4jError
+        from neo4j.exceptions import ClientError, DriverError, Neo4jError, ServiceUnavailable, SessionExpired, TransientError
 
         try:
             yield
@@ -199,7 +213,12 @@ class Neo4jStore(GraphStore):
             raise
         except (DriverError, Neo4jError) as error:
             text = getattr(error, "message", None) or str(error) or type(error).__name__
-            raise StoreError(f"Neo4j at {self.location}: {text.splitlines()[0]}") from None
+            unavailable = isinstance(error, (ServiceUnavailable, SessionExpired, TransientError)) or \
+                type(error).__name__ == "IncompleteCommit"
+            kind = StoreUnavailableError if unavailable else StoreError
+            raise kind(f"Neo4j at {self.location}: {text.splitlines()[0]}") from None
+        except OSError as error:  # a connection dropped below the driver
+            raise StoreUnavailableError(f"Neo4j at {self.location}: {error}") from None
 
     def _existing(self, tx: Any, ids: Sequence[str]) -> dict[str, str | None]:
         # One record holding all pairs: a record per model costs a Bolt message each (~0.1 ms).
@@ -218,10 +237,9 @@ class Neo4jStore(GraphStore):
 
         while self._write(work):
             pass
-        # an index made by an earlier version keeps its settings: the empty store takes today's
+        # the vector index goes with the data: the next first DNA sets its width (and today's settings)
         with self._server_errors(), self._driver.session() as session:
             session.run(f"DROP INDEX {VECTOR_INDEX} IF EXISTS").consume()
-            session.run(VECTOR_INDEX_SCHEMA).consume()
 
     # --- writes ----------------------------------------------------------------------------
     def upsert_models(self, models: Sequence[ModelRecord]) -> int:
@@ -243,14 +261,17 @@ class Neo4jStore(GraphStore):
                     groups.setdefault(key, []).append(row)
                 for (new, fields), part in groups.items():
                     tx.run(_upsert_models_query(fields, new), rows=part, **{f: arrays[f] for f in fields}).consume()
-                maybe_fail("store.write")
+                fault_point("store.write")
                 value = protocol_dims_after(dims, batch)
                 if value is not None:
                     self._set_meta_tx(tx, "protocol_dims", value)
 
             self._write(work)
 
+        had_dims = bool(self.protocol_dims())
         self._in_parallel(write_batch, round_robin(list(chunks(models)), WRITERS))
+        if not had_dims:
+            self._ensure_vector_index()
         return len(models)
 
     def _in_parallel(self, write_batch: Callable[[Any], None], lanes: list[list[Any]]) -> None:
@@ -371,81 +392,17 @@ class Neo4jStore(GraphStore):
 
     @staticmethod
     def _set_meta_tx(tx: Any, key: str, value: str) -> None:
-        tx.run("MERGE (k:Meta {key: $key}) SET k.value = $value", key=key, value=value).consume()
+        tx.run(q.SET_META, key=key, value=value).consume()
 
     @staticmethod
     def _protocol_dims_tx(tx: Any) -> dict[str, int]:
-        record = tx.run("MATCH (k:Meta {key: 'protocol_dims'}) RETURN k.value AS v").single()
+        record = tx.run(q.META_VALUE, key="protocol_dims").single()
         return parse_protocol_dims(record["v"] if record else None)
 
     def set_meta(self, key: str, value: str) -> None:
         self._write(lambda tx: self._set_meta_tx(tx, key, value))
 
     # --- reads -----------------------------------------------------------------------------
-    def get_meta(self, key: str) -> str | None:
-        rows = self._read("MATCH (k:Meta {key: $key}) RETURN k.value AS v", {"key": key})
-        return rows[0]["v"] if rows else None
-
-    def get_models(self, ids: Sequence[str] | None = None) -> list[ModelRecord]:
-        returns = ", ".join(f"m.{f} AS {f}" for f in MODEL_FIELDS)
-        if ids is None:
-            rows = self._read(f"MATCH (m:Model) RETURN {returns} ORDER BY m.id")
-        else:
-            rows = self._read(
-                f"UNWIND $ids AS id MATCH (m:Model {{id: id}}) RETURN {returns} ORDER BY m.id",
-                {"ids": list(ids)},
-            )
-        return [ModelRecord(**{**row, "tags": row["tags"] or []}) for row in rows]
-
-    def model_ids(self) -> list[str]:
-        return [r["id"] for r in self._read("MATCH (m:Model) RETURN m.id AS id ORDER BY id")]
-
-    def protocols(self) -> dict[str, int]:
-        rows = self._read(
-            "MATCH (m:Model) WHERE m.dna IS NOT NULL RETURN m.protocol AS p, count(*) AS n"
-        )
-        return {r["p"]: r["n"] for r in rows}
-
-    def dna_matrix(self, protocol: str) -> tuple[list[str], np.ndarray]:
-        rows = self._read(
-            "MATCH (m:Model) WHERE m.protocol = $p AND m.dna IS NOT NULL "
-            "RETURN m.id AS id, m.dna AS dna ORDER BY id",
-            {"p": protocol},
-        )
-        if not rows:
-            return [], np.zeros((0, self.protocol_dims().get(protocol, 0)), np.float32)
-        return [r["id"] for r in rows], np.array([r["dna"] for r in rows], dtype=np.float32)
-
-    def declared_edges(self) -> list[DeclaredEdge]:
-        rows = self._read(
-            "MATCH (a:Model)-[e:DECLARED_PARENT]->(b:Model) RETURN a.id AS child, b.id AS parent, "
-            "e.relation AS relation, e.source AS source ORDER BY child, parent"
-        )
-        return [DeclaredEdge(**r) for r in rows]
-
-    def inferred_edges(self) -> list[InferredEdge]:
-        rows = self._read(
-            "MATCH (a:Model)-[e:INFERRED_PARENT]->(b:Model) RETURN a.id AS child, b.id AS parent, "
-            "e.distance AS distance, e.support AS support, e.method AS method, "
-            "e.relation AS relation, e.channel AS channel, coalesce(e.provisional, false) AS provisional, "
-            "e.flag AS flag, e.reason AS reason ORDER BY child, parent"
-        )
-        return [InferredEdge(**r) for r in rows]
-
-    def memberships(self) -> list[Membership]:
-        rows = self._read(
-            "MATCH (m:Model)-[e:MEMBER_OF]->(f:Family) "
-            "RETURN m.id AS model, f.id AS family, e.probability AS probability ORDER BY model"
-        )
-        return [Membership(**r) for r in rows]
-
-    def families(self) -> list[Family]:
-        rows = self._read(
-            "MATCH (f:Family) RETURN f.id AS id, f.size AS size, f.root AS root, "
-            "f.newick AS newick ORDER BY id"
-        )
-        return [Family(**r) for r in rows]
-
     def cypher(
         self, query: str, params: dict[str, Any] | None = None, *, write: bool = False
     ) -> list[dict[str, Any]]:
@@ -490,20 +447,3 @@ class Neo4jStore(GraphStore):
             "WHERE now = $generation MERGE (k:Meta {key: 'lineage_indexed'}) SET k.value = $generation",
             generation=generation,
         ).consume())
-
-    def _count(self, query: str) -> int:
-        return int(self._read(query)[0]["n"])
-
-    def stats(self) -> StoreStats:
-        return StoreStats(
-            store=self.kind,
-            location=self.location,
-            models=self._count("MATCH (m:Model) RETURN count(m) AS n"),
-            models_with_dna=self._count("MATCH (m:Model) WHERE m.dna IS NOT NULL RETURN count(m) AS n"),
-            declared_edges=self._count("MATCH ()-[e:DECLARED_PARENT]->() RETURN count(e) AS n"),
-            inferred_edges=self._count("MATCH ()-[e:INFERRED_PARENT]->() RETURN count(e) AS n"),
-            duplicate_edges=self._count("MATCH ()-[e:DUPLICATE_OF]->() RETURN count(e) AS n"),
-            families=self._count("MATCH (f:Family) RETURN count(f) AS n"),
-            protocols=self.protocols(),
-            lineage_index="current" if self.lineage_index_fresh() else "stale",
-        )

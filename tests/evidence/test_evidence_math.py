@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from kb.errors import InputError
-from kb.evidence_math import (
-    block_effective_rank, llama_rope_permutation, loglik_per_byte, loglik_vector, select_blocks,
-    sketch_distance, sketch_left, sketch_matrix,
+from kb.channels.loglik import per_byte as loglik_per_byte, profile as loglik_vector
+from kb.channels.weights import (
+    block_distances, block_effective_rank, difference_rank_profile, is_low_rank_difference,
+    llama_rope_permutation, select_blocks, sketch_distance, sketch_left, sketch_matrix,
 )
 
 
@@ -78,8 +79,14 @@ def test_sketch_distance_requires_same_size() -> None:
         sketch_distance(np.zeros(256), np.zeros(512))
 
 
-def test_block_size_matches_the_inference_contract() -> None:
-    from kb.evidence_math import SKETCH_K
-    from kb.lineage.evidence import SKETCH_BLOCK
-
-    assert SKETCH_K == SKETCH_BLOCK
+def test_every_block_is_a_weight_matrix_the_output_head_included() -> None:
+    """The sketch is blocks of weight matrices only, the last being the output head: a low-rank
+    change to the head alone is an adapter-like difference there, and it moves the distance."""
+    rng = np.random.default_rng(4)
+    a = rng.standard_normal((4, 16, 16))
+    b = a.copy()
+    b[-1] += 0.5 * rng.standard_normal((16, 2)) @ rng.standard_normal((2, 16))  # rank 2, head only
+    profile = difference_rank_profile(a.ravel(), b.ravel())
+    assert np.isnan(profile[:-1]).all() and profile[-1] == 2
+    assert is_low_rank_difference(profile)
+    assert block_distances(np.stack([a.ravel(), b.ravel()]))[0, 1] > 0.05

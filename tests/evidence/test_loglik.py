@@ -2,29 +2,40 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from kb.channels import loglik, with_channels
+from kb.channels.loglik import per_byte, profile, score_in_chunks
 from kb.errors import InputError
-from kb.evidence_math import cosine, loglik_vector
+from kb.progress import quiet
 from kb.protocol import DnaProtocol
 from ingest.backends import load_backend
 from ingest.backends.base import Backend
-from ingest.channels import with_channels
-from ingest.loglik import loglik_profile, score_texts, texts_for
 
 BASE = DnaProtocol(probe_set="p" * 16, n_probes=10, max_new_tokens=8, embedder="e", embedder_dim=8)
-PROTOCOL = with_channels(BASE, n_texts=300)
+PROTOCOL = with_channels(BASE, ["loglik"], n_texts=300)
+
+
+def texts_for(protocol: DnaProtocol) -> list[str]:
+    return loglik.texts_for(loglik.CHANNEL.parse(protocol.channel("loglik")))
+
+
+def scored(backend: Backend, texts: list[str]) -> np.ndarray:
+    return per_byte(score_in_chunks(backend, texts, quiet))
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
 
 
 @pytest.fixture(scope="module")
 def hf_raw(tiny_llama: Path) -> np.ndarray:
     with load_backend(tiny_llama, n_threads=1) as backend:
-        return score_texts(backend, texts_for(PROTOCOL))
+        return scored(backend, texts_for(PROTOCOL))
 
 
 def _noisy_copy(tiny_llama: Path, folder: Path, scale: float) -> Path:
@@ -46,11 +57,11 @@ def test_same_weights_both_backends(tiny_llama: Path, tiny_llama_gguf: dict[str,
     distance is far below that of a copy with 5% weight noise (measured 0.003 vs 0.45)."""
     texts = texts_for(PROTOCOL)
     with load_backend(tiny_llama_gguf["f16"], n_threads=1) as backend:
-        gguf_profile = loglik_profile(backend, texts, PROTOCOL)
-    hf_profile = loglik_vector(hf_raw, 0)
+        gguf_profile = profile(scored(backend, texts), 0)
+    hf_profile = profile(hf_raw, 0)
     assert cosine(hf_profile, gguf_profile) >= 0.99
     with load_backend(_noisy_copy(tiny_llama, tmp_path / "noisy", 0.05), n_threads=1) as backend:
-        noisy_profile = loglik_profile(backend, None, PROTOCOL)
+        noisy_profile = profile(scored(backend, texts), 0)
     assert noisy_profile.shape == (128,)
     d_same = float(np.linalg.norm(hf_profile - gguf_profile))
     d_noisy = float(np.linalg.norm(hf_profile - noisy_profile))
@@ -71,14 +82,12 @@ class _ApiOnly(Backend):
 
 def test_no_logits_is_a_clear_message(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"exposes no logits \(API-only\?\): log-likelihood channel skipped"):
-        loglik_profile(_ApiOnly(tmp_path), None, PROTOCOL)
+        loglik.CHANNEL.produce(_ApiOnly(tmp_path), PROTOCOL, quiet)
 
 
 def test_protocol_checks() -> None:
-    with pytest.raises(InputError, match="has no log-likelihood channel"):
-        texts_for(BASE)
-    other = dataclasses.replace(PROTOCOL, loglik_set="0" * 16 + ":n=300:seed=0:dim=128")
+    other = PROTOCOL.with_channels({"loglik": "0" * 16 + ":n=300:seed=0:dim=128"})
     with pytest.raises(InputError, match="wants reference set 0000000000000000"):
         texts_for(other)
     with pytest.raises(InputError, match="expected like"):
-        texts_for(dataclasses.replace(PROTOCOL, loglik_set="abc:n=x"))
+        texts_for(PROTOCOL.with_channels({"loglik": "abc:n=x"}))

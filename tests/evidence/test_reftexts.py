@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from kb.errors import InputError
-from ingest.reftexts import N_REGISTERS, REFTEXTS_PATH, generate_reftexts, load_reftexts, render
+from kb.reftexts import N_REGISTERS, REFTEXTS_PATH, generate_reftexts, load_reftexts, render
 
 
 def test_shipped_file_is_the_generator_output() -> None:

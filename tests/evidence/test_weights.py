@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from kb.errors import InputError
-from kb.evidence_math import block_effective_rank, sketch_blocks, sketch_distance
+from kb.channels.weights import block_effective_rank, sketch_blocks, sketch_distance
 from ingest.weights import weight_signature, weight_sketch
 
 from .conftest import make_llama, perturb, write_gguf
@@ -168,7 +168,7 @@ def test_rank3_tensors_stream_as_matrices(tmp_path: Path) -> None:
     an architecture gguf does not know keeps its HF names (and says so)."""
     from safetensors.numpy import save_file
 
-    from kb.evidence_math import sketch_matrix
+    from kb.channels.weights import sketch_matrix
 
     rng = np.random.default_rng(4)
     w = rng.standard_normal((4, 24, 40)).astype(np.float32)

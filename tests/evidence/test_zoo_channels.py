@@ -11,7 +11,7 @@ import pytest
 
 from ingest.manifest import parse_manifest
 from ingest.weights import weight_sketch
-from kb.evidence_math import sketch_distance
+from kb.channels.weights import sketch_distance
 from kb.lineage.evidence import ModelEvidence, pair_distances
 
 pytestmark = pytest.mark.slow
@@ -61,7 +61,7 @@ def test_sketch_distance_tracks_weight_distance_on_the_zoo(zoo: dict) -> None:
             true_rms.append(rms)
             est_rms.append(sketch_distance(sa.vector, sb.vector))
             true_norm.append(norm)
-            ev = [ModelEvidence(id=x.id, sketch=s.vector, signature=s.signature) for x, s in ((a, sa), (b, sb))]
+            ev = [ModelEvidence(id=x.id, vectors={"weights": s.vector}, signature=s.signature) for x, s in ((a, sa), (b, sb))]
             est_norm.append(pair_distances(*ev)["weights"])
     assert len(true_rms) >= 10, f"only {len(true_rms)} same-signature pairs"
     assert spearmanr(true_rms, est_rms).statistic >= 0.95
@@ -79,11 +79,11 @@ def test_gguf_copies_sit_on_their_source(zoo: dict) -> None:
             source = by_id[source.parents[0].id]
         s, src = zoo["sketches"][e.id], zoo["sketches"][source.id]
         assert s.signature == src.signature, e.id
-        d = pair_distances(ModelEvidence(id="a", sketch=s.vector, signature=s.signature),
-                           ModelEvidence(id="b", sketch=src.vector, signature=src.signature))["weights"]
+        d = pair_distances(ModelEvidence(id="a", vectors={"weights": s.vector}, signature=s.signature),
+                           ModelEvidence(id="b", vectors={"weights": src.vector}, signature=src.signature))["weights"]
         nearest_other = min(
-            pair_distances(ModelEvidence(id="a", sketch=s.vector, signature=s.signature),
-                           ModelEvidence(id="c", sketch=o.vector, signature=o.signature))["weights"]
+            pair_distances(ModelEvidence(id="a", vectors={"weights": s.vector}, signature=s.signature),
+                           ModelEvidence(id="c", vectors={"weights": o.vector}, signature=o.signature))["weights"]
             for oid, o in zoo["sketches"].items()
             if o.signature == s.signature and oid not in (e.id, source.id) and by_id[oid].path.is_dir()
         )

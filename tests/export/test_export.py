@@ -12,7 +12,7 @@ import networkx as nx
 import pytest
 from Bio import Phylo
 
-from kb.cli import main
+from ingest.cli import main
 from kb.errors import InputError, NotFoundError
 from kb.export import collect_subtree, export_subtree, render_subtree
 from kb.export.subtree import Subtree, choose_primary

@@ -21,7 +21,7 @@ def small_protocol() -> DnaProtocol:
 
 @pytest.fixture(scope="session")
 def probe_prompts() -> list[str]:
-    from ingest.probes import load_probes
+    from kb.probes import load_probes
 
     return load_probes().head(N_PROBES)
 

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from ingest.artifacts import ArtifactStore, default_root, load_array, save_array
+from kb.artifacts import ArtifactStore, default_root, load_array, save_array
 from ingest.fingerprint import fingerprint
 from kb.errors import InputError, NotFoundError
 from kb.protocol import DnaProtocol

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingest.artifacts import ArtifactStore
+from kb.artifacts import ArtifactStore
 from ingest.backends import choose_backend, load_backend
 from ingest.extract import default_protocol, extract_dna
 from ingest.packaged import gemma3_gguf, smollm2_gguf

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from ingest.artifacts import ArtifactStore
+from kb.artifacts import ArtifactStore
 from ingest.backends import choose_backend, load_backend
 from ingest.backends.hf import HFBackend
 from ingest.cli import main

@@ -6,11 +6,11 @@ import json
 from importlib import resources
 
 from ingest.cli import main
-from ingest.probes import generate_probes, load_probes, render_probe_file, probe_set_id
+from kb.probes import generate_probes, load_probes, render_probe_file, probe_set_id
 
 
 def test_shipped_file_is_the_generator_output():
-    shipped = resources.files("ingest").joinpath("data", "probes-v1.txt").read_bytes()
+    shipped = resources.files("kb").joinpath("data", "probes-v1.txt").read_bytes()
     assert render_probe_file(generate_probes()).encode() == shipped
     ps = load_probes()
     assert ps.id == probe_set_id(shipped) and len(ps) == 600

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.channels import extract_channels, with_channels
-from ingest.extract import default_protocol, extract_dna
+from ingest.extract import default_protocol, extract, extract_dna
+from kb.channels import with_channels
 from ingest.zoo.manifest import load_zoo_manifest
 from kb.dna import euclidean
 
@@ -73,9 +73,9 @@ def test_finetunes_nearer_parent_than_unrelated_bases_by_loglik(small_zoo, tmp_p
     finetunes = [i for i, e in entries.items() if any(p.relation in ("finetune", "adapter") for p in e.parents)]
     assert len(finetunes) >= 4 and len(bases) >= 2
     parents = {c: next(p.id for p in entries[c].parents if p.relation in ("finetune", "adapter")) for c in finetunes}
-    protocol = with_channels(default_protocol(100, 32), sketch=False)
+    protocol = with_channels(default_protocol(100, 32), ["loglik"])
     profiles = {
-        i: extract_channels(entries[i].file, protocol, tmp_path, channels=("loglik",), n_threads=2).loglik
+        i: extract(entries[i].file, protocol, channels=("loglik",), artifacts=tmp_path, n_threads=2).vectors()["loglik"]
         for i in {*bases, *finetunes, *parents.values()}
     }
     for child, parent in parents.items():

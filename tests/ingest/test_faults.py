@@ -1,6 +1,6 @@
 """kill -9 of `dnakb ingest` at several points, then a re-run: everything completes, nothing twice.
 
-Each run is a real subprocess of the CLI on one embedded store. Kill points: DNAKB_FAULT=<point>:<n>
+Each run is a real subprocess of the CLI on one embedded store. Kill points: DNAKB_FAULT=ingest.<point>#<n>=kill
 (the ingest SIGKILLs itself the n-th time it reaches <point>) and one kill by timing, in the middle
 of a worker's extraction (the worker must die with its parent, not linger).
 """
@@ -75,17 +75,17 @@ def test_kill_minus_nine_at_several_points_then_rerun(ingest_zoo, tmp_path):
             "--artifacts", str(tmp_path / "art"), "--json"]
 
     # 1. killed after planning: metadata and edges written, nothing extracted
-    assert run(args, "after-plan:1").returncode == -signal.SIGKILL
+    assert run(args, "ingest.after-plan#1=kill").returncode == -signal.SIGKILL
     state = snapshot(db)
     assert state["status"] == {"f/base": "pending", "f/tuned": "pending", "f/twin": "duplicate", "f/tuned2": "pending"}
     assert (state["models"], len(state["declared"]), state["duplicates"]) == (4, 3, 1)
 
     # 2. killed when the first DNA came back, before it was stored
-    assert run(args, "after-extract:1").returncode == -signal.SIGKILL
+    assert run(args, "ingest.after-extract#1=kill").returncode == -signal.SIGKILL
     assert sorted(snapshot(db)["status"].values()) == ["duplicate", "pending", "pending", "pending"]
 
     # 3. killed right after the second DNA was stored
-    assert run(args, "after-write:2").returncode == -signal.SIGKILL
+    assert run(args, "ingest.after-write#2=kill").returncode == -signal.SIGKILL
     assert sorted(snapshot(db)["status"].values()) == ["duplicate", "ok", "ok", "pending"]
 
     # 4. killed by timing while a worker extracts the last model; the worker dies with it

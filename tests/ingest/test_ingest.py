@@ -73,7 +73,7 @@ def test_failure_is_recorded_then_retried_and_a_crash_spares_the_others(zoo, sto
         {"id": "t/tuned", "path": str(zoo / "tuned"), "parents": "t/base"},
         {"id": "t/tuned2", "path": str(zoo / "tuned2"), "parents": "t/tuned"},
     ]
-    monkeypatch.setenv("DNAKB_FAULT", "crash:t/tuned")  # that worker dies with SIGSEGV
+    monkeypatch.setenv("DNAKB_FAULT", "worker@t/tuned=segv")  # that worker dies with SIGSEGV
     report = ingest(write_manifest(tmp_path, entries), store, workers=2, protocol=protocol(), artifacts=artifacts)
     status = {o.id: o for o in report.outcomes}
     assert [status[i].status for i in ("t/base", "t/broken", "t/tuned", "t/tuned2")] == ["ok", "failed", "failed", "ok"]

@@ -15,7 +15,7 @@ def test_ray_local_ingest_with_a_crashing_task(ingest_zoo, store, tmp_path, monk
         {"id": "r/b", "path": str(ingest_zoo / "tuned"), "parents": "r/a"},
         {"id": "r/c", "path": str(ingest_zoo / "tuned2"), "parents": "r/a"},
     ])
-    monkeypatch.setenv("DNAKB_FAULT", "crash:r/c")  # that Ray worker dies with SIGSEGV
+    monkeypatch.setenv("DNAKB_FAULT", "worker@r/c=segv")  # that Ray worker dies with SIGSEGV
     stages: list[str] = []
     report = ingest(manifest, store, ray_address="local", protocol=protocol(), artifacts=artifacts,
                     progress=stages.append)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from kb.errors import InputError, NotFoundError
-from kb.lineage.evaluate import evaluate, format_report
+from ingest.cli.eval import format_report
+from kb.lineage.evaluate import evaluate
 from kb.lineage.infer import infer
 from kb.lineage.synthetic import synthetic_lineage
 from kb.records import DeclaredEdge, ModelRecord
@@ -14,8 +15,8 @@ from kb.records import DeclaredEdge, ModelRecord
 
 def _load(store, lineage, protocol="p1"):
     store.upsert_models([
-        ModelRecord(id=e.id, dna=e.text_dna.tolist(), protocol=protocol,
-                    sketch=None if e.sketch is None else e.sketch.tolist(), signature=e.signature,
+        ModelRecord(id=e.id, dna=e.text.tolist(), protocol=protocol,
+                    channels={k: v for k, v in e.vectors.items() if k != "text"}, signature=e.signature,
                     precision=e.precision, released=e.released)
         for e in lineage.evidence
     ])
@@ -71,7 +72,7 @@ def test_cli_infer_prints_a_summary_and_json(tmp_path, capsys):
     assert main(["--db", str(db), "infer", "--bootstrap", "3", "--json", "-q"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["models"] == 20 and data["edges"] >= 15 and data["bootstrap"] == 3
-    assert main(["--db", str(db), "infer", "--bootstrap", "0", "--no-dates", "--no-weights", "-q"]) == 0
+    assert main(["--db", str(db), "infer", "--bootstrap", "0", "--no-dates", "--no-channel", "weights", "-q"]) == 0
     out = capsys.readouterr().out
     assert "inferred parent edges" in out and "family:" in out
     assert main(["--db", str(db), "infer", "--protocol", "nope", "-q"]) == 1
@@ -99,15 +100,14 @@ def test_evaluate_scores_the_stored_results_without_reinferring(store):
     assert report.parents.n == len({c for c, _, _ in lin.truth}) and report.parents.accuracy > 0.8
 
 
-def test_bootstrap_over_probes_through_the_embeddings_source(store):
-    import importlib
-
+def test_bootstrap_over_probes_from_the_kbs_own_protocol_record_and_artifacts(store, tmp_path):
+    """`infer` bootstraps over probes with the protocol record the KB holds and, by default, the
+    artifact store its ingest recorded; without either it says so."""
+    from kb.artifacts import ARTIFACTS_META, ArtifactStore
     from kb.dna import dna_from_embeddings
-    from kb.protocol import DnaProtocol
+    from kb.protocol import PROTOCOL_META, DnaProtocol
 
-    infer_module = importlib.import_module("kb.lineage.infer")  # the module; kb.lineage.infer is the function
-
-    protocol = DnaProtocol(probe_set="t", n_probes=20, max_new_tokens=8, embedder="e", embedder_dim=16)
+    protocol = DnaProtocol(probe_set="ab" * 8, n_probes=20, max_new_tokens=8, embedder="e", embedder_dim=16)
     rng = np.random.default_rng(0)
     emb = {}
     for f in range(2):
@@ -115,21 +115,23 @@ def test_bootstrap_over_probes_through_the_embeddings_source(store):
         emb[f"f{f}/base"] = base
         for k in range(3):
             emb[f"f{f}/ft{k}"] = base + 0.3 * rng.normal(size=base.shape)
-    store.upsert_models([ModelRecord(id=m, dna=dna_from_embeddings(e, protocol).tolist(), protocol=protocol.id)
-                         for m, e in emb.items()])
-    with pytest.raises(InputError, match="does not match"):
-        infer(store, bootstrap=2, embeddings_loader=emb.get, dna_protocol=DnaProtocol(
-            probe_set="other", n_probes=20, max_new_tokens=8, embedder="e", embedder_dim=16))
-    result = infer(store, bootstrap=20, embeddings_loader=emb.get, dna_protocol=protocol)
+    fingerprints = {m: f"{i:02d}" * 8 for i, m in enumerate(emb)}
+    store.upsert_models([ModelRecord(id=m, dna=dna_from_embeddings(e, protocol).tolist(), protocol=protocol.id,
+                                     fingerprint=fingerprints[m]) for m, e in emb.items()])
+    loader = lambda model, pid: emb.get(model)  # noqa: E731
+    without = infer(store, bootstrap=5, embeddings=loader)
+    assert any(f"holds no record of protocol {protocol.id}" in m for m in without.messages)
+    assert all(e.support is None for e in without.edges)
+    store.set_meta(PROTOCOL_META, protocol.to_json())
+    result = infer(store, bootstrap=20, embeddings=loader)
     assert result.bootstrap == 20 and all(e.support is not None for e in result.edges)
     assert not any("skipped" in m for m in result.messages)
-    # the ingest side registers a source instead of passing arguments
-    infer_module.register_embeddings_source(lambda _store, _pid: (protocol, emb.get))
-    try:
-        again = infer(store, bootstrap=20)
-    finally:
-        infer_module._EMBEDDINGS_SOURCE.clear()
+
+    arts = ArtifactStore(tmp_path / "arts")
+    for model, e in emb.items():
+        arts.artifact(fingerprints[model], protocol.id).write_dna(
+            protocol=protocol, prompts=["p"] * 20, responses=["r"] * 20, embeddings=e.astype(np.float32),
+            dna=dna_from_embeddings(e, protocol), meta={})
+    store.set_meta(ARTIFACTS_META, str(arts.root))
+    again = infer(store, bootstrap=20)  # no loader given: the KB's artifact store
     assert [e.support for e in again.edges] == [e.support for e in result.edges]
-    without = infer(store, bootstrap=5)
-    assert any("bootstrap over probes skipped" in m for m in without.messages)
-    assert all(e.support is None for e in without.edges)

@@ -19,6 +19,12 @@ from kb.lineage.parents import channel_scales, infer_parents
 from kb.lineage.synthetic import synthetic_lineage
 from kb.protocol import DnaProtocol
 
+
+def ev(id: str, text=None, weights=None, loglik=None, **facts) -> ModelEvidence:
+    """Evidence with the given channel vectors (None: the model lacks that channel)."""
+    vectors = {"text": text, "weights": weights, "loglik": loglik}
+    return ModelEvidence(id, {k: v for k, v in vectors.items() if v is not None}, **facts)
+
 PROTOCOL = DnaProtocol(probe_set="test", n_probes=30, max_new_tokens=8, embedder="e", embedder_dim=16, dim=128)
 
 
@@ -34,7 +40,7 @@ def test_bootstrap_support_tracks_signal(star, expect_high):
     emb = _embedded_family(rng, star)
     names = list(emb)
     proj = {i: project_probes(emb[n], PROTOCOL) for i, n in enumerate(names)}
-    evs = [ModelEvidence(n, text_dna=proj[i].sum(0) / np.sqrt(30)) for i, n in enumerate(names)]
+    evs = [ev(n, text=proj[i].sum(0) / np.sqrt(30)) for i, n in enumerate(names)]
     fam = families_from_labels(np.zeros(5, int))
     scales = channel_scales(evs)
     edges = infer_parents(evs, fam, scales)
@@ -48,11 +54,11 @@ def test_bootstrap_support_tracks_signal(star, expect_high):
 
 def test_flags_undocumented_and_contradicted():
     t = {"base": [0.0, 0.0], "ft": [0.1, 0.0], "other": [10.0, 10.0], "o2": [10.1, 10.0]}
-    evs = [ModelEvidence("base", text_dna=np.array(t["base"]), released="2024-01-01"),
-           ModelEvidence("ft", text_dna=np.array(t["ft"]), declared_parents=[("other", "finetune")],
+    evs = [ev("base", text=np.array(t["base"]), released="2024-01-01"),
+           ev("ft", text=np.array(t["ft"]), declared_parents=[("other", "finetune")],
                          released="2024-02-01"),
-           ModelEvidence("other", text_dna=np.array(t["other"]), released="2024-01-01"),
-           ModelEvidence("o2", text_dna=np.array(t["o2"]), declared_parents=[("other", "finetune")],
+           ev("other", text=np.array(t["other"]), released="2024-01-01"),
+           ev("o2", text=np.array(t["o2"]), declared_parents=[("other", "finetune")],
                          released="2024-02-01")]
     fam = families_from_labels(np.array([0, 0, 1, 1]))
     scales = channel_scales(evs)

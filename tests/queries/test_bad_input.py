@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kb.errors import InputError, NotFoundError
-from queries.catalogue import EDGE_TYPES, run_template
+from kb.templates import EDGE_TYPES, run_template
 from tests.queries.graph import BRACE, QUOTE, TICK, UNICODE
 
 

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from kb.cli import main
+from ingest.cli import main
 from kb.stores import StoreConfig, open_store
 from tests.queries import graph
 from tests.queries.graph import QUOTE, TICK, UNICODE

@@ -15,7 +15,7 @@ import pytest
 
 from ingest.cli import main as dnakb
 from ingest.lineage_import import import_lineage
-from queries.catalogue import run_template
+from kb.templates import run_template
 from tests.conftest import open_test_store
 
 ROOT = "meta-llama/Llama-2-7b"

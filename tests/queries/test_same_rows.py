@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from kb.stores import GraphStore
-from queries.catalogue import load_catalogue, run_template
+from kb.templates import load_catalogue, run_template
 from tests.conftest import open_test_store
 from tests.queries import graph
 from tests.queries.graph import BRACE, QUOTE, TICK, UNICODE

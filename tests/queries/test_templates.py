@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from kb.records import DeclaredEdge, InferredEdge, ModelRecord
-from queries.catalogue import load_catalogue, run_template
+from kb.templates import load_catalogue, run_template
 from tests.queries import graph as g
 from tests.queries.graph import BRACE, QUOTE, TICK, UNICODE
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from kb.errors import ConflictError, InputError, NotFoundError
+from kb.faults import InjectedFault
 from kb.records import DeclaredEdge, Family, InferredEdge, Membership, ModelRecord
 from kb.stores import GraphStore
 
@@ -68,14 +69,14 @@ def test_one_batch_of_stored_and_new_models_with_and_without_vectors(store: Grap
     store.upsert_models(zoo(2))
     store.upsert_models([
         ModelRecord(id="org/m0", org="acme"),  # stored, no vector: keeps its DNA
-        ModelRecord(id="org/m1", dna=dna(7), protocol=PROTOCOL, loglik=dna(8, 64)),  # stored, new vectors
+        ModelRecord(id="org/m1", dna=dna(7), protocol=PROTOCOL, channels={"loglik": dna(8, 64)}),  # stored, new vectors
         ModelRecord(id="org/new-dna", dna=dna(9), protocol=PROTOCOL),
         ModelRecord(id="org/new-card", name="card only"),
     ])
     got = {m.id: m for m in store.get_models()}
     assert got["org/m0"].org == "acme" and np.array_equal(got["org/m0"].dna, dna(0))
-    assert np.array_equal(got["org/m1"].dna, dna(7)) and np.array_equal(got["org/m1"].loglik, dna(8, 64))
-    assert np.array_equal(got["org/new-dna"].dna, dna(9)) and got["org/new-dna"].loglik is None
+    assert np.array_equal(got["org/m1"].dna, dna(7)) and np.array_equal(got["org/m1"].vector("loglik"), dna(8, 64))
+    assert np.array_equal(got["org/new-dna"].dna, dna(9)) and got["org/new-dna"].vector("loglik") is None
     assert got["org/new-card"].dna is None and got["org/new-card"].name == "card only"
 
 
@@ -91,7 +92,7 @@ def test_batch_failing_midway_leaves_store_unchanged(store: GraphStore, monkeypa
     before = snapshot(store)
     monkeypatch.setenv("DNAKB_FAULT", "store.write")
     changed = [ModelRecord(id="org/m1", org="new-org"), ModelRecord(id="org/new", dna=dna(9), protocol=PROTOCOL)]
-    with pytest.raises(RuntimeError, match="injected fault"):
+    with pytest.raises(InjectedFault, match="injected fault"):
         store.upsert_models(changed)
     monkeypatch.delenv("DNAKB_FAULT")
     assert snapshot(store) == before
@@ -213,20 +214,21 @@ def test_many_models_in_several_batches(store: GraphStore) -> None:
 
 
 def test_vectors_come_back_from_cypher_as_float_lists(store: GraphStore) -> None:
-    model = ModelRecord(id="org/v", dna=dna(1), protocol=PROTOCOL, loglik=dna(2, 7))
+    model = ModelRecord(id="org/v", dna=dna(1), protocol=PROTOCOL, channels={"loglik": dna(2, 7)})
     store.upsert_models([model])
     (row,) = store.cypher("MATCH (m:Model {id: 'org/v'}) RETURN m.dna AS dna, m.loglik AS loglik, m.sketch AS sketch")
-    assert row["dna"] == model.dna.tolist() and row["loglik"] == model.loglik.tolist() and row["sketch"] is None
+    assert row["dna"] == model.dna.tolist() and row["loglik"] == model.vector("loglik").tolist() and row["sketch"] is None
 
 
 def test_vectors_of_different_lengths_in_one_batch(store: GraphStore) -> None:
-    models = [ModelRecord(id=f"org/l{i}", loglik=dna(i, 5 + i), sketch=dna(i, 3) if i else None) for i in range(3)]
+    models = [ModelRecord(id=f"org/l{i}", channels={"loglik": dna(i, 5 + i), "weights": dna(i, 3) if i else None})
+              for i in range(3)]
     store.upsert_models(models)
     stored = {m.id: m for m in store.get_models()}
     for model in models:
-        assert np.array_equal(stored[model.id].loglik, model.loglik)
-        assert (stored[model.id].sketch is None) == (model.sketch is None)
-    assert np.array_equal(stored["org/l2"].sketch, models[2].sketch)
+        assert np.array_equal(stored[model.id].vector("loglik"), model.vector("loglik"))
+        assert (stored[model.id].vector("weights") is None) == (model.vector("weights") is None)
+    assert np.array_equal(stored["org/l2"].vector("weights"), models[2].vector("weights"))
 
 
 def test_lineage_with_an_edge_to_nowhere_is_refused(store: GraphStore) -> None:
@@ -264,3 +266,20 @@ def test_lineage_index_counts_and_is_not_marked_current_under_an_old_stamp(store
     assert not store.lineage_index_fresh()
     assert store.refresh_lineage_index() == 3 and store.lineage_index_fresh()
     assert store.cypher("MATCH (m:Model {id: 'base'}) RETURN m.descendants AS n")[0]["n"] == 3
+
+
+def test_a_protocol_of_another_dna_width_is_stored_and_searched(store: GraphStore) -> None:
+    """The DNA width is the protocol's, not a constant: 64-value DNAs are stored, read back and
+    searched (on Neo4j through a vector index made at that width)."""
+    from kb.templates import run_template
+
+    models = [ModelRecord(id=f"w/{i}", dna=dna(i, 64), protocol="p64") for i in range(6)]
+    store.upsert_models(models)
+    assert store.protocol_dims() == {"p64": 64}
+    ids, matrix = store.dna_matrix("p64")
+    assert matrix.shape == (6, 64)
+    distances = np.linalg.norm(matrix - matrix[0], axis=1)
+    expected = [ids[i] for i in np.argsort(distances)[1:3]]
+    assert [row["id"] for row in run_template(store, "nearest", {"model": "w/0", "k": 2})] == expected
+    with pytest.raises(InputError, match="protocol p64 uses 64"):
+        store.upsert_models([ModelRecord(id="w/bad", dna=dna(9, 128), protocol="p64")])

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from kb.errors import StoreError
+from kb.templates import run_template
 from kb.records import DeclaredEdge
 from kb.stores.embedded import EmbeddedStore
 from kb.stores.neo4j_store import edge_lanes
@@ -66,4 +67,24 @@ def test_a_store_from_before_the_lineage_index_gains_it(tmp_path: Path) -> None:
     db.close()
     with EmbeddedStore(path) as store:
         assert not store.lineage_index_fresh()
-        assert store.run_template("descendant-count", {"model": "base"})[0]["descendants"] == 1
+        assert run_template(store, "descendant-count", {"model": "base"})[0]["descendants"] == 1
+
+
+def test_an_engine_error_in_a_write_is_one_line_and_writes_nothing(tmp_path) -> None:
+    """The engine's own errors in a write transaction become one StoreError line; the transaction
+    rolls back."""
+    from kb.errors import StoreError
+    from kb.records import ModelRecord
+    from kb.stores import StoreConfig, open_store
+
+    with open_store(StoreConfig(kind="embedded", db=tmp_path / "kb")) as store:
+        store.upsert_models([ModelRecord(id="a")])
+
+        def work() -> None:
+            store._conn.execute("CREATE (:Model {id: 'b'})")
+            store._conn.execute("CREATE (:Model {id: 'a'})")  # the primary key exists
+
+        with pytest.raises(StoreError, match=r"^the embedded store refused the write: .*\S$") as raised:
+            store._in_transaction(work)
+        assert "\n" not in str(raised.value)
+        assert store.model_ids() == ["a"]

@@ -1,4 +1,4 @@
-"""The catalogue of lineage questions: one `queries/<name>.cypher` file per question.
+"""Lineage questions as data: the loader and runner of `queries/<name>.cypher`, one file per question.
 
 Each file starts with a header of `//` lines that says what the query answers and which
 parameters it takes, so that the CLI lists, validates and documents templates without code::
@@ -19,28 +19,26 @@ Values reach the database only as `$params`. The only text that varies depends o
 (`DESCENDANT_FIELDS`). A header line `// index: lineage` brings that index up to date first.
 
 Dialects: `<name>.kuzu.cypher` beside a template is used on the embedded store (LadybugDB speaks
-Kùzu's dialect); its header may say `// impl: python`, and then a Python function registered in
-`PYTHON_IMPLS` answers instead (k-nearest DNAs on the embedded store are numpy, since the engine's
-vector extension is not available offline).
+Kùzu's dialect); its header may say `// impl: store`, and then the store's own method of the
+template's name answers instead (k-nearest DNAs on the embedded store are numpy, since the engine's
+vector extension is not available offline: `EmbeddedStore.nearest`).
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-import weakref
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from kb.errors import InputError, NotFoundError
+import kb.stores.cypher as q
 from kb.stores.base import DESCENDANT_FIELDS, PARENT_EDGE_TYPES
 
-QUERIES_DIR = Path(__file__).resolve().parent
+QUERIES_DIR = Path(str(resources.files("queries")))
 
 EDGE_TYPES: dict[str, str] = {**PARENT_EDGE_TYPES, "both": "|".join(PARENT_EDGE_TYPES.values())}
 """Relationship types by the `edges` value: substituted for %EDGES%."""
@@ -130,7 +128,8 @@ class Template:
     body: str
     path: Path
     variants: dict[str, str] = field(default_factory=dict)
-    python_dialects: frozenset[str] = frozenset()
+    store_dialects: frozenset[str] = frozenset()
+    """Dialects whose store answers with its own method (`// impl: store`)."""
     uses_lineage_index: bool = False
 
     def param(self, name: str) -> Param | None:
@@ -198,13 +197,13 @@ def load_template(path: Path) -> Template:
         raise InputError(f"{path.name}: header name {name!r} differs from the file name")
     params = tuple(_parse_param(spec, path) for spec in header.get("param", []))
     variants: dict[str, str] = {}
-    python: set[str] = set()
+    by_store: set[str] = set()
     for suffix in set(DIALECTS.values()):
         variant = path.with_name(f"{name}.{suffix}.cypher")
         if variant.exists():
             v_header, v_body = _split(variant.read_text(encoding="utf-8"))
-            if (v_header.get("impl") or [""])[0] == "python":
-                python.add(suffix)
+            if (v_header.get("impl") or [""])[0] == "store":
+                by_store.add(suffix)
             else:
                 variants[suffix] = v_body
     return Template(
@@ -214,7 +213,7 @@ def load_template(path: Path) -> Template:
         body=body,
         path=path,
         variants=variants,
-        python_dialects=frozenset(python),
+        store_dialects=frozenset(by_store),
         uses_lineage_index="lineage" in header.get("index", []),
     )
 
@@ -283,9 +282,7 @@ def check_references(store: Any, template: Template, bound: dict[str, Any]) -> N
     for p in template.params:
         value = bound.get(p.name)
         if p.type in ("model", "dna_model"):
-            rows = store.cypher(
-                "MATCH (m:Model {id: $id}) RETURN m.dna IS NOT NULL AS has_dna", {"id": value}
-            )
+            rows = store.cypher(q.MODEL_HAS_DNA, {"id": value})
             if not rows:
                 raise NotFoundError(f"no model {value!r} in the store{_suggest(value, store.model_ids())}")
             if p.type == "dna_model" and not rows[0]["has_dna"]:
@@ -293,7 +290,7 @@ def check_references(store: Any, template: Template, bound: dict[str, Any]) -> N
                     f"model {value!r} has no DNA (metadata only); ingest it first with `dnakb ingest`"
                 )
         elif p.type == "family" and value:
-            rows = store.cypher("MATCH (f:Family {id: $id}) RETURN f.id AS id", {"id": value})
+            rows = store.cypher(q.FAMILY_EXISTS, {"id": value})
             if not rows:
                 ids = [f.id for f in store.families()]
                 raise NotFoundError(f"no family {value!r} in the store{_suggest(value, ids)}")
@@ -319,108 +316,9 @@ def run_template(store: Any, name: str, params: dict[str, Any] | None = None) ->
     if template.uses_lineage_index:
         store.refresh_lineage_index()
     dialect = DIALECTS.get(store.kind)
-    if dialect in template.python_dialects:
-        return PYTHON_IMPLS[template.name](store, bound)
+    if dialect in template.store_dialects:
+        return getattr(store, template.name.replace("-", "_"))(**bound)
     # only declared parameters travel: a template need not use every one (e.g. `edges`)
     query = render(template, dialect, bound)
     used = {k: v for k, v in bound.items() if re.search(rf"\${k}\b", query)}
     return store.cypher(query, used)
-
-
-# --- Python implementations ---------------------------------------------------------------------
-
-@dataclass
-class _DnaIndex:
-    """One protocol's DNAs as a float32 matrix with float64 squared norms, for exact kNN."""
-
-    token: Any
-    ids: list[str]
-    row: dict[str, int]
-    matrix: np.ndarray
-    norms2: np.ndarray
-
-
-_DNA_CACHE: weakref.WeakKeyDictionary[Any, dict[str, _DnaIndex]] = weakref.WeakKeyDictionary()
-
-
-def _store_token(store: Any) -> Any:
-    """Cheap change marker: the store's write counter if it has one, and the model count (O(1))."""
-    count = store.cypher("MATCH (m:Model) RETURN count(*) AS n")[0]["n"]
-    return (getattr(store, "revision", None), count)
-
-
-def _dna_index(store: Any, protocol: str, *, refresh: bool = False) -> _DnaIndex:
-    """The cached matrix of one protocol's DNAs, rebuilt when the store changed.
-
-    Reading 100k DNAs out of the engine costs seconds, so the matrix is cached per open store.
-    Staleness: the token catches added or deleted models; `nearest_numpy` re-reads the query's
-    and every candidate's DNA by id and rebuilds when any differs, so an in-place DNA update can
-    only go unnoticed for a model that is not among the candidates.
-    """
-    token = _store_token(store)
-    per_store = _DNA_CACHE.setdefault(store, {})
-    hit = per_store.get(protocol)
-    if hit is not None and hit.token == token and not refresh:
-        return hit
-    ids, matrix = store.dna_matrix(protocol)
-    matrix = np.ascontiguousarray(matrix, dtype=np.float32)
-    norms2 = np.einsum("ij,ij->i", matrix.astype(np.float64), matrix.astype(np.float64))
-    index = _DnaIndex(token, ids, {m: i for i, m in enumerate(ids)}, matrix, norms2)
-    per_store[protocol] = index
-    return index
-
-
-def _fresh(store: Any, ids: list[str]) -> dict[str, dict[str, Any]]:
-    # UNWIND + primary-key match: `WHERE m.id IN $ids` scans every model in Kùzu (100x slower)
-    rows = store.cypher(
-        "UNWIND $ids AS wanted MATCH (m:Model {id: wanted}) "
-        "RETURN m.id AS id, m.name AS name, m.protocol AS protocol, m.dna AS dna",
-        {"ids": ids},
-    )
-    return {row["id"]: row for row in rows}
-
-
-def nearest_numpy(store: Any, bound: dict[str, Any], *, _retry: bool = True) -> list[dict[str, Any]]:
-    """k nearest DNAs of the same protocol by Euclidean distance, exact.
-
-    Candidates by one float32 matrix-vector product, ||x - q||² = ||x||² - 2 x·q + ||q||²
-    (O(n·dim), BLAS); then the 2k+16 best are re-ranked with exact float64 distances from DNAs
-    re-read by id, and ordered by (distance, id) like the Neo4j template.
-    """
-    model, k = bound["model"], bound["k"]
-    query_row = _fresh(store, [model])[model]
-    protocol = query_row["protocol"]
-    index = _dna_index(store, protocol)
-    query = np.asarray(query_row["dna"], dtype=np.float64)
-    n = len(index.ids)
-    if n <= 1:
-        return []
-    d2 = index.norms2 - 2.0 * (index.matrix @ query.astype(np.float32)).astype(np.float64) + query @ query
-    if model in index.row:
-        d2[index.row[model]] = np.inf
-    pool = min(n, 2 * k + 16)
-    candidates = np.argpartition(d2, pool - 1)[:pool] if pool < n else np.arange(n)
-    candidates = [int(i) for i in candidates if index.ids[i] != model]
-    fresh = _fresh(store, [index.ids[i] for i in candidates])
-    stale = model in index.row and not np.allclose(index.matrix[index.row[model]], query, rtol=0, atol=1e-6)
-    scored = []
-    for i in candidates:
-        row = fresh.get(index.ids[i])
-        if row is None or row["protocol"] != protocol or row["dna"] is None:
-            stale = True  # deleted or changed since the matrix was read
-            continue
-        vector = np.asarray(row["dna"], dtype=np.float64)
-        if not np.allclose(index.matrix[i], vector, rtol=0, atol=1e-6):
-            stale = True
-        scored.append((float(np.sqrt(((vector - query) ** 2).sum())), row["id"], row["name"]))  # ||x - q||_2
-    if stale and _retry:
-        _dna_index(store, protocol, refresh=True)
-        return nearest_numpy(store, bound, _retry=False)
-    scored.sort()
-    return [{"id": cid, "name": name, "distance": dist} for dist, cid, name in scored[:k]]
-
-
-PYTHON_IMPLS: dict[str, Callable[[Any, dict[str, Any]], list[dict[str, Any]]]] = {
-    "nearest": nearest_numpy,
-}
-"""Template name -> function(store, bound params) for variants whose header says `impl: python`."""

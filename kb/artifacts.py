@@ -9,7 +9,7 @@ Layout under the root (default `~/.cache/dnakb/artifacts`, or $DNAKB_ARTIFACTS):
         dna.npy            the DNA (dim, float32)
         meta.json          timings, counts, backend, model path
         DONE               written last: the DNA artifact is complete
-        loglik.npy, ...    other evidence channels (`save_array` / `load_array`), each file atomic
+        <name>.npy, <name>.json, ...   each other channel's files (kb/channels/), its json last
 
 Every file is written to a temp name in the same directory and moved into place with os.replace, and the
 DONE marker goes last (and is removed first on a forced redo), so a worker killed at any moment leaves
@@ -212,3 +212,30 @@ class ArtifactStore:
         artifact = self.artifact(fingerprint, protocol_id)
         artifact.invalidate()
         shutil.rmtree(artifact.directory, ignore_errors=True)
+
+
+ARTIFACTS_META = "artifacts"
+"""Store meta key holding the artifact root the KB's ingest wrote to (so `infer` finds it later)."""
+
+
+def artifact_store_for(store: Any, root: str | os.PathLike[str] | None = None) -> ArtifactStore:
+    """The artifact store of a KB: `root` when given, else the one its ingest recorded, else the default."""
+    return ArtifactStore(root if root is not None else store.get_meta(ARTIFACTS_META))
+
+
+class ArtifactEmbeddings:
+    """Per-probe embeddings of a KB's models, read from an artifact store: an `EmbeddingsLoader`
+    for `kb.lineage.infer` (model id, protocol id -> embeddings of its finished DNA artifact, or None)."""
+
+    def __init__(self, store: Any, root: str | os.PathLike[str] | None = None) -> None:
+        self.store = store
+        self.cache = artifact_store_for(store, root)
+        self._fingerprints: dict[str, dict[str, str]] = {}
+
+    def __call__(self, model_id: str, protocol_id: str) -> np.ndarray | None:
+        if protocol_id not in self._fingerprints:
+            self._fingerprints[protocol_id] = self.store.fingerprints(protocol_id)
+        fingerprint = self._fingerprints[protocol_id].get(model_id)
+        if not fingerprint or not self.cache.is_complete(fingerprint, protocol_id):
+            return None
+        return self.cache.load_array(fingerprint, protocol_id, "embeddings")

@@ -5,7 +5,7 @@ paper's ablations found random-word / grammar prompts at least as informative as
 Twelve kinds are interleaved (instructions, questions, completions, lists, code, arithmetic, ...), so
 any prefix of the file (`n_probes` < 600) is still varied.
 
-The shipped file `ingest/data/probes-v1.txt` is the generator's output (one prompt per line, UTF-8, \\n);
+The shipped file `kb/data/probes-v1.txt` is the generator's output (one prompt per line, UTF-8, \\n);
 a test regenerates it and compares. The probe-set id is the sha256 of the file's bytes (16 hex).
 """
 
@@ -239,7 +239,7 @@ def render_probe_file(prompts: list[str]) -> str:
 
 
 def write_probe_file(path: str | Path, n: int = DEFAULT_COUNT, seed: int = DEFAULT_SEED) -> Path:
-    """Regenerate a probe file (the shipped one is `python -m ingest.probes`)."""
+    """Regenerate a probe file (the shipped one is `python -m kb.probes`)."""
     path = Path(path)
     path.write_text(render_probe_file(generate_probes(n, seed)), encoding="utf-8")
     return path
@@ -269,8 +269,8 @@ def probe_set_id(data: bytes) -> str:
 def load_probes(path: str | Path | None = None) -> ProbeSet:
     """The shipped probe set, or a probe file of the same format (one prompt per line)."""
     if path is None:
-        data = resources.files("ingest").joinpath("data", PROBE_FILE).read_bytes()
-        source = f"ingest/data/{PROBE_FILE}"
+        data = resources.files("kb").joinpath("data", PROBE_FILE).read_bytes()
+        source = f"kb/data/{PROBE_FILE}"
     else:
         p = Path(path)
         if not p.is_file():

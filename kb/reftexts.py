@@ -5,7 +5,7 @@ model sees the same one, so we generate ours (no third-party corpus text, no lic
 registers (narrative, dialogue, instructions, news, technical, science, questions, lists, verse,
 letters, code, sayings, arithmetic, formal) from hand-written word lists, one text per line.
 
-The shipped file `ingest/data/reftexts-v1.txt` is the set; `generate_reftexts()` rebuilds it
+The shipped file `kb/data/reftexts-v1.txt` is the set; `generate_reftexts()` rebuilds it
 byte for byte (a test checks this). A set's id is the first 16 hex digits of the sha256 of the
 file's bytes, so any edit makes a new id and hence a new protocol.
 """
@@ -165,7 +165,7 @@ def load_reftexts(path: str | Path | None = None) -> RefTextSet:
     """Read a reference set (default: the shipped v1 file); one text per line, no blank lines."""
     path = Path(path) if path is not None else REFTEXTS_PATH
     if not path.is_file():
-        raise InputError(f"no reference text file at {path}: rebuild it with `python -m ingest.reftexts`")
+        raise InputError(f"no reference text file at {path}: rebuild it with `python -m kb.reftexts`")
     data = path.read_bytes()
     texts = tuple(data.decode("utf-8").splitlines())
     if not texts or any(not t.strip() for t in texts):

@@ -1,0 +1,74 @@
+"""Merges: a model whose weights lie on the segment between two others.
+
+A weight average m = (1 − t)·a + t·b, give or take a little training, lies on the segment between its
+parents in any channel that is linear in the weights (the weight sketch is): m = a + t(b − a) + h with
+‖h‖/‖b − a‖ < `MERGE_HEIGHT` and `MERGE_T` ≤ t ≤ 1 − `MERGE_T` (so m is not merely a near copy of a
+or b), and a, b not near copies of each other. m may then only take a or b as parent, a and b may not
+descend from m, and m gets the other one as a second parent (relation merge).
+
+Cost: one Gram matrix per comparable group, O(g²·s); then O(g·k²) triples over each model's k nearest
+neighbours in the group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from kb.channels import REGISTRY, Channel
+from kb.lineage.costs import QUANT_NEAR_WEIGHTS
+from kb.lineage.evidence import ModelEvidence, comparable_groups
+
+MERGE_HEIGHT = 0.05
+MERGE_T = 0.15
+MERGE_NEIGHBOURS = 8
+
+
+def merge_channel() -> Channel | None:
+    """The first channel of the registry that is linear in the weights (the one merges are read in)."""
+    return next((c for c in REGISTRY if c.linear), None)
+
+
+def find_merges(
+    evs: Sequence[ModelEvidence], distances: dict[str, np.ndarray], *, use_dates: bool = True,
+    neighbours: int = MERGE_NEIGHBOURS,
+) -> dict[int, tuple[int, int, float, float]]:
+    """m -> (a, b, t, relative height) for models lying on a segment between two others, judged by
+    the first linear channel of the registry that the models carry."""
+    linear = merge_channel()
+    if linear is None:
+        return {}
+    found: dict[int, tuple[int, int, float, float]] = {}
+    unit = linear.fixed_unrelated or 1.0
+    for rows in comparable_groups(evs, linear.name):
+        if len(rows) < 3:
+            continue
+        x = np.stack([evs[i].vectors[linear.name] for i in rows])
+        g = x @ x.T
+        sub = distances[linear.name][np.ix_(rows, rows)]
+        for li, m in enumerate(rows):
+            order = np.array([j for j in np.argsort(sub[li], kind="stable") if j != li][:neighbours])
+            if order.size < 2:
+                continue
+            ia, ib = np.triu_indices(order.size, 1)
+            a, b = order[ia], order[ib]
+            ab2 = g[a, a] + g[b, b] - 2 * g[a, b]  # ‖b − a‖²
+            am2 = g[li, li] + g[a, a] - 2 * g[li, a]  # ‖m − a‖²
+            dot = g[li, b] - g[li, a] - g[a, b] + g[a, a]  # ⟨m − a, b − a⟩
+            with np.errstate(divide="ignore", invalid="ignore"):
+                t = dot / ab2
+                h = np.sqrt(np.clip(am2 - t * t * ab2, 0.0, None) / ab2)  # ‖m − a − t(b − a)‖/‖b − a‖
+            ok = ((sub[a, b] / unit >= 2 * QUANT_NEAR_WEIGHTS)  # a ≠ b in weights
+                  & (t >= MERGE_T) & (t <= 1 - MERGE_T) & (h < MERGE_HEIGHT))
+            for q in np.nonzero(ok)[0][np.argsort(h[ok], kind="stable")]:
+                pa, pb = rows[int(a[q])], rows[int(b[q])]
+                if use_dates and not (not_later(evs[pa], evs[m]) and not_later(evs[pb], evs[m])):
+                    continue
+                found[m] = (pa, pb, float(t[q]), float(h[q]))
+                break
+    return found
+
+
+def not_later(parent: ModelEvidence, child: ModelEvidence) -> bool:
+    return parent.released is None or child.released is None or parent.released <= child.released

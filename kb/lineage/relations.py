@@ -1,0 +1,53 @@
+"""The relation of an inferred edge: finetune, adapter, quantized, merge or distill.
+
+Merges are found geometrically (merges.py). For the other edges, by the evidence that decided them:
+- decided by a structural (weight) channel saying "related": quantized when the child is at lower
+  precision (a conversion keeps the weights); else the channel's own hint (a low-rank difference is
+  an adapter); else quantized when the weights are near identical; else finetune (full-rank change);
+- decided by a structural channel but far: finetune, marked as weak evidence;
+- decided by behaviour while the weights compare and are far: distill (close in behaviour only);
+- no weights to compare: distill across architecture signatures; quantized at lower precision, or
+  at near-identical behaviour when a precision is unknown; finetune otherwise.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kb.channels import NAMES, REGISTRY
+from kb.lineage.costs import QUANT_NEAR_WEIGHTS, Scales
+from kb.lineage.evidence import ModelEvidence, precision_rank
+
+QUANT_NEAR_FUNCTIONAL = 0.01
+
+
+def relation_for(c: ModelEvidence, p: ModelEvidence, code: int, ch: dict[str, np.ndarray], ci: int,
+                 pi: int, scales: Scales) -> tuple[str, str]:
+    """(relation, reason) of edge c → p, whose cost channel `code` (index into NAMES) gave."""
+    rc, rp = precision_rank(c.precision), precision_rank(p.precision)
+    lower = rc is not None and rp is not None and rc < rp
+    deciding = REGISTRY[code] if code >= 0 else None
+    structural = next((chan for chan in REGISTRY if chan.structural and np.isfinite(ch[chan.name][ci, pi])), None)
+    if structural is not None:
+        d = ch[structural.name][ci, pi]
+        if deciding is structural and d / scales[structural.name] < structural.related_below:
+            if lower:
+                return "quantized", f"weights d={d:.3g} at lower precision ({c.precision} < {p.precision})"
+            hint = structural.relation_hint(c.vectors[structural.name], p.vectors[structural.name])
+            if hint is not None:
+                return hint
+            if d / scales[structural.name] < QUANT_NEAR_WEIGHTS:
+                return "quantized", f"near-identical weights d={d:.3g}"
+            return "finetune", f"weights d={d:.3g}, full-rank difference"
+        if deciding is not None and deciding.structural:  # the weights decided, yet far
+            return "finetune", f"weak evidence: weights d={d:.3g} and nothing closer"
+        return "distill", f"functionally close ({NAMES[code]}) but weights far (d={d:.3g})"
+    name = NAMES[code] if code >= 0 else "text"
+    if c.signature and p.signature and c.signature != p.signature:
+        return "distill", f"functionally close ({name}), different architecture"
+    if lower:
+        return "quantized", f"lower precision ({c.precision} < {p.precision}), no weight sketch"
+    d = ch[name][ci, pi]
+    if np.isfinite(d) and d / scales[name] < QUANT_NEAR_FUNCTIONAL and (rc is None or rp is None):
+        return "quantized", f"near-identical behaviour ({name} d={d:.3g}), precision unknown"
+    return "finetune", f"closest by {name} (d={d:.3g}); no weight evidence"

@@ -1,0 +1,67 @@
+"""Which member of a family is its root.
+
+With symmetric costs the cheapest spanning tree is the same whichever node is the root, so the root is
+a separate choice (`root_costs`, lower = better): the earliest release date (when dates are used and
+known) ≫ not quantized (0.1 per float precision step) ≫ most central member (smallest mean cost to
+the rest of the family: fine-tunes move away from their base in independent directions, so the base
+sits at the centre of its family — the medoid rule). A merge has parents and is never a root.
+Without dates the tree found is re-rooted at its centroid (`tree_centroid`), where the root of a
+random recursive tree lies; the direction of every other edge follows from the root.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+
+from kb.lineage.costs import PRECISION_PENALTY, QUANTIZED_RANK
+from kb.lineage.evidence import ModelEvidence
+
+MERGE_ROOT_PENALTY = 100.0
+
+
+def root_costs(evs: Sequence[ModelEvidence], cost: np.ndarray, ranks: np.ndarray, use_dates: bool,
+               central: np.ndarray | None = None) -> np.ndarray:
+    """Lower = better root (see the module docstring); `central` overrides the medoid term."""
+    m = len(evs)
+    if central is None:
+        finite = np.where(np.isfinite(cost), cost, np.nan)
+        with warnings.catch_warnings():  # a member no channel links to has no mean: handled below
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean = np.nanmean(np.where(np.eye(m, dtype=bool), np.nan, finite), axis=1)
+        mean = np.nan_to_num(mean, nan=np.nanmax(mean) if np.isfinite(mean).any() else 0.0)
+        central = mean / mean.max() if mean.max() > 0 else np.zeros(m)
+    out = 0.5 * central
+    known = ranks >= 0
+    if known.any():
+        quantized = known & (ranks <= QUANTIZED_RANK) & (ranks < ranks.max())
+        out = out + PRECISION_PENALTY * quantized + 0.1 * np.where(known, ranks.max() - ranks, 0)
+    if use_dates:
+        dated = [e.released for e in evs if e.released]
+        if dated:
+            order = {d: k for k, d in enumerate(sorted(set(dated)))}
+            span = max(len(order) - 1, 1)
+            out = out + 10.0 * np.array([order[e.released] / span if e.released else 0.5 for e in evs])
+    return out
+
+
+def tree_centroid(parent: np.ndarray) -> int:
+    """The node whose removal leaves the smallest largest component (Jordan 1869). O(m)."""
+    m = parent.size
+    children: list[list[int]] = [[] for _ in range(m)]
+    roots = []
+    for c, p in enumerate(parent):
+        (children[p] if p >= 0 else roots).append(c)
+    order, stack = [], list(roots)
+    while stack:
+        x = stack.pop()
+        order.append(x)
+        stack.extend(children[x])
+    size = np.ones(m, int)
+    for x in reversed(order):
+        if parent[x] >= 0:
+            size[parent[x]] += size[x]
+    worst = [max([m - size[x]] + [size[c] for c in children[x]]) for x in range(m)]
+    return int(np.argmin(worst))
