@@ -1,23 +1,37 @@
-"""The composition root of `dnakb`: one app, every command group registered here, in help order.
+"""The composition root of `dnakb`: one app, and every command module of kb/cli/ and ingest/cli/
+that has a `register(app)` registered on it (alphabetically by module, which is the help order).
 
-Dependencies point one way (ingest -> kb): kb's command modules know nothing of ingest's.
+Adding a command is its module with `register`, a line in the README, and its tests. Dependencies point
+one way (ingest -> kb): kb's command modules know nothing of ingest's.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import sys
+from types import ModuleType
 
 import typer
 
-from ingest.cli import demo, eval, extract, import_lineage, ingest, probes, zoo
-from kb.cli import app as root, export, infer, query, status
+import ingest.cli
+import kb.cli
+from kb.cli import app as root
 
-COMMAND_MODULES = (status, probes, extract, ingest, import_lineage, infer, eval, query, export, zoo, demo)
+
+def command_modules() -> list[ModuleType]:
+    found = []
+    for package in (kb.cli, ingest.cli):
+        for info in pkgutil.iter_modules(package.__path__):
+            module = importlib.import_module(f"{package.__name__}.{info.name}")
+            if callable(getattr(module, "register", None)):
+                found.append(module)
+    return sorted(found, key=lambda m: m.__name__.rpartition(".")[2])
 
 
 def build_app() -> typer.Typer:
     app = root.new_app()
-    for module in COMMAND_MODULES:
+    for module in command_modules():
         module.register(app)
     return app
 
@@ -30,4 +44,4 @@ def entrypoint() -> None:
     sys.exit(main())
 
 
-__all__ = ["build_app", "entrypoint", "main"]
+__all__ = ["build_app", "command_modules", "entrypoint", "main"]

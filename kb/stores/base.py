@@ -97,6 +97,13 @@ def check_fingerprints(models: Sequence[ModelRecord], stored: dict[str, str | No
             )
 
 
+def check_memberships(families: Sequence[Family], memberships: Sequence[Membership]) -> None:
+    """Every membership names a family of the same batch."""
+    unknown = {m.family for m in memberships} - {f.id for f in families}
+    if unknown:
+        raise InputError(f"membership in unknown family {sorted(unknown)[0]!r}")
+
+
 def parse_protocol_dims(raw: str | None) -> dict[str, int]:
     """The `protocol_dims` meta value ("pid=128,pid2=64") as a dict."""
     return {k: int(v) for k, v in (item.split("=") for item in (raw or "").split(",") if item)}

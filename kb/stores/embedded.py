@@ -32,6 +32,7 @@ from kb.stores.base import (
     VECTOR_FIELDS,
     GraphStore,
     check_fingerprints,
+    check_memberships,
     check_model_batch,
     chunks,
     model_row,
@@ -353,10 +354,7 @@ class EmbeddedStore(GraphStore):
         edges: Sequence[InferredEdge],
     ) -> None:
         self._require_models({e.child for e in edges} | {e.parent for e in edges} | {m.model for m in memberships})
-        family_ids = {f.id for f in families}
-        unknown = {m.family for m in memberships} - family_ids
-        if unknown:
-            raise InputError(f"membership in unknown family {sorted(unknown)[0]!r}")
+        check_memberships(families, memberships)
         family_table = pa.table({
             "id": [f.id for f in families], "size": pa.array([f.size for f in families], pa.int64()),
             "root": pa.array([f.root for f in families], pa.string()),

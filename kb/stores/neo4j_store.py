@@ -26,6 +26,7 @@ from kb.stores.base import (
     VECTOR_FIELDS,
     GraphStore,
     check_fingerprints,
+    check_memberships,
     check_model_batch,
     chunks,
     model_row,
@@ -350,9 +351,7 @@ class Neo4jStore(GraphStore):
         memberships: Sequence[Membership],
         edges: Sequence[InferredEdge],
     ) -> None:
-        unknown = {m.family for m in memberships} - {f.id for f in families}
-        if unknown:
-            raise InputError(f"membership in unknown family {sorted(unknown)[0]!r}")
+        check_memberships(families, memberships)
 
         def work(tx: Any) -> None:
             ids = {e.child for e in edges} | {e.parent for e in edges} | {m.model for m in memberships}
