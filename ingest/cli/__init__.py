@@ -14,16 +14,18 @@ from types import ModuleType
 
 import typer
 
-import ingest.cli
-import kb.cli
 from kb.cli import app as root
+
+PACKAGES = ("kb.cli", __name__)
+"""Where command modules live (this package's own names are its submodules, so no `import ingest`)."""
 
 
 def command_modules() -> list[ModuleType]:
     found = []
-    for package in (kb.cli, ingest.cli):
+    for name in PACKAGES:
+        package = importlib.import_module(name)
         for info in pkgutil.iter_modules(package.__path__):
-            module = importlib.import_module(f"{package.__name__}.{info.name}")
+            module = importlib.import_module(f"{name}.{info.name}")
             if callable(getattr(module, "register", None)):
                 found.append(module)
     return sorted(found, key=lambda m: m.__name__.rpartition(".")[2])
