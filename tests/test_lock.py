@@ -132,7 +132,10 @@ def test_the_lock_matches_pyproject_and_the_in_files() -> None:
 
 def test_ray_is_an_extra_and_the_rest_is_core() -> None:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    names = lambda reqs: {canonicalize_name(Requirement(r).name) for r in reqs}  # noqa: E731
+
+    def names(requirements: list[str]) -> set[str]:
+        return {canonicalize_name(Requirement(r).name) for r in requirements}
+
     assert "ray" not in names(project["dependencies"])
     assert names(project["optional-dependencies"]["ray"]) == {"ray"}
     assert "ray" in read_pins(REPO / "lock" / "requirements.txt")  # the test suite runs Ray: it is locked
