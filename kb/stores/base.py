@@ -232,15 +232,19 @@ class GraphStore(ABC):
         frontier, seen = set(graph) | {e.parent for e in edges}, set()
         while frontier:
             seen |= frontier
-            rows = self._read(q.DECLARED_PARENTS_OF, {"ids": sorted(frontier)})
-            for row in rows:
-                graph.setdefault(row["c"], []).append(row["p"])
-            frontier = {row["p"] for row in rows} - seen
+            pairs = self._declared_parents_of(sorted(frontier))
+            for child, parent in pairs:
+                graph.setdefault(child, []).append(parent)
+            frontier = {parent for _, parent in pairs} - seen
         cycles = [c for c in find_cycles(graph) if any(e.child in c for e in edges)]
         if cycles:
             shown = " -> ".join(cycles[0])
             more = f" (and {len(cycles) - 1} more)" if len(cycles) > 1 else ""
             raise InputError(f"declared parents would close a cycle: {shown}{more}; nothing was written")
+
+    def _declared_parents_of(self, ids: list[str]) -> list[tuple[str, str]]:
+        """(child, parent) of every stored declared edge whose child is in `ids`."""
+        return [(row["c"], row["p"]) for row in self._read(q.DECLARED_PARENTS_OF, {"ids": ids})]
 
     @abstractmethod
     def mark_duplicate(self, duplicate: str, original: str) -> None:
