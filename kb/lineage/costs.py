@@ -13,16 +13,13 @@ Parent choice (`edge_costs`) makes the costs lexicographic: a pair not related b
 behaviour; then constraints and evidence:
 - dates (`use_dates`): no parent released after its child (edge removed);
 - declared parents: cost × `DECLARED_DISCOUNT` (evidence, not law: a contradicted one still loses);
+- copies: a child pays the same for every copy of one model (copies.py) and they are ordered by how
+  people make files (a quantized GGUF from a float GGUF, everything else from the checkpoint);
 - precision: a parent at lower precision than its child costs `PRECISION_PENALTY` more when it is
   quantized (q8_0 or below) or a near-identical copy (a model is not the child of its own
-  conversion). Near-ties between copies of one model at several precisions are broken by a factor
-  1 + `PRECISION_TIE`·gap: a quantized child prefers the nearest higher float precision (f32 → f16 →
-  q4_0, as llama.cpp's quantize tool works from a float GGUF; a quantized parent counts as 10 steps),
-  except the types llama.cpp's converter writes straight from a checkpoint (f16, bf16, q8_0), which,
-  like any other child, prefer the most precise copy.
-- determinism: costs are rounded to `COST_BITS` bits of mantissa before the tie factors, so two
-  candidates equal up to float noise are exactly equal and the earlier one (models sorted by id) wins
-  on every machine.
+  conversion);
+- determinism: costs are rounded to `COST_BITS` bits of mantissa, so two candidates equal up to float
+  noise are exactly equal and the earlier one (models sorted by id) wins on every machine.
 """
 
 from __future__ import annotations
@@ -33,12 +30,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from kb.channels import REGISTRY
+from kb.lineage.copies import copy_classes, equalise
 from kb.lineage.evidence import ModelEvidence, channel_distances, precision_rank
 
 W_RELATED = 0.5
 DECLARED_DISCOUNT = 0.5
 PRECISION_PENALTY = 2.0
-PRECISION_TIE = 1e-4
 QUANTIZED_RANK = 6  # q8_0 and below (evidence.PRECISION_RANK)
 QUANT_NEAR_WEIGHTS = 0.02
 COST_BITS = 30
@@ -126,28 +123,26 @@ def ordinal(date: str | None) -> float:
 def edge_costs(
     evs: Sequence[ModelEvidence], cost: np.ndarray, code: np.ndarray, *, use_dates: bool,
     use_declared: bool,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(edge cost [child, parent] for the arborescence, allowed mask, lexicographic cost), see the
-    module docstring."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(edge cost [child, parent] for the arborescence, allowed mask, lexicographic cost, copy class
+    per model), see the module docstring."""
     allowed = np.isfinite(cost)
     np.fill_diagonal(allowed, False)
-    lexical = quantize(np.where(structurally_related(cost, code), cost, W_RELATED + cost))
-    ranks = precision_ranks(evs)
-    known = ranks >= 0
-    both = known[:, None] & known[None, :]
-    rc, rp = ranks[:, None], ranks[None, :]
-    near_copy = structural_codes(code) & (cost < QUANT_NEAR_WEIGHTS)  # same weights up to rounding
-    quantized_parent = both & (rp < rc) & ((rp <= QUANTIZED_RANK) | near_copy)  # [c, p]
-    edge = lexical + PRECISION_PENALTY * quantized_parent
-    top = ranks.max() if known.any() else 0
-    converter_type = rc >= QUANTIZED_RANK
-    step_down = np.where(rp <= QUANTIZED_RANK, 10, np.where(converter_type, top - rp, rp - rc))
-    gap = np.where(both & (rc < rp), step_down, np.where(known[None, :], top - rp, 0))
-    edge = edge * (1.0 + PRECISION_TIE * gap)
     if use_dates:
         day = np.array([ordinal(e.released) for e in evs])
         dated = np.isfinite(day)
         allowed &= ~(dated[:, None] & dated[None, :] & (day[None, :] > day[:, None]))  # parent later
+    structural = structural_codes(code)
+    lexical = quantize(np.where(structurally_related(cost, code), cost, W_RELATED + cost))
+    classes = copy_classes(cost, structural)
+    edge = equalise(lexical, allowed, classes, evs)
+    ranks = precision_ranks(evs)
+    known = ranks >= 0
+    both = known[:, None] & known[None, :]
+    rc, rp = ranks[:, None], ranks[None, :]
+    near_copy = structural & (cost < QUANT_NEAR_WEIGHTS)  # same weights up to rounding
+    quantized_parent = both & (rp < rc) & ((rp <= QUANTIZED_RANK) | near_copy)  # [c, p]
+    edge = edge + PRECISION_PENALTY * quantized_parent
     if use_declared:
         index = {e.id: i for i, e in enumerate(evs)}
         for ci, e in enumerate(evs):
@@ -155,4 +150,4 @@ def edge_costs(
                 pi = index.get(parent)
                 if pi is not None and allowed[ci, pi]:
                     edge[ci, pi] *= DECLARED_DISCOUNT
-    return edge, allowed, lexical
+    return edge, allowed, lexical, classes

@@ -19,7 +19,8 @@ import numpy as np
 from kb.channels import NAMES
 from kb.errors import InputError
 from kb.lineage.arborescence import DENSE_MAX, K_CANDIDATES, arborescence, descends
-from kb.lineage.costs import Scales, channel_scales, edge_costs, pair_costs, precision_ranks
+from kb.lineage.copies import copy_root_penalty
+from kb.lineage.costs import PRECISION_PENALTY, Scales, channel_scales, edge_costs, pair_costs, precision_ranks
 from kb.lineage.evidence import ModelEvidence, channel_distances
 from kb.lineage.families import FamilyLabels
 from kb.lineage.merges import find_merges, merge_channel
@@ -60,8 +61,8 @@ def family_parents(
         return []
     ch = channel_distances(evs)
     cost, code, raw = pair_costs(ch, scales)
-    edge_cost, allowed, lexical = edge_costs(evs, cost, code, use_dates=options.use_dates,
-                                             use_declared=options.use_declared)
+    edge_cost, allowed, lexical, classes = edge_costs(evs, cost, code, use_dates=options.use_dates,
+                                                      use_declared=options.use_declared)
     merges = find_merges(evs, ch, use_dates=options.use_dates) if options.use_merges else {}
     for mi, (a, b, _t, _h) in merges.items():
         keep = np.zeros(m, bool)
@@ -73,8 +74,10 @@ def family_parents(
     ranks = precision_ranks(evs)
     candidates = np.where(allowed, edge_cost, np.inf)
 
+    not_root = MERGE_ROOT_PENALTY * merged + PRECISION_PENALTY * copy_root_penalty(classes, evs)
+
     def solve(root_cost: np.ndarray) -> np.ndarray:
-        return arborescence(candidates, root_cost + MERGE_ROOT_PENALTY * merged,
+        return arborescence(candidates, root_cost + not_root,
                             dense_max=options.dense_max, k_candidates=options.k_candidates)
 
     parent = solve(root_costs(evs, lexical, ranks, options.use_dates))

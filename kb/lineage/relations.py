@@ -2,8 +2,9 @@
 
 Merges are found geometrically (merges.py). For the other edges, by the evidence that decided them:
 - decided by a structural (weight) channel saying "related": quantized when the child is at lower
-  precision (a conversion keeps the weights); else the channel's own hint (a low-rank difference is
-  an adapter); else quantized when the weights are near identical; else finetune (full-rank change);
+  precision, or holds the same weights in another file format (a conversion); else the channel's own
+  hint (a low-rank difference is an adapter); else finetune (closeness alone is no quantization: a
+  real model's fine-tune moves its weights little relative to their size);
 - decided by a structural channel but far: finetune, marked as weak evidence;
 - decided by behaviour while the weights compare and are far: distill (close in behaviour only);
 - no weights to compare: distill across architecture signatures; quantized at lower precision, or
@@ -31,13 +32,16 @@ def relation_for(c: ModelEvidence, p: ModelEvidence, code: int, ch: dict[str, np
     if structural is not None:
         d = ch[structural.name][ci, pi]
         if deciding is structural and d / scales[structural.name] < structural.related_below:
+            near = d / scales[structural.name] < QUANT_NEAR_WEIGHTS
             if lower:
                 return "quantized", f"weights d={d:.3g} at lower precision ({c.precision} < {p.precision})"
+            if near and c.fmt and p.fmt and c.fmt != p.fmt:
+                return "quantized", f"the same weights (d={d:.3g}) converted from {p.fmt} to {c.fmt}"
             hint = structural.relation_hint(c.vectors[structural.name], p.vectors[structural.name])
             if hint is not None:
                 return hint
-            if d / scales[structural.name] < QUANT_NEAR_WEIGHTS:
-                return "quantized", f"near-identical weights d={d:.3g}"
+            if near:  # closeness alone is no quantization: a real model's fine-tune moves its weights little
+                return "finetune", f"near-identical weights d={d:.3g} at the same precision and format"
             return "finetune", f"weights d={d:.3g}, full-rank difference"
         if deciding is not None and deciding.structural:  # the weights decided, yet far
             return "finetune", f"weak evidence: weights d={d:.3g} and nothing closer"

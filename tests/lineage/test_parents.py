@@ -158,3 +158,45 @@ def test_a_tie_up_to_float_noise_is_decided_the_same_way_whatever_the_noise(nois
            for n, v in (("m/a", base), ("m/b", copy), ("m/c", child))]
     edges = family_parents(evs, channel_scales(evs))
     assert sorted((evs[e.child].id, evs[e.parent].id) for e in edges) == [("m/b", "m/a"), ("m/c", "m/a")]
+
+
+def _copies(fmt_f16: str | None = "gguf"):
+    """An f32 checkpoint, its f16 GGUF, a q4_0 quantized from the f16 GGUF, and a fine-tune of the
+    checkpoint; the q4_0 is as near the f32 as the f16 up to its own rounding, either way round."""
+    rng = np.random.default_rng(11)
+    n = 16 * K2
+    base = rng.normal(size=n)
+    f16 = base + 1e-4 * rng.normal(size=n)
+    q4 = base + 0.08 * rng.normal(size=n)  # no closer to f16 than to the checkpoint
+    text = rng.normal(size=16)
+    return [ev("m/base", text=text, weights=base, signature="s", precision="f32", fmt="hf"),
+            ev("m/base-f16", text=text, weights=f16, signature="s", precision="f16", fmt=fmt_f16),
+            ev("m/base-q4_0", text=text, weights=q4, signature="s", precision="q4_0", fmt="gguf"),
+            ev("m/ft", text=text + 1.0, weights=base + 0.2 * rng.normal(size=n), signature="s",
+               precision="f32", fmt="hf")]
+
+
+@pytest.mark.parametrize("dates", [True, False])
+def test_copies_are_told_apart_by_how_files_are_made_not_by_rounding_noise(dates):
+    """Among copies of one model a quantized GGUF comes from the float GGUF, a fine-tune from the
+    checkpoint, and a copy is never the root while its source is present."""
+    evs = _copies()
+    if dates:
+        for e, day in zip(evs, ("2024-01-01", "2024-01-02", "2024-01-03", "2024-02-01")):
+            e.released = day
+    edges = family_parents(evs, channel_scales(evs), ParentOptions(use_dates=dates))
+    got = {evs[e.child].id: (evs[e.parent].id, e.relation) for e in edges}
+    assert got == {"m/base-f16": ("m/base", "quantized"), "m/base-q4_0": ("m/base-f16", "quantized"),
+                   "m/ft": ("m/base", "finetune")}
+
+
+def test_near_identical_weights_in_the_same_format_are_no_quantization():
+    """Closeness alone is not a quantization (a real model's fine-tune moves its weights by a small
+    fraction): the same format and precision make it a fine-tune, a format change a conversion."""
+    evs = _copies(fmt_f16="hf")
+    evs[1].precision = "f32"
+    edges = family_parents(evs[:2], channel_scales(evs[:2]), ParentOptions(use_dates=False))
+    assert [(evs[e.child].id, e.relation) for e in edges] == [("m/base-f16", "finetune")]
+    evs[1].fmt = "gguf"
+    edges = family_parents(evs[:2], channel_scales(evs[:2]), ParentOptions(use_dates=False))
+    assert [(evs[e.child].id, e.relation) for e in edges] == [("m/base-f16", "quantized")]
