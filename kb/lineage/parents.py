@@ -20,7 +20,7 @@ from kb.channels import NAMES
 from kb.errors import InputError
 from kb.lineage.arborescence import DENSE_MAX, K_CANDIDATES, arborescence, descends
 from kb.lineage.copies import copy_root_penalty
-from kb.lineage.costs import PRECISION_PENALTY, Scales, channel_scales, edge_costs, pair_costs, precision_ranks
+from kb.lineage.costs import PRECISION_PENALTY, PairCosts, Scales, channel_scales, edge_costs, pair_costs, precision_ranks
 from kb.lineage.evidence import ModelEvidence, channel_distances
 from kb.lineage.families import FamilyLabels
 from kb.lineage.merges import find_merges, merge_channel
@@ -60,8 +60,9 @@ def family_parents(
     if m < 2:
         return []
     ch = channel_distances(evs)
-    cost, code, raw = pair_costs(ch, scales)
-    edge_cost, allowed, lexical, classes = edge_costs(evs, cost, code, use_dates=options.use_dates,
+    pairs = pair_costs(evs, scales, ch)
+    cost, code, raw = pairs.cost, pairs.code, pairs.raw
+    edge_cost, allowed, lexical, classes = edge_costs(evs, pairs, use_dates=options.use_dates,
                                                       use_declared=options.use_declared)
     merges = find_merges(evs, ch, use_dates=options.use_dates) if options.use_merges else {}
     for mi, (a, b, _t, _h) in merges.items():
@@ -90,13 +91,14 @@ def family_parents(
             central[centroid] = 0.0
             parent = solve(root_costs(evs, lexical, ranks, options.use_dates, central))
     return [edge for ci in range(m) if parent[ci] >= 0
-            for edge in _edges_of(ci, int(parent[ci]), evs, parent, merges, ch, cost, code, raw, scales)]
+            for edge in _edges_of(ci, int(parent[ci]), evs, parent, merges, ch, pairs, scales)]
 
 
 def _edges_of(ci: int, pi: int, evs: Sequence[ModelEvidence], parent: np.ndarray,
               merges: dict[int, tuple[int, int, float, float]], ch: dict[str, np.ndarray],
-              cost: np.ndarray, code: np.ndarray, raw: np.ndarray, scales: Scales) -> list[ParentEdge]:
+              pairs: PairCosts, scales: Scales) -> list[ParentEdge]:
     """The edge(s) of child `ci` whose arborescence parent is `pi` (a merge child gets both parents)."""
+    cost, code, raw = pairs.cost, pairs.code, pairs.raw
     if ci in merges and pi in merges[ci][:2]:
         a, b, t, h = merges[ci]
         other = b if pi == a else a
@@ -111,7 +113,7 @@ def _edges_of(ci: int, pi: int, evs: Sequence[ModelEvidence], parent: np.ndarray
         return [ParentEdge(ci, pi, float("inf"), float("nan"), "none", "finetune",
                            reason="forced: no channel shared with any admissible parent")]
     c_code = int(code[ci, pi])
-    relation, reason = relation_for(evs[ci], evs[pi], c_code, ch, ci, pi, scales)
+    relation, reason = relation_for(evs[ci], evs[pi], c_code, ch, ci, pi, scales, bool(pairs.kin[ci, pi]))
     return [ParentEdge(ci, pi, float(cost[ci, pi]), float(raw[ci, pi]), NAMES[c_code], relation, reason=reason)]
 
 

@@ -23,15 +23,16 @@ QUANT_NEAR_FUNCTIONAL = 0.01
 
 
 def relation_for(c: ModelEvidence, p: ModelEvidence, code: int, ch: dict[str, np.ndarray], ci: int,
-                 pi: int, scales: Scales) -> tuple[str, str]:
-    """(relation, reason) of edge c → p, whose cost channel `code` (index into NAMES) gave."""
+                 pi: int, scales: Scales, kin: bool = False) -> tuple[str, str]:
+    """(relation, reason) of edge c → p, whose cost channel `code` (index into NAMES) gave; `kin`: a
+    structural channel found the two kin (close, or a low-rank difference)."""
     rc, rp = precision_rank(c.precision), precision_rank(p.precision)
     lower = rc is not None and rp is not None and rc < rp
     deciding = REGISTRY[code] if code >= 0 else None
     structural = next((chan for chan in REGISTRY if chan.structural and np.isfinite(ch[chan.name][ci, pi])), None)
     if structural is not None:
         d = ch[structural.name][ci, pi]
-        if deciding is structural and d / scales[structural.name] < structural.related_below:
+        if deciding is structural and (kin or d / scales[structural.name] < structural.related_below):
             near = d / scales[structural.name] < QUANT_NEAR_WEIGHTS
             if lower:
                 return "quantized", f"weights d={d:.3g} at lower precision ({c.precision} < {p.precision})"

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from kb.channels.weights import SKETCH_K as SKETCH_BLOCK
-from kb.lineage.evidence import ModelEvidence, channel_distances
+from kb.lineage.evidence import ModelEvidence, channel_distances, pair_distances
+from kb.lineage.infer import infer_lineage
 from kb.lineage.families import families_from_labels
 from kb.lineage.arborescence import edmonds_dense as _edmonds_dense
 from kb.lineage.costs import channel_scales
@@ -200,3 +201,28 @@ def test_near_identical_weights_in_the_same_format_are_no_quantization():
     evs[1].fmt = "gguf"
     edges = family_parents(evs[:2], channel_scales(evs[:2]), ParentOptions(use_dates=False))
     assert [(evs[e.child].id, e.relation) for e in edges] == [("m/base-f16", "quantized")]
+
+
+def test_a_strong_merged_lora_is_kin_by_its_low_rank_difference():
+    """A merged LoRA can move the weights as far as an unrelated model; its difference stays low-rank,
+    which independent models never show: one family, the right parent, an adapter."""
+    rng = np.random.default_rng(5)
+    blocks = 8
+    base = rng.normal(size=(blocks, 16, 16))
+    lora = base.copy()
+    for b in range(blocks):  # rank 2 in every block, as large as the weights themselves
+        lora[b] += 1.5 * rng.normal(size=(16, 2)) @ rng.normal(size=(2, 16)) / np.sqrt(2)
+    other = rng.normal(size=(blocks, 16, 16))
+    text = rng.normal(size=8)
+    evs = [ev("l/base", text=text, weights=base.ravel(), signature="s", precision="f32", released="2024-01-01"),
+           ev("l/lora", text=text + 1.0, weights=lora.ravel(), signature="s", precision="f32", released="2024-02-01"),
+           ev("l/other", text=text + 3 * rng.normal(size=8), weights=other.ravel(), signature="s",
+              precision="f32", released="2024-01-15")]
+    scales = channel_scales(evs)
+    assert pair_distances(evs[0], evs[1])["weights"] / np.sqrt(2) > 0.6  # far by distance alone
+    result = infer_lineage(evs, use_declared=False)
+    got = {(e.child, e.parent, e.relation) for e in result.edges}
+    assert ("l/lora", "l/base", "adapter") in got
+    family = {m.model: m.family for m in result.memberships}
+    assert family["l/lora"] == family["l/base"] != family["l/other"]
+    assert scales["weights"] == pytest.approx(np.sqrt(2))
