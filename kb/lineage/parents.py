@@ -1,7 +1,8 @@
 """Directed parents: a minimum spanning arborescence per family over best-evidence edge costs.
 
-The pieces, one module each: edge costs and constraints (costs.py), merges (merges.py), which member
-is the root (roots.py), Chu–Liu/Edmonds (arborescence.py), the relation of each edge (relations.py).
+The pieces, one module each: edge costs and constraints (costs.py), copies of one model (copies.py),
+merges (merges.py), which member is the root (roots.py), Chu–Liu/Edmonds (arborescence.py), siblings
+wrongly chained (siblings.py), the relation of each edge (relations.py).
 This module puts them together for one family (`family_parents`) and for all (`infer_parents`).
 
 Measured on synthetic lineages (bench/RESULTS.md): parent accuracy 0.98–0.99 with dates, 0.90–0.92
@@ -26,6 +27,7 @@ from kb.lineage.families import FamilyLabels
 from kb.lineage.merges import find_merges, merge_channel
 from kb.lineage.relations import relation_for
 from kb.lineage.roots import MERGE_ROOT_PENALTY, root_costs, tree_centroid
+from kb.lineage.siblings import resolve_siblings
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,7 @@ def family_parents(
             central = np.ones(m)
             central[centroid] = 0.0
             parent = solve(root_costs(evs, lexical, ranks, options.use_dates, central))
+    parent = resolve_siblings(parent, ch, allowed, fixed=set(merges))
     return [edge for ci in range(m) if parent[ci] >= 0
             for edge in _edges_of(ci, int(parent[ci]), evs, parent, merges, ch, pairs, scales)]
 

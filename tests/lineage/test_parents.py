@@ -226,3 +226,26 @@ def test_a_strong_merged_lora_is_kin_by_its_low_rank_difference():
     family = {m.model: m.family for m in result.memberships}
     assert family["l/lora"] == family["l/base"] != family["l/other"]
     assert scales["weights"] == pytest.approx(np.sqrt(2))
+
+
+@pytest.mark.parametrize("dates", [True, False])
+def test_seed_twins_are_siblings_not_parent_and_child(dates):
+    """Two fine-tunes of one base on the same data with other seeds move alike (each nearer the other
+    than the base), and a chain of fine-tunes stays a chain: the tree metric tells them apart."""
+    rng = np.random.default_rng(9)
+    n = 16 * K2
+    base = rng.normal(size=n)
+    shared = 0.3 * rng.normal(size=n)  # the data's direction, common to both twins
+    twin_a = base + shared + 0.12 * rng.normal(size=n)
+    twin_b = base + shared + 0.12 * rng.normal(size=n)
+    step1 = base + 0.3 * rng.normal(size=n)
+    step2 = step1 + 0.3 * rng.normal(size=n)
+    text = rng.normal(size=8)
+    models = [("t/base", base, "2024-01-01"), ("t/twin-a", twin_a, "2024-02-01"), ("t/twin-b", twin_b, "2024-02-09"),
+              ("t/step1", step1, "2024-02-03"), ("t/step2", step2, "2024-03-01")]
+    evs = [ev(name, text=text + k, weights=w, signature="s", precision="f32", released=day if dates else None)
+           for k, (name, w, day) in enumerate(models)]
+    edges = family_parents(evs, channel_scales(evs), ParentOptions(use_dates=dates))
+    got = {evs[e.child].id: evs[e.parent].id for e in edges}
+    assert got["t/twin-a"] == got["t/twin-b"] == "t/base"
+    assert got["t/step2"] == "t/step1" and got["t/step1"] == "t/base"
