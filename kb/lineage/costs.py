@@ -81,13 +81,15 @@ KIN_CHECK = 1.2
 @dataclass(frozen=True)
 class PairCosts:
     """Per pair of models: the cost on the common scale, the channel that gave it (an index into
-    `kb.channels.NAMES`, −1 where none compares the pair), that channel's raw distance, and whether a
-    structural channel says the two share training history (`kin`)."""
+    `kb.channels.NAMES`, −1 where none compares the pair), that channel's raw distance, whether a
+    structural channel compares the two (`weighed`) and whether it says they share training history
+    (`kin`)."""
 
     cost: np.ndarray
     code: np.ndarray
     raw: np.ndarray
     kin: np.ndarray
+    weighed: np.ndarray
 
     def for_clustering(self) -> np.ndarray:
         """Symmetric dissimilarity for families: kin pairs count as close whatever their distance,
@@ -115,7 +117,7 @@ def pair_costs(evs: Sequence[ModelEvidence], scales: Scales,
     cost = np.where(use_s, s_cost, np.where(has_f, f_cost, np.inf))
     code = np.where(use_s, s_code, np.where(has_f, f_code, -1))
     raw = np.where(use_s, s_raw, np.where(has_f, f_raw, np.nan))
-    return PairCosts(cost, code, raw, kin)
+    return PairCosts(cost, code, raw, kin, has_s)
 
 
 def _kin(evs: Sequence[ModelEvidence], s_cost: np.ndarray, s_code: np.ndarray) -> np.ndarray:
@@ -168,7 +170,7 @@ def edge_costs(
         allowed &= ~(dated[:, None] & dated[None, :] & (day[None, :] > day[:, None]))  # parent later
     structural = structural_codes(code)
     lexical = quantize(np.where(pairs.kin & structural, cost, W_RELATED + cost))
-    classes = copy_classes(cost, structural)
+    classes = copy_classes(cost, structural | ~pairs.weighed)
     edge = equalise(lexical, allowed, classes, evs)
     ranks = precision_ranks(evs)
     known = ranks >= 0

@@ -92,7 +92,7 @@ def family_parents(
             central = np.ones(m)
             central[centroid] = 0.0
             parent = solve(root_costs(evs, lexical, ranks, options.use_dates, central))
-    parent = resolve_siblings(parent, ch, allowed, fixed=set(merges))
+    parent = resolve_siblings(parent, ch, allowed, classes, fixed=set(merges))
     return [edge for ci in range(m) if parent[ci] >= 0
             for edge in _edges_of(ci, int(parent[ci]), evs, parent, merges, ch, pairs, scales)]
 

@@ -28,9 +28,11 @@ def distances_for_triples(ch: dict[str, np.ndarray]) -> list[np.ndarray]:
 
 
 def resolve_siblings(parent: np.ndarray, ch: dict[str, np.ndarray], allowed: np.ndarray,
-                     fixed: Collection[int] = ()) -> np.ndarray:
+                     classes: np.ndarray, fixed: Collection[int] = ()) -> np.ndarray:
     """`parent` with every sibling wrongly attached under its sibling moved up to their parent.
-    Nodes in `fixed` (merges) and their parents are left alone. Top-down, one pass."""
+    Nodes in `fixed` (merges) and their parents are left alone, and so are copies (`classes`: the
+    copy class of each model; between copies of one model the metric is rounding noise). Top-down,
+    one pass."""
     parent = parent.copy()
     layers = distances_for_triples(ch)
     order = _top_down(parent)
@@ -39,7 +41,7 @@ def resolve_siblings(parent: np.ndarray, ch: dict[str, np.ndarray], allowed: np.
         if p < 0 or c in fixed or p in fixed:
             continue
         g = int(parent[p])
-        if g < 0 or not allowed[c, g]:
+        if g < 0 or not allowed[c, g] or classes[c] == classes[p] or classes[p] == classes[g]:
             continue
         for d in layers:
             dcg, dpg, dcp = d[c, g], d[p, g], d[c, p]
