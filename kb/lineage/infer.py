@@ -211,7 +211,7 @@ def infer_lineage(
             child=evs[e.child].id, parent=evs[e.parent].id,
             distance=float(e.distance) if np.isfinite(e.distance) else float("nan"),
             support=None if np.isnan(s) else float(s), method=e.method, relation=e.relation,
-            channel=e.channel, flag=flag, reason=reason or e.reason,
+            channel=e.channel, flag=flag, reason=reason or e.reason, direction=e.direction,
         )
         for e, s, (flag, reason) in zip(edges, support, per_edge)
     ]

@@ -13,7 +13,7 @@ References: Horwitz et al. 2024, "On the Origin of Llamas: Model Tree Heritage R
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -22,7 +22,7 @@ from kb.errors import InputError
 from kb.lineage.arborescence import DENSE_MAX, K_CANDIDATES, arborescence, descends
 from kb.lineage.copies import copy_root_penalty
 from kb.lineage.costs import PRECISION_PENALTY, PairCosts, Scales, channel_scales, edge_costs, pair_costs, precision_ranks
-from kb.lineage.evidence import ModelEvidence, channel_distances
+from kb.lineage.evidence import ModelEvidence, channel_distances, precision_rank
 from kb.lineage.families import FamilyLabels
 from kb.lineage.merges import find_merges, merge_channel
 from kb.lineage.relations import relation_for
@@ -42,6 +42,8 @@ class ParentEdge:
     relation: str
     method: str = "arborescence"
     reason: str = ""
+    direction: str = "uncertain"
+    """What says the parent came first (see `direction_of`)."""
 
 
 @dataclass(frozen=True)
@@ -93,8 +95,27 @@ def family_parents(
             central[centroid] = 0.0
             parent = solve(root_costs(evs, lexical, ranks, options.use_dates, central))
     parent = resolve_siblings(parent, ch, allowed, classes, fixed=set(merges))
-    return [edge for ci in range(m) if parent[ci] >= 0
-            for edge in _edges_of(ci, int(parent[ci]), evs, parent, merges, ch, pairs, scales)]
+    edges = [edge for ci in range(m) if parent[ci] >= 0
+             for edge in _edges_of(ci, int(parent[ci]), evs, parent, merges, ch, pairs, scales)]
+    return [replace(e, direction=direction_of(e, evs, classes, options.use_dates)) for e in edges]
+
+
+def direction_of(edge: ParentEdge, evs: Sequence[ModelEvidence], classes: np.ndarray, use_dates: bool) -> str:
+    """What says `edge.parent` came before `edge.child`: "date" (released earlier), "merge" (a merge is
+    made from its parents), "copy" (the child is the parent's weights at a lower precision or in another
+    format: files are converted from checkpoints and quantized down), else "uncertain" (only the
+    choice of the family's root orders them)."""
+    c, p = evs[edge.child], evs[edge.parent]
+    if use_dates and c.released and p.released and p.released < c.released:
+        return "date"
+    if edge.relation == "merge":
+        return "merge"
+    rc, rp = precision_rank(c.precision), precision_rank(p.precision)
+    lower = rc is not None and rp is not None and rc < rp
+    converted = classes[edge.child] == classes[edge.parent] and c.fmt == "gguf" and p.fmt == "hf"
+    if edge.relation == "quantized" and (lower or converted):
+        return "copy"
+    return "uncertain"
 
 
 def _edges_of(ci: int, pi: int, evs: Sequence[ModelEvidence], parent: np.ndarray,
@@ -133,6 +154,5 @@ def infer_parents(
         if members.size < 2:
             continue
         for e in family_parents([evs[i] for i in members], scales, options):
-            out.append(ParentEdge(int(members[e.child]), int(members[e.parent]), e.cost, e.distance,
-                                  e.channel, e.relation, e.method, e.reason))
+            out.append(replace(e, child=int(members[e.child]), parent=int(members[e.parent])))
     return out

@@ -249,3 +249,14 @@ def test_seed_twins_are_siblings_not_parent_and_child(dates):
     got = {evs[e.child].id: evs[e.parent].id for e in edges}
     assert got["t/twin-a"] == got["t/twin-b"] == "t/base"
     assert got["t/step2"] == "t/step1" and got["t/step1"] == "t/base"
+
+
+def test_each_edge_says_what_set_its_direction():
+    """Without dates only a copy's (and a merge's) direction is known; the rest say "uncertain"."""
+    evs = _copies()
+    undated = {evs[e.child].id: e.direction for e in family_parents(evs, channel_scales(evs), ParentOptions(use_dates=False))}
+    assert undated == {"m/base-f16": "copy", "m/base-q4_0": "copy", "m/ft": "uncertain"}
+    for e, day in zip(evs, ("2024-01-01", "2024-01-01", "2024-01-03", "2024-02-01")):
+        e.released = day
+    dated = {evs[e.child].id: e.direction for e in family_parents(evs, channel_scales(evs), ParentOptions())}
+    assert dated == {"m/base-f16": "copy", "m/base-q4_0": "date", "m/ft": "date"}
