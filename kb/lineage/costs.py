@@ -65,7 +65,7 @@ def _first(ch: dict[str, np.ndarray], scales: Scales, structural: bool) -> tuple
     shape = next(iter(ch.values())).shape
     cost, code, raw = np.full(shape, np.nan), np.full(shape, -1), np.full(shape, np.nan)
     for index, chan in enumerate(REGISTRY):
-        if chan.structural != structural:
+        if chan.structural != structural or "relatedness" not in chan.decides:
             continue
         take = np.isnan(cost) & np.isfinite(ch[chan.name])
         cost = np.where(take, ch[chan.name] / scales[chan.name], cost)

@@ -38,9 +38,10 @@ def relation_for(c: ModelEvidence, p: ModelEvidence, code: int, ch: dict[str, np
                 return "quantized", f"weights d={d:.3g} at lower precision ({c.precision} < {p.precision})"
             if near and c.fmt and p.fmt and c.fmt != p.fmt:
                 return "quantized", f"the same weights (d={d:.3g}) converted from {p.fmt} to {c.fmt}"
-            hint = structural.relation_hint(c.vectors[structural.name], p.vectors[structural.name])
-            if hint is not None:
-                return hint
+            if "relation" in structural.decides:
+                hint = structural.relation_hint(c.vectors[structural.name], p.vectors[structural.name])
+                if hint is not None:
+                    return hint
             if near:  # closeness alone is no quantization: a real model's fine-tune moves its weights little
                 return "finetune", f"near-identical weights d={d:.3g} at the same precision and format"
             return "finetune", f"weights d={d:.3g}, full-rank difference"
