@@ -60,7 +60,9 @@ def _text_inches(labels: Sequence[str], size: float) -> float:
 
     renderer = RendererAgg(10, 10, 72)
     prop = FontProperties(size=size)
-    return max((renderer.get_text_width_height_descent(t, prop, ismath=False)[0] for t in labels), default=0) / 72
+    with _quiet_glyphs():
+        widths = [renderer.get_text_width_height_descent(t, prop, ismath=False)[0] for t in labels]
+    return max(widths, default=0) / 72
 
 
 def figure(kb: KbTree, colour_by: str = "family", title: str | None = None):  # -> Figure
