@@ -4,6 +4,7 @@ subtree drawing (kb/export/draw.py, the anchor: a 341-member subtree) in the sam
 Times, each the median of `--repeat` runs in this process (fixed seeds, one BLAS thread):
 - tree: neighbor joining + rooting over text DNAs (kb.lineage.kbtree.build_tree);
 - circular tree as SVG and as PNG (kb.export.circular), timeline as SVG and PNG (kb.export.timeline);
+- `dnakb report` over an embedded store holding the lineage (DNAs, dates, true edges declared);
 - the anchor: the left-to-right subtree drawing of 341 members as SVG.
 Prints one line per size and each time's ratio to the anchor.
 
@@ -49,6 +50,22 @@ def anchor_subtree():
     return Subtree("base/root", "both", depth, members, edges, choose_primary("base/root", depth, edges))
 
 
+def report_seconds(evs, name: dict[str, str], truth, repeat: int) -> float:
+    import tempfile
+
+    import numpy as np
+
+    from kb.export.kbreport import build_report
+    from kb.records import DeclaredEdge, ModelRecord
+    from kb.stores import StoreConfig, open_store
+
+    with tempfile.TemporaryDirectory() as folder, open_store(StoreConfig(kind="embedded", db=Path(folder) / "kb")) as store:
+        store.upsert_models([ModelRecord(id=name[e.id], dna=e.text.astype(np.float32), protocol="synthetic",
+                                         released=e.released, license="mit", status="ok") for e in evs])
+        store.upsert_declared_edges([DeclaredEdge(name[c], name[p], r) for c, p, r in truth])
+        return median_seconds(lambda: build_report(store), repeat)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[320, 1000])
@@ -81,7 +98,8 @@ def main() -> None:
             roots.setdefault(family[name[e.id]], name[e.id])
         line = timeline.build_timeline({name[e.id]: e.text for e in evs}, released, family, roots,
                                        [(name[c], name[p]) for c, p, _ in lin.truth], "synthetic")
-        times = {
+        times = {"report": report_seconds(evs, name, lin.truth, args.repeat)}
+        times |= {
             "tree (NJ + root)": t_tree,
             "circular svg": median_seconds(lambda: circular.to_svg(kb), args.repeat),
             "circular png": median_seconds(lambda: circular.to_png(kb), args.repeat),
