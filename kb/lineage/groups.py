@@ -1,9 +1,11 @@
 """Which family a model belongs to, for questions asked per family (evolution speed, reports, colours).
 
 A model's family is its inferred family (`dnakb infer`'s MEMBER_OF, named `family:<root>`) when it
-has one. A model without one (metadata only, e.g. imported from Hugging Face model trees) belongs to
-the tree of its declared root, named `root:<root id>` (`walk.roots_by_model`: the parentless ancestor
-over declared edges, the largest tree when several). So a KB of declarations alone still has families.
+has one. A model without one (metadata only, e.g. imported from Hugging Face model trees) takes the
+inferred family of its nearest declared ancestor that has one (ties: the smallest id), else the tree of
+its declared root, named `root:<root id>` (`walk.roots_by_model`: the parentless ancestor over declared
+edges, the largest tree when several). So a KB of declarations alone still has families, and a
+metadata-only fine-tune of an ingested model joins that model's family.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kb.errors import NotFoundError
-from kb.lineage.walk import parents_of, read_parent_edges, roots_by_model
+from kb.lineage.walk import ancestor_depths, parents_of, read_parent_edges, roots_by_model
 
 ROOT_PREFIX = "root:"
 
@@ -44,9 +46,19 @@ class Groups:
 def group_models(model_ids: list[str], memberships: dict[str, str], family_roots: dict[str, str],
                  declared_parents: dict[str, Any]) -> Groups:
     """The grouping rule of the module docstring, as a pure function."""
-    rest = [m for m in model_ids if m not in memberships]
+    of = {m: memberships[m] for m in model_ids if m in memberships}
+    rest = []
+    for model in model_ids:
+        if model in of:
+            continue
+        above = ancestor_depths(model, declared_parents) if memberships else {}
+        found = sorted((depth, a) for a, depth in above.items() if a in memberships)
+        if found:
+            of[model] = memberships[found[0][1]]
+        else:
+            rest.append(model)
     roots = roots_by_model(rest, declared_parents)
-    of = {**{m: ROOT_PREFIX + roots[m] for m in rest}, **{m: memberships[m] for m in model_ids if m in memberships}}
+    of.update({m: ROOT_PREFIX + roots[m] for m in rest})
     root = {label: family_roots.get(label, "") for label in set(memberships.values())}
     root.update({ROOT_PREFIX + r: r for r in roots.values()})
     return Groups(of=dict(sorted(of.items())), root=dict(sorted(root.items())))

@@ -184,24 +184,33 @@ def selected(models: Mapping[str, dict[str, Any]], selection: Selection) -> list
     return keep
 
 
+FACTS = (
+    "MATCH (m:Model) WHERE m.protocol = $p AND m.dna IS NOT NULL RETURN m.id AS id, "
+    "m.architecture AS architecture, m.org AS org, m.released AS released, m.license AS license ORDER BY id"
+)
+
+
 def collect_kb_tree(store: Any, selection: Selection = Selection(), *, distance: str = "evidence",
                     root: str = "auto", protocol: str | None = None) -> KbTree:
-    """Read the models of one protocol that `selection` keeps and build their rooted tree."""
+    """Read the models of one protocol that `selection` keeps and build their rooted tree (facts
+    first, so a selection over `NJ_MAX` is refused before any vector is read)."""
     from kb.lineage.groups import model_groups
     from kb.lineage.infer import choose_protocol
 
     messages: list[str] = []
     pid = choose_protocol(store.protocols(), protocol, messages)
-    ids, matrix = store.dna_matrix(pid)
     groups = model_groups(store)
     families = tuple(groups.resolve(f) for f in selection.families)
-    records = {r.id: r for r in store.get_models(ids)}
-    facts = {m: {"family": groups.of.get(m), "architecture": records[m].architecture, "org": records[m].org,
-                 "released": records[m].released, "license": records[m].license} for m in ids}
+    facts = {row["id"]: {**row, "family": groups.of.get(row["id"])} for row in store.cypher(FACTS, {"p": pid})}
     chosen = selected(facts, Selection(families, selection.since, selection.until, selection.orgs))
     if not chosen:
         raise InputError(f"no model with a DNA of protocol {pid} matches the selection ({selection.describe()})")
+    if len(chosen) > NJ_MAX:
+        raise InputError(f"{len(chosen)} models: one tree is O(n³) and limited to {NJ_MAX}; "
+                         "select families, a date range or organisations")
+    ids, matrix = store.dna_matrix(pid)
     index = {m: i for i, m in enumerate(ids)}
+    records = {r.id: r for r in store.get_models(chosen)}
     evs = []
     for model in chosen:
         ev = ModelEvidence.from_record(records[model])
@@ -210,4 +219,5 @@ def collect_kb_tree(store: Any, selection: Selection = Selection(), *, distance:
     released = {m: facts[m]["released"] for m in chosen}
     tree = build_tree(tree_distances(evs, distance), chosen, root, released)
     rho, dated = time_signal(tree, released)
-    return KbTree(tree, pid, distance, {m: facts[m] for m in chosen}, rho, dated, messages)
+    return KbTree(tree, pid, distance, {m: {k: v for k, v in facts[m].items() if k != "id"} for m in chosen},
+                  rho, dated, messages)

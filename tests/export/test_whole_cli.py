@@ -99,6 +99,18 @@ def test_bad_requests_are_one_line(db, capsys, args, message):
     assert len(err.strip().splitlines()) == 1
 
 
+def test_too_many_models_for_one_tree_is_refused_and_the_report_says_so(db, capsys, tmp_path, monkeypatch):
+    import kb.lineage.kbtree
+
+    monkeypatch.setattr(kb.lineage.kbtree, "NJ_MAX", 5)
+    code, _, err = run(capsys, "--db", db, "export", "tree")
+    assert code == 1 and err.startswith("Error: 13 models: one tree is O(n³) and limited to 5; select families")
+    code, out, _ = run(capsys, "--db", db, "export", "tree", "--family", "fam-b")
+    assert code == 0 and out.endswith(";\n")
+    code, _, _ = run(capsys, "--db", db, "report", "-o", str(tmp_path / "r.html"))
+    assert code == 0 and "Not drawn: 13 models: one tree is O(n³)" in (tmp_path / "r.html").read_text()
+
+
 def test_report_on_a_kb_without_dnas_says_what_needs_them(tmp_path, capsys):
     from kb.records import DeclaredEdge, ModelRecord
 

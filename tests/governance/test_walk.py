@@ -99,3 +99,15 @@ def test_roots_pick_the_largest_tree_then_the_id():
     assert roots["x"] in ("x", "y") and roots["y"] in ("x", "y")
     tie = roots_by_model(["m", "P", "Q"], parents_of([E("m", "Q"), E("m", "P")]))
     assert tie["m"] == "P"
+
+
+def test_groups_inferred_family_then_nearest_ancestor_family_then_declared_root():
+    from kb.lineage.groups import group_models
+
+    edges = [E("meta-ft", "dna-base"), E("meta-ft2", "meta-ft"), E("other", "root0"), E("dna-base", "hub")]
+    groups = group_models(["dna-base", "hub", "meta-ft", "meta-ft2", "other", "root0"],
+                          {"dna-base": "family:dna-base"}, {"family:dna-base": "dna-base"}, parents_of(edges))
+    assert groups.of == {"dna-base": "family:dna-base", "hub": "root:hub", "meta-ft": "family:dna-base",
+                         "meta-ft2": "family:dna-base", "other": "root:root0", "root0": "root:root0"}
+    assert groups.root == {"family:dna-base": "dna-base", "root:hub": "hub", "root:root0": "root0"}
+    assert groups.resolve("meta-ft2") == "family:dna-base" and groups.members("root:root0") == ["other", "root0"]
