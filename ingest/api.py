@@ -279,8 +279,12 @@ def ingest(
         raise InputError(f"workers={workers}: need at least 1")
     chosen = _choose_protocol(store, protocol)
     pid = chosen.id
-    artifacts_root = str(ArtifactStore(artifacts).root.expanduser().resolve())
+    artifact_store = ArtifactStore(artifacts)
+    artifact_store.check_writable()
+    artifacts_root = str(artifact_store.root.expanduser().resolve())
 
+    if declared:  # a manifest parent must not close a cycle with what the KB declares: refuse before any work
+        store.check_acyclic([edge for entry in entries for edge in entry.declared_edges()])
     say(f"planning {len(entries)} model(s) under protocol {pid}")
     plans = _plan(entries, store, pid, force, say)
     _write_metadata(store, plans, declared, say)

@@ -213,17 +213,21 @@ def _add_model_info(graph: _Lineage, info: dict[str, Any], model_id: str, source
             )
 
 
-def _listed(value: Any) -> list[str]:
-    """A tree row's child list: a list, or a Python/JSON list written as a string."""
+def _listed(value: Any, where: str) -> list[str]:
+    """A tree row's child list: a list, or a Python/JSON list written as a string; anything else (a
+    bare string, a number, a mapping) is refused rather than read as a model id."""
     if value is None or value == "":
         return []
     if isinstance(value, str):
+        text = value.strip()
+        if not (text.startswith("[") and text.endswith("]")):
+            raise InputError(f"{where} must be a list of model ids, not the text {value[:60]!r}")
         try:
-            value = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            value = [part for part in value.strip("[]").split(",")]
-    if not isinstance(value, (list, tuple)):
-        return []
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError, RecursionError):
+            value = [part for part in text.strip("[]").split(",")]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, (str, int)) for v in value):
+        raise InputError(f"{where} must be a list of model ids, not {type(value).__name__} {str(value)[:60]}")
     return [hub_id(str(v).strip().strip("'\"")) for v in value if str(v).strip().strip("'\"")]
 
 
@@ -252,7 +256,7 @@ def _add_tree(graph: _Lineage, data: dict[str, Any], path: Path) -> None:
         if isinstance(info, dict):
             _add_model_info(graph, info, model_id, source)
         for key, relation in TREE_LISTS.items():
-            for child in _listed(row.get(key)):
+            for child in _listed(row.get(key), f"{path}: row {number} ({model_id}): {key!r}"):
                 graph.records += 1
                 if untyped:
                     graph.edge(child, model_id, relation, f"{source}-untyped", _DEFAULT)

@@ -39,7 +39,8 @@ from pathlib import Path
 from typing import Any
 
 from kb.errors import InputError
-from kb.records import RELATIONS, DeclaredEdge, ModelRecord, normalise_date
+from kb.lineage.reach import find_cycles
+from kb.records import RELATIONS, DeclaredEdge, ModelRecord, check_id, check_params, normalise_date
 
 BACKENDS = ("transformers", "llama-cpp")
 ENTRY_KEYS = (
@@ -93,25 +94,66 @@ def guess_backend(path: Path) -> str:
 
 
 # --- reading -----------------------------------------------------------------------------------
-def _load_rows(path: Path) -> list[Any]:
+def read_text_file(path: Path, what: str) -> str:
+    """A UTF-8 text file's content, or one clear error (a binary file, a folder, no file)."""
     if not path.is_file():
-        raise InputError(f"no manifest at {path}: give a YAML, JSON or CSV file")
-    text = path.read_text(encoding="utf-8")
+        raise InputError(f"no {what} at {path}" + (" (it is a folder)" if path.is_dir() else ""))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{path} is not a UTF-8 text file: give a YAML, JSON or CSV {what}") from None
+    except OSError as error:
+        raise InputError(f"cannot read {path}: {error.strerror}") from None
+    if "\x00" in text:
+        raise InputError(f"{path} is a binary file, not a {what}")
+    return text
+
+
+def strict_yaml(text: str, path: Path) -> Any:
+    """YAML as plain data: dates stay text (checked later, so an impossible date is a clear error, not a
+    traceback), and a key given twice in one mapping is an error, not a silent overwrite."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+    def mapping(loader: Loader, node: yaml.MappingNode) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _value in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if key in seen:
+                raise InputError(f"{path}: line {key_node.start_mark.line + 1}: key {key!r} given twice in one entry")
+            seen.add(key)
+        return loader.construct_mapping(node, deep=True)
+
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    try:
+        return yaml.load(text, Loader=Loader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as error:
+        raise InputError(f"{path}: invalid YAML ({' '.join(str(error).split())})") from None
+    except (ValueError, TypeError, RecursionError) as error:  # e.g. an unhashable key
+        raise InputError(f"{path}: YAML this reader cannot take ({error})") from None
+
+
+def _load_rows(path: Path) -> list[Any]:
+    text = read_text_file(path, "manifest")
     suffix = path.suffix.lower()
     if suffix == ".csv":
         return _csv_rows(path, text)
     if suffix == ".json":
         try:
-            data = json.loads(text)
+            data = json.loads(text, object_pairs_hook=_unique_keys(path))
         except json.JSONDecodeError as error:
             raise InputError(f"{path}: invalid JSON at line {error.lineno} ({error.msg})") from None
+        except RecursionError:
+            raise InputError(f"{path}: JSON nested too deep") from None
     elif suffix in (".yaml", ".yml"):
-        import yaml
-
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as error:
-            raise InputError(f"{path}: invalid YAML ({str(error).splitlines()[0]})") from None
+        data = strict_yaml(text, path)
     else:
         raise InputError(f"{path}: unknown manifest type {suffix!r}; use .yaml, .yml, .json or .csv")
     if isinstance(data, dict) and set(data) <= {"models"} and isinstance(data.get("models"), list):
@@ -123,6 +165,18 @@ def _load_rows(path: Path) -> list[Any]:
         if extra:
             raise InputError(f"{path}: unknown top-level key(s) {', '.join(map(str, extra))}; expected only 'models'")
     raise InputError(f"{path}: expected a top-level 'models:' list of entries")
+
+
+def _unique_keys(path: Path):  # noqa: ANN202
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in items:
+            if key in out:
+                raise InputError(f"{path}: key {key!r} given twice in one object")
+            out[key] = value
+        return out
+
+    return pairs
 
 
 def _csv_rows(path: Path, text: str) -> list[dict[str, Any]]:
@@ -168,7 +222,10 @@ def _parents(raw: Any, where: str, problems: list[str]) -> list[ParentRef]:
     refs: list[ParentRef] = []
     for item in items:
         if isinstance(item, str) and item.strip():
-            refs.append(ParentRef(item.strip()))
+            try:
+                refs.append(ParentRef(check_id(item.strip(), "parent id")))
+            except InputError as error:
+                problems.append(f"{where}: {error}")
         elif isinstance(item, dict):
             unknown = sorted(set(map(str, item)) - set(PARENT_KEYS))
             if unknown:
@@ -181,7 +238,10 @@ def _parents(raw: Any, where: str, problems: list[str]) -> list[ParentRef]:
             if relation not in RELATIONS:
                 problems.append(f"{where}: parent {pid}: unknown relation {relation!r} (one of {', '.join(RELATIONS)})")
                 continue
-            refs.append(ParentRef(pid.strip(), relation))
+            try:
+                refs.append(ParentRef(check_id(pid.strip(), "parent id"), relation))
+            except InputError as error:
+                problems.append(f"{where}: {error}")
         else:
             problems.append(f"{where}: parents must be an id, a list of ids, or {{id, relation}} items; got {item!r}")
     return refs
@@ -197,9 +257,14 @@ def _entry(index: int, raw: Any, base: Path, problems: list[str]) -> ManifestEnt
     for key in unknown:
         problems.append(f"{where}: unknown key {key!r} (allowed: {', '.join(ENTRY_KEYS)})")
     model_id = raw.get("id")
-    if not isinstance(model_id, str) or not model_id.strip():
+    if model_id is None:
         problems.append(f"{where}: missing 'id'")
-        model_id = None
+    else:
+        try:
+            model_id = check_id(model_id.strip() if isinstance(model_id, str) else model_id)
+        except InputError as error:
+            problems.append(f"{where}: {error}")
+            model_id = None
     raw_path = raw.get("path")
     path: Path | None = None
     if not isinstance(raw_path, str) or not raw_path.strip():
@@ -216,18 +281,12 @@ def _entry(index: int, raw: Any, base: Path, problems: list[str]) -> ManifestEnt
     try:
         released = normalise_date(raw.get("released"))
     except InputError:
-        problems.append(f"{where}: unparseable date released={raw.get('released')!r} (expected YYYY-MM-DD)")
-    params = raw.get("params")
-    if params is not None:
-        try:
-            if isinstance(params, bool):
-                raise ValueError
-            params = int(float(params)) if isinstance(params, str) else int(params)
-            if params < 0:
-                raise ValueError
-        except (TypeError, ValueError):
-            problems.append(f"{where}: params={raw.get('params')!r} is not a non-negative number")
-            params = None
+        problems.append(f"{where}: released={raw.get('released')!r} is not a real date (expected YYYY-MM-DD)")
+    params = None
+    try:
+        params = check_params(raw.get("params"), str(model_id or index))
+    except InputError:
+        problems.append(f"{where}: params={raw.get('params')!r} is not a whole number from 0 to 2^63 - 1")
     tags = raw.get("tags") or []
     if isinstance(tags, str):
         tags = [tags]
@@ -238,8 +297,11 @@ def _entry(index: int, raw: Any, base: Path, problems: list[str]) -> ManifestEnt
     if model_id and any(p.id == model_id.strip() for p in parents):
         problems.append(f"{where}: lists itself as its parent")
     for key in ("architecture", "org", "license", "name"):
-        if raw.get(key) is not None and not isinstance(raw.get(key), (str, int, float)):
+        value = raw.get(key)
+        if value is not None and (not isinstance(value, (str, int, float)) or isinstance(value, bool)):
             problems.append(f"{where}: {key} must be text")
+        elif isinstance(value, str) and any(c in value for c in "\n\r\x00"):
+            problems.append(f"{where}: {key} must be one line of text")
     if len(problems) > before or model_id is None or path is None:
         return None
     return ManifestEntry(
@@ -252,37 +314,6 @@ def _entry(index: int, raw: Any, base: Path, problems: list[str]) -> ManifestEnt
 
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)
-
-
-def find_cycles(parents: dict[str, list[str]]) -> list[list[str]]:
-    """Cycles in a child -> parents graph (each once, as the path that closes it). O(V + E)."""
-    WHITE, GREY, BLACK = 0, 1, 2
-    colour = {node: WHITE for node in parents}
-    cycles: list[list[str]] = []
-    for start in parents:
-        if colour[start] != WHITE:
-            continue
-        stack: list[tuple[str, int]] = [(start, 0)]
-        path: list[str] = [start]
-        colour[start] = GREY
-        while stack:
-            node, i = stack[-1]
-            nexts = parents.get(node, [])
-            if i < len(nexts):
-                stack[-1] = (node, i + 1)
-                nxt = nexts[i]
-                state = colour.get(nxt, BLACK)  # parents outside the manifest cannot close a cycle
-                if state == GREY:
-                    cycles.append(path[path.index(nxt):] + [nxt])
-                elif state == WHITE:
-                    colour[nxt] = GREY
-                    stack.append((nxt, 0))
-                    path.append(nxt)
-            else:
-                colour[node] = BLACK
-                stack.pop()
-                path.pop()
-    return cycles
 
 
 def validate_entries(rows: Sequence[Any], base: Path, source: str = "manifest") -> list[ManifestEntry]:

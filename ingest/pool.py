@@ -289,7 +289,7 @@ class RayPool:
         try:
             import ray
         except ImportError:
-            raise InputError("--ray needs the `ray` package: pip install ray") from None
+            raise InputError("--ray needs Ray, an optional extra: pip install 'llm-dna-kb[ray]' (scripts/setup installs it)") from None
         self.ray = ray
         self.devices = check_devices(devices)
         self.n_threads = n_threads

@@ -34,6 +34,7 @@ from kb.channels.weights import (
     sketch_weights,
 )
 from kb.errors import InputError
+from ingest.backends import is_gguf
 
 # HF config.json model_type -> gguf architecture name, where they differ.
 _HF_ARCH_ALIASES = {
@@ -251,7 +252,7 @@ def _open(path: Path) -> _Source:
     if not path.exists():
         raise InputError(f"no model at {path}: give a safetensors folder or a .gguf file")
     if path.is_file():
-        if path.suffix.lower() == ".gguf":
+        if path.suffix.lower() == ".gguf" or is_gguf(path):
             return _GgufSource(path)
         if path.suffix == ".safetensors":
             return _SafetensorsSource(path.parent)

@@ -179,6 +179,16 @@ class ArtifactStore:
     def __repr__(self) -> str:
         return f"ArtifactStore({str(self.root)!r})"
 
+    def check_writable(self) -> None:
+        """Refuse now, not after the first extraction, a root this process cannot write into."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe = tempfile.NamedTemporaryFile(dir=self.root, prefix=".writable.", delete=True)
+            probe.close()
+        except OSError as error:
+            raise InputError(f"cannot write artifacts into {self.root}: {error.strerror or error}; "
+                             "give another --artifacts folder") from None
+
     def path_for(self, fingerprint: str, protocol_id: str) -> Path:
         """The directory of one artifact (not created here)."""
         for label, key in (("fingerprint", fingerprint), ("protocol id", protocol_id)):

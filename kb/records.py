@@ -7,6 +7,7 @@ everything else builds or reads them. Edges point child -> parent.
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -20,8 +21,14 @@ RELATIONS = ("finetune", "adapter", "quantized", "merge", "distill")
 MODEL_STATUSES = ("ok", "failed", "metadata", "duplicate", "pending")
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+MAX_PARAMS = 2**63 - 1
+"""The largest parameter count a store keeps (a signed 64-bit integer)."""
+
+
 def normalise_date(value: Any) -> str | None:
-    """ISO date string (YYYY-MM-DD) from a date, datetime or string; None stays None."""
+    """ISO date string (YYYY-MM-DD) from a date, a datetime, or a string holding one of them (a date
+    that does not exist, or text after it, is refused); None stays None."""
     if value is None or value == "":
         return None
     if isinstance(value, _dt.datetime):
@@ -30,9 +37,45 @@ def normalise_date(value: Any) -> str | None:
         return value.isoformat()
     text = str(value).strip()
     try:
-        return _dt.date.fromisoformat(text[:10]).isoformat()
+        return _dt.date.fromisoformat(text).isoformat()
     except ValueError:
-        raise InputError(f"unparseable date {value!r}: expected YYYY-MM-DD") from None
+        pass
+    try:
+        return _dt.datetime.fromisoformat(text).date().isoformat()
+    except ValueError:
+        raise InputError(f"unparseable date {value!r}: expected a real date as YYYY-MM-DD") from None
+
+
+def check_id(value: Any, what: str = "model id") -> str:
+    """A non-empty id string without control characters (a newline would break every table)."""
+    if not isinstance(value, str):
+        kind = "a number" if isinstance(value, (int, float)) and not isinstance(value, bool) else type(value).__name__
+        raise InputError(f"{what} {value!r} is {kind}, not text: write it in quotes")
+    if not value.strip():
+        raise InputError(f"a {what} must not be empty")
+    if _CONTROL.search(value):
+        raise InputError(f"{what} {value!r} holds a control character (newline, tab, ...)")
+    return value
+
+
+def check_params(value: Any, model_id: str) -> int | None:
+    """A parameter count: a whole number from 0 to 2^63 - 1 (the stores keep 64-bit integers)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise InputError(f"model {model_id!r}: params={value!r} is not a number")
+    try:
+        number = float(value) if isinstance(value, str) else value
+        if isinstance(number, float):
+            if not number == number or number in (float("inf"), float("-inf")) or number != int(number):
+                raise ValueError
+            number = int(number)
+        number = int(number)
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"model {model_id!r}: params={value!r} is not a whole number") from None
+    if not 0 <= number <= MAX_PARAMS:
+        raise InputError(f"model {model_id!r}: params={value!r} is out of range (0 to 2^63 - 1)")
+    return number
 
 
 def as_vector(value: Any, what: str, model_id: str) -> np.ndarray | None:
@@ -74,8 +117,7 @@ class ModelRecord:
     precision: str | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.id, str) or not self.id.strip():
-            raise InputError("a model needs a non-empty string id")
+        check_id(self.id)
         if self.name is None:
             self.name = self.id.rsplit("/", 1)[-1]
         self.released = normalise_date(self.released)
@@ -86,8 +128,7 @@ class ModelRecord:
             raise InputError(f"model {self.id!r}: channels must map a channel name to a vector")
         self.channels = {name: vector for name, value in self.channels.items()
                          if (vector := as_vector(value, f"channel {name!r}", self.id)) is not None}
-        if self.params is not None:
-            self.params = int(self.params)
+        self.params = check_params(self.params, self.id)
         if self.status is not None and self.status not in MODEL_STATUSES:
             raise InputError(f"model {self.id!r}: unknown status {self.status!r}")
 
@@ -118,6 +159,8 @@ class DeclaredEdge:
                 f"edge {self.child} -> {self.parent}: unknown relation {self.relation!r} "
                 f"(one of {', '.join(RELATIONS)})"
             )
+        check_id(self.child)
+        check_id(self.parent)
         if self.child == self.parent:
             raise InputError(f"model {self.child!r} cannot be its own parent")
 

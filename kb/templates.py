@@ -119,9 +119,12 @@ class Param:
             if isinstance(value, bool) or not isinstance(value, (int, float, str)):
                 raise InputError(f"{where} must be a number, not {type(value).__name__} {value!r}")
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 raise InputError(f"{where} must be a number, not {value!r}") from None
+            if number != number or number in (float("inf"), float("-inf")):
+                raise InputError(f"{where} must be a finite number, not {value!r}")
+            return number
         raise AssertionError(base)  # pragma: no cover - types are checked when loading
 
 

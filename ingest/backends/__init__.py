@@ -32,7 +32,7 @@ def resolve_model(path: str | os.PathLike[str], forced: str | None = None) -> tu
         raise InputError(f"no model at {p}: give a model folder (config.json + weights) or a .gguf file")
     wanted = _normalise(forced) if forced else None
     if p.is_file():
-        if p.suffix.lower() != ".gguf":
+        if p.suffix.lower() != ".gguf" and not (wanted == "llama-cpp" and is_gguf(p)):
             raise InputError(f"{p} is a file but not a .gguf: give a GGUF file or a transformers model folder")
         if wanted == "transformers":
             raise InputError(f"{p} is a GGUF file: the transformers backend needs a model folder; use --backend llama-cpp")
@@ -51,6 +51,15 @@ def resolve_model(path: str | os.PathLike[str], forced: str | None = None) -> tu
     if not [f for f in weight_files(p) if f.suffix != ".gguf"]:
         raise InputError(f"no weight files in {p}: expected *.safetensors or *.bin beside config.json")
     return "transformers", p
+
+
+def is_gguf(path: Path) -> bool:
+    """Whether a file starts with GGUF's magic bytes (whatever its name)."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(4) == b"GGUF"
+    except OSError:
+        return False
 
 
 def choose_backend(path: str | os.PathLike[str], forced: str | None = None) -> str:

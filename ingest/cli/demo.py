@@ -31,7 +31,7 @@ def demo(
     answer three lineage questions and write an HTML report."""
     from ingest.demo import demo as run_demo
 
-    with store_from(ctx) as store:
+    with store_from(ctx, write=True) as store:
         result = run_demo(store, workdir or default_workdir(), bootstrap=bootstrap, progress=Progress(quiet))
     parts = ["Family trees (inferred; declared parents were withheld):", *result.trees, ""]
     for answer in result.answers:

@@ -34,7 +34,7 @@ def eval_command(
     from ingest.evaluation import evaluate_zoo
     from kb.protocol import DnaProtocol
 
-    with store_from(ctx) as store:
+    with store_from(ctx, write=not use_current) as store:
         protocol = DnaProtocol.load(protocol_file) if protocol_file else None
         report = evaluate_zoo(manifest, store, use_current=use_current, bootstrap=bootstrap, workers=workers,
                               artifacts=artifacts, protocol=protocol, progress=Progress(quiet))

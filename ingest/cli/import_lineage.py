@@ -25,7 +25,7 @@ def import_lineage(
 ) -> None:
     """Import declared parents and metadata (no weights): CSV edge/node lists, HF model trees, model_info JSON."""
     progress = Progress(quiet)
-    with store_from(ctx) as store:
+    with store_from(ctx, write=True) as store:
         report = _import_lineage(paths, store, progress=progress)
     for warning in report.warnings[:20]:
         progress(f"warning: {warning}")

@@ -42,7 +42,7 @@ def ingest(
         protocol = DnaProtocol.load(protocol_file)
     elif probes is not None or max_new_tokens is not None:
         protocol = make_protocol(probes, max_new_tokens)
-    with store_from(ctx) as store:
+    with store_from(ctx, write=True) as store:
         report = _ingest(
             manifest, store, workers=workers, devices=devices, protocol=protocol, force=force,
             declared=not no_declared, ray_address=ray, progress=Progress(quiet), artifacts=artifacts,

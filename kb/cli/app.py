@@ -50,10 +50,11 @@ def root(
     ctx.obj = StoreConfig(kind=store or "embedded", db=db, uri=neo4j_uri, user=neo4j_user, password=neo4j_password)
 
 
-def store_from(ctx: typer.Context) -> GraphStore:
-    """Open the store the root options name (commands call this once)."""
+def store_from(ctx: typer.Context, *, write: bool = False) -> GraphStore:
+    """Open the store the root options name (commands call this once): shared with other processes,
+    as a reader, or as the one writer when the command changes the KB."""
     config = ctx.find_root().obj
-    return open_store(config if isinstance(config, StoreConfig) else None)
+    return open_store(config if isinstance(config, StoreConfig) else None, mode="write" if write else "read")
 
 
 ROOT_OPTIONS = ("--store", "--db", "--neo4j-uri", "--neo4j-user", "--neo4j-password", "--debug")

@@ -61,7 +61,7 @@ def infer(
     """Infer families, neighbor-joining trees and directed parents (with relation, deciding channel,
     bootstrap support and flags) over one DNA protocol, replacing the previous inferred results."""
     chosen = channel_names(channels, no_channel)
-    with store_from(ctx) as store:
+    with store_from(ctx, write=True) as store:
         result = infer_kb(
             store, protocol, embeddings=ArtifactEmbeddings(store, artifacts), bootstrap=bootstrap,
             min_cluster_size=min_cluster_size, min_samples=min_samples, epsilon=epsilon, channels=chosen,

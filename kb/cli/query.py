@@ -86,6 +86,6 @@ def cypher(
     anything else is a string.
     """
     params = parse_param_pairs(param, typed=True)
-    with store_from(ctx) as store:
+    with store_from(ctx, write=write) as store:
         rows = store.cypher(text, params, write=write)
     emit_rows(rows, as_json=as_json, as_csv=as_csv)

@@ -38,8 +38,7 @@ def render_subtree(tree: Subtree, fmt: str, out: Path | None = None) -> str | by
     if fmt == "md":
         if out is None:
             raise InputError("--format md needs --out FILE.md (its picture is written beside it)")
-        picture = out.with_suffix(".svg")
-        picture.write_text(draw.to_svg(tree), encoding="utf-8")
+        picture = write_output(out.with_suffix(".svg"), draw.to_svg(tree))
         return report.to_markdown(tree, picture.name)
     raise InputError(f"unknown export format {fmt!r}: use one of {', '.join(FORMATS)}")
 
@@ -54,17 +53,32 @@ def export_subtree(
         raise InputError(f"--edges must be one of {', '.join(EDGE_CHOICES)}, not {edges!r}")
     if out is None and fmt in NEEDS_FILE:
         raise InputError(f"--format {fmt} needs --out FILE")
-    if out is not None and not Path(out).parent.exists():
-        raise InputError(f"cannot write {out}: the folder {Path(out).parent} does not exist")
+    if out is not None:
+        check_writable(Path(out))
     tree = collect_subtree(store, root, edges)
     data = render_subtree(tree, fmt, Path(out) if out else None)
     if out is None:
         return data
-    out = Path(out)
-    if isinstance(data, bytes):
-        out.write_bytes(data)
-    else:
-        out.write_text(data, encoding="utf-8")
+    return write_output(Path(out), data)
+
+
+def check_writable(out: Path) -> None:
+    """Refuse, before any work, an --out that cannot be a file we write."""
+    if out.is_dir():
+        raise InputError(f"cannot write {out}: it is a folder; name a file in it")
+    if not out.parent.is_dir():
+        raise InputError(f"cannot write {out}: the folder {out.parent} does not exist")
+
+
+def write_output(out: Path, data: str | bytes) -> Path:
+    """Write an export; a failing write (a full disk, a read-only place) is one clear error."""
+    try:
+        if isinstance(data, bytes):
+            out.write_bytes(data)
+        else:
+            out.write_text(data, encoding="utf-8")
+    except OSError as error:
+        raise InputError(f"cannot write {out}: {error.strerror or error}") from None
     return out
 
 

@@ -111,3 +111,34 @@ def _union(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
         else:
             merged.append((lo, hi))
     return merged
+
+
+def find_cycles(parents: dict[str, list[str]]) -> list[list[str]]:
+    """Cycles in a child -> parents graph (each once, as the path that closes it). O(V + E)."""
+    WHITE, GREY, BLACK = 0, 1, 2
+    colour = {node: WHITE for node in parents}
+    cycles: list[list[str]] = []
+    for start in parents:
+        if colour[start] != WHITE:
+            continue
+        stack: list[tuple[str, int]] = [(start, 0)]
+        path: list[str] = [start]
+        colour[start] = GREY
+        while stack:
+            node, i = stack[-1]
+            nexts = parents.get(node, [])
+            if i < len(nexts):
+                stack[-1] = (node, i + 1)
+                nxt = nexts[i]
+                state = colour.get(nxt, BLACK)  # parents outside the manifest cannot close a cycle
+                if state == GREY:
+                    cycles.append(path[path.index(nxt):] + [nxt])
+                elif state == WHITE:
+                    colour[nxt] = GREY
+                    stack.append((nxt, 0))
+                    path.append(nxt)
+            else:
+                colour[node] = BLACK
+                stack.pop()
+                path.pop()
+    return cycles

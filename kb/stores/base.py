@@ -40,8 +40,9 @@ DESCENDANT_FIELDS = {
 }
 """The lineage index: Model properties counting distinct descendants over each set of parent edges."""
 
-_WRITE_CLAUSE = re.compile(
-    r"\b(CREATE|MERGE|SET|DELETE|DETACH|REMOVE|DROP|COPY|LOAD|INSTALL|ALTER|FOREACH|IMPORT|EXPORT)\b",
+_WRITE_CLAUSE = re.compile(  # a keyword not inside a longer name: `0CREATE` is a CREATE too
+    r"(?<![A-Za-z_])(CREATE|MERGE|SET|DELETE|DETACH|REMOVE|DROP|COPY|LOAD|INSTALL|ALTER|FOREACH|IMPORT|"
+    r"EXPORT|CHECKPOINT|BEGIN|COMMIT|ROLLBACK|ATTACH|USE|GRANT|DENY|REVOKE|TERMINATE|START|STOP)(?![A-Za-z0-9_])",
     re.IGNORECASE,
 )
 _STRINGS_AND_COMMENTS = re.compile(
@@ -52,7 +53,10 @@ _STRINGS_AND_COMMENTS = re.compile(
 
 
 def write_clause_in(query: str) -> str | None:
-    """The first write clause of a Cypher query, ignoring strings, quoted names and comments."""
+    """The first write clause of a Cypher query, ignoring strings, quoted names and comments.
+
+    Only a friendly early message: the stores run every query without --write in a transaction the
+    database itself keeps read-only, which is what refuses a write."""
     found = _WRITE_CLAUSE.search(_STRINGS_AND_COMMENTS.sub(" ", query))
     return found.group(1).upper() if found else None
 
@@ -176,9 +180,16 @@ class GraphStore(ABC):
     def upsert_models(self, models: Sequence[ModelRecord]) -> int:
         """Create or update models; returns how many were written."""
 
-    @abstractmethod
     def upsert_declared_edges(self, edges: Sequence[DeclaredEdge]) -> int:
-        """Create or update DECLARED_PARENT edges; both endpoints must exist."""
+        """Create or update DECLARED_PARENT edges; both endpoints must exist, and the declared
+        lineage stays acyclic (`check_acyclic`)."""
+        edges = list({(e.child, e.parent): e for e in edges}.values())
+        self.check_acyclic(edges)
+        return self._write_declared_edges(edges)
+
+    @abstractmethod
+    def _write_declared_edges(self, edges: Sequence[DeclaredEdge]) -> int:
+        """Write DECLARED_PARENT edges (distinct pairs, already checked), all or nothing per batch."""
 
     def upsert_lineage(
         self,
@@ -190,10 +201,13 @@ class GraphStore(ABC):
         store can hold it: the embedded store's whole import lands or none of it)."""
         say = progress or (lambda _message: None)
         step = 10 * BATCH_SIZE  # one progress line per step
+        self.check_acyclic(edges)
+
+        edges = list({(e.child, e.parent): e for e in edges}.values())
 
         def write_all() -> None:
             for items, write, what in ((models, self.upsert_models, "models"),
-                                       (edges, self.upsert_declared_edges, "declared edges")):
+                                       (edges, self._write_declared_edges, "declared edges")):
                 for start in range(0, len(items), step):
                     write(items[start : start + step])
                     report(say, what, min(start + step, len(items)), len(items))
@@ -203,6 +217,34 @@ class GraphStore(ABC):
     def _all_or_nothing(self, work: Callable[[], None]) -> None:
         """Run `work()` in one transaction where the store can hold one that size; here: as is."""
         work()
+
+    def check_acyclic(self, edges: Sequence[DeclaredEdge]) -> None:
+        """Refuse declared edges that would close a cycle of declared parents (with the cycle named).
+
+        A new edge c -> p closes a cycle when c lies above p: so only the stored edges above the new
+        edges' endpoints are read, one generation per query (O(edges touched), not a scan of the KB).
+        """
+        from kb.lineage.reach import find_cycles
+
+        graph: dict[str, list[str]] = {}
+        for edge in edges:
+            graph.setdefault(edge.child, []).append(edge.parent)
+        frontier, seen = set(graph) | {e.parent for e in edges}, set()
+        while frontier:
+            seen |= frontier
+            pairs = self._declared_parents_of(sorted(frontier))
+            for child, parent in pairs:
+                graph.setdefault(child, []).append(parent)
+            frontier = {parent for _, parent in pairs} - seen
+        cycles = [c for c in find_cycles(graph) if any(e.child in c for e in edges)]
+        if cycles:
+            shown = " -> ".join(cycles[0])
+            more = f" (and {len(cycles) - 1} more)" if len(cycles) > 1 else ""
+            raise InputError(f"declared parents would close a cycle: {shown}{more}; nothing was written")
+
+    def _declared_parents_of(self, ids: list[str]) -> list[tuple[str, str]]:
+        """(child, parent) of every stored declared edge whose child is in `ids`."""
+        return [(row["c"], row["p"]) for row in self._read(q.DECLARED_PARENTS_OF, {"ids": ids})]
 
     @abstractmethod
     def mark_duplicate(self, duplicate: str, original: str) -> None:

@@ -42,6 +42,9 @@ MEMBERSHIPS = (
 FAMILIES = (
     "MATCH (f:Family) RETURN f.id AS id, f.size AS size, f.root AS root, f.newick AS newick ORDER BY id"
 )
+DECLARED_PARENTS_OF = (
+    "UNWIND $ids AS wanted MATCH (c:Model {id: wanted})-[:DECLARED_PARENT]->(p:Model) RETURN c.id AS c, p.id AS p"
+)
 MODEL_HAS_DNA = "MATCH (m:Model {id: $id}) RETURN m.dna IS NOT NULL AS has_dna"
 FAMILY_EXISTS = "MATCH (f:Family {id: $id}) RETURN f.id AS id"
 COUNTS = {

@@ -2,8 +2,18 @@
 
 Writes go in explicit transactions: new nodes and new edges through `COPY` from Arrow tables
 (two orders of magnitude faster than UNWIND in this engine), updates of existing nodes through
-one `LOAD FROM ... SET`. The schema is created on first open. One writer process at a time: a
-second process gets a clear error instead of waiting.
+one `LOAD FROM ... SET`. The schema is created on first open.
+
+Two ways to hold the KB (the engine lets one process open it for writing at a time, and any number
+read-only beside it):
+- exclusive (the library default): the handle is held open for the store's life;
+- shared (`mode="read"` or `"write"`, what the CLI uses): a handle is opened for each call and
+  closed after it (read-only for reads, read-write for the span of a write), so a long ingest holds
+  the engine's lock only while it commits a batch and readers see the last committed state at any
+  time. An open that meets the lock waits (up to `wait` seconds, saying so) for that one commit.
+  `mode="write"` also takes a writer lock file for its whole life: one ingest-like writer per KB,
+  a second one is refused at once.
+Queries without --write run in a read-only transaction, which the engine itself enforces.
 
 Vectors (dna, loglik, sketch) are stored as BLOBs of little-endian float32: the engine
 checkpoints a `FLOAT[]` column at ~25 µs a row (100k DNAs: 5.5 s, against 1.4 s as BLOBs) and
@@ -12,9 +22,13 @@ reads it back 3x slower. Everything that reads them here (records, `cypher`) get
 
 from __future__ import annotations
 
+import functools
 import operator
 import os
-from collections.abc import Sequence
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +54,10 @@ from kb.stores.base import (
 )
 import kb.stores.cypher as q
 
+DECLARED_PARENTS_OF_ONE = (
+    "MATCH (c:Model)-[:DECLARED_PARENT]->(p:Model) WHERE c.id = $id RETURN c.id AS c, p.id AS p"
+)
+POINT_LOOKUPS = 200
 MAX_PATH_DEPTH = 1_000  # var-length paths are capped at 30 hops unless raised per connection
 COPY_BATCH = 100_000  # rows per transaction: each commit costs the engine a checkpoint-sized pause
 
@@ -85,11 +103,21 @@ def _plain(value: Any) -> Any:
     return value
 
 
+class EngineError(StoreError):
+    """The engine refused a statement; `engine_message` is its whole message on one line."""
+
+    def __init__(self, engine_message: str) -> None:
+        super().__init__(f"the embedded store refused the write: {engine_message}")
+        self.engine_message = engine_message
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())
+
+
 def _engine_error(error: BaseException) -> BaseException:
     """The engine's own errors (plain RuntimeError) as one-line StoreErrors; others as they are."""
-    if type(error) is RuntimeError:
-        return StoreError(f"the embedded store refused the write: {str(error).splitlines()[0]}")
-    return error
+    return EngineError(_one_line(error)) if type(error) is RuntimeError else error
 
 
 def _model_table(models: Sequence[ModelRecord]) -> pa.Table:
@@ -123,15 +151,42 @@ class _DnaIndex:
     norms2: np.ndarray
 
 
+def _reads(method: Callable[..., Any]) -> Callable[..., Any]:
+    """The call runs on a read-only handle of its own in shared mode (see the module docstring)."""
+    @functools.wraps(method)
+    def run(self: "EmbeddedStore", *args: Any, **kwargs: Any) -> Any:
+        with self._session(write=False):
+            return method(self, *args, **kwargs)
+
+    return run
+
+
+def _writes(method: Callable[..., Any]) -> Callable[..., Any]:
+    """The call (its checks and its transaction) runs on one read-write handle in shared mode."""
+    @functools.wraps(method)
+    def run(self: "EmbeddedStore", *args: Any, **kwargs: Any) -> Any:
+        with self._session(write=True):
+            return method(self, *args, **kwargs)
+
+    return run
+
+
 class EmbeddedStore(GraphStore):
     kind = "embedded"
 
-    def __init__(self, path: Path | str) -> None:
-        import ladybug
-
+    def __init__(self, path: Path | str, *, mode: str | None = None, wait: float = 30.0,
+                 notice: Callable[[str], None] | None = None) -> None:
+        if mode not in (None, "read", "write"):
+            raise InputError(f"unknown store mode {mode!r}: read or write")
         self._transaction_open = False
         self._writes = 0  # transactions committed by this handle: the kNN cache's change marker
         self._dna_cache: dict[str, _DnaIndex] = {}
+        self._conn: Any = None
+        self._db: Any = None
+        self._read_only = False
+        self._shared, self._wait = mode is not None, wait
+        self._notice = notice or (lambda message: print(message, file=sys.stderr, flush=True))
+        self._writer_lock: Any = None
         self.location = str(Path(path).expanduser().absolute())
         parent = Path(self.location).parent
         try:
@@ -140,20 +195,66 @@ class EmbeddedStore(GraphStore):
             raise StoreError(f"cannot create the store directory {parent}: {error.strerror}") from None
         if not os.access(parent, os.W_OK):
             raise StoreError(f"cannot write the embedded store at {self.location}: permission denied")
+        if mode == "write":
+            self._take_writer_lock()
+        self._open(read_only=False)
         try:
-            pool_mb = int(os.environ.get("DNAKB_BUFFER_POOL_MB", "1024"))
-            # compression off: with it, float lists COPYed after a checkpoint came back with some
-            # values zeroed (LadybugDB 0.22; reproduced, see tests/queries nearest test).
-            self._db = ladybug.Database(
-                self.location, buffer_pool_size=pool_mb * 2**20, compression=False
-            )
-            self._conn = ladybug.Connection(self._db)
-        except RuntimeError as error:
-            message = str(error).splitlines()[0]
-            if "lock" in message.lower():
-                message = "it is in use by another process (one writer at a time)"
-            raise StoreError(f"cannot open the embedded store at {self.location}: {message}") from None
+            self._create_schema()
+        finally:
+            if self._shared:
+                self._close_handle()
+
+    def _take_writer_lock(self) -> None:
+        import fcntl
+
+        handle = open(f"{self.location}.writer.lock", "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise StoreError(f"the embedded store at {self.location} is being written by {holder}: one writer "
+                             "at a time (reads go on); wait for it to finish") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        self._writer_lock = handle
+
+    def _open(self, *, read_only: bool) -> None:
+        """Open a handle; a read-write open that meets the engine's lock waits up to `wait` seconds."""
+        import ladybug
+
+        pool_mb = int(os.environ.get("DNAKB_BUFFER_POOL_MB", "1024"))
+        deadline = time.monotonic() + (self._wait if self._shared else 0.0)
+        said = False
+        while True:
+            try:
+                # compression off: with it, float lists COPYed after a checkpoint came back with some
+                # values zeroed (LadybugDB 0.22; reproduced, see tests/queries nearest test).
+                self._db = ladybug.Database(self.location, buffer_pool_size=pool_mb * 2**20, compression=False,
+                                            read_only=read_only)
+                self._conn = ladybug.Connection(self._db)
+                break
+            except RuntimeError as error:
+                message = str(error).splitlines()[0]
+                # a writer holds the lock, or is checkpointing (a read-only open must then wait too)
+                locked = "lock" in message.lower() or "checkpoint" in message.lower()
+                if locked and time.monotonic() < deadline:
+                    if not said:
+                        self._notice(f"the embedded store at {self.location} is committing in another process: "
+                                     f"waiting up to {self._wait:g} s")
+                        said = True
+                    time.sleep(0.05)
+                    continue
+                if locked:
+                    message = "it is in use by another process (one writer at a time)"
+                raise StoreError(f"cannot open the embedded store at {self.location}: {message}") from None
+        self._read_only = read_only
         self._conn.execute(f"CALL var_length_extend_max_depth={MAX_PATH_DEPTH}")
+
+    def _create_schema(self) -> None:
         for statement in SCHEMA:
             self._conn.execute(statement)
         columns = {row["name"]: row["type"] for row in self._query("CALL table_info('Model') RETURN *")}
@@ -168,15 +269,36 @@ class EmbeddedStore(GraphStore):
                 f"{columns.get('dna')}); export what you need and start a new one with --db"
             )
 
-    # --- plumbing --------------------------------------------------------------------------
-    def close(self) -> None:
-        if getattr(self, "_conn", None) is not None:
+    def _close_handle(self) -> None:
+        if self._conn is not None:
             self._conn.close()
             self._db.close()
-            self._conn = None  # type: ignore[assignment]
+            self._conn = self._db = None
+
+    @contextmanager
+    def _session(self, *, write: bool) -> Iterator[None]:
+        """A handle for one call: the held one, the one an enclosing call opened, or a fresh one."""
+        if self._conn is not None:
+            if write and self._read_only:
+                raise StoreError("internal: a write inside a read-only session")
+            yield
+            return
+        self._open(read_only=not write)
+        try:
+            yield
+        finally:
+            self._close_handle()
+
+    # --- plumbing --------------------------------------------------------------------------
+    def close(self) -> None:
+        self._close_handle()
+        if self._writer_lock is not None:
+            self._writer_lock.close()  # releases the flock
+            self._writer_lock = None
 
     def _read(self, query: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        return self._query(query, params)
+        with self._session(write=False):
+            return self._query(query, params)
 
     def _vector(self, value: Any) -> np.ndarray | None:
         return _vector(value)
@@ -188,6 +310,7 @@ class EmbeddedStore(GraphStore):
         result.close()
         return rows
 
+    @_writes
     def _in_transaction(self, work: Any, *, changes_lineage: bool = False) -> None:
         """Run `work()` in one transaction: all of it lands or none of it (nested: the outer one).
 
@@ -244,6 +367,7 @@ class EmbeddedStore(GraphStore):
         )
         return {row["id"]: row["fp"] for row in rows}
 
+    @_writes
     def clear(self) -> None:
         def work() -> None:
             for table in ("MEMBER_OF", "DECLARED_PARENT", "INFERRED_PARENT", "DUPLICATE_OF"):
@@ -254,6 +378,7 @@ class EmbeddedStore(GraphStore):
         self._in_transaction(work)
 
     # --- writes ----------------------------------------------------------------------------
+    @_writes
     def upsert_models(self, models: Sequence[ModelRecord]) -> int:
         models = list(models)
         dims = self.protocol_dims()
@@ -304,8 +429,8 @@ class EmbeddedStore(GraphStore):
             )
         self._copy(table, data)
 
-    def upsert_declared_edges(self, edges: Sequence[DeclaredEdge]) -> int:
-        edges = list({(e.child, e.parent): e for e in edges}.values())
+    @_writes
+    def _write_declared_edges(self, edges: Sequence[DeclaredEdge]) -> int:
         for batch in chunks(edges, COPY_BATCH):
             data = pa.table({
                 "from": [e.child for e in batch], "to": [e.parent for e in batch],
@@ -319,6 +444,7 @@ class EmbeddedStore(GraphStore):
                 raise _engine_error(error) from None
         return len(edges)
 
+    @_writes
     def mark_duplicate(self, duplicate: str, original: str) -> None:
         if duplicate == original:
             raise InputError(f"model {duplicate!r} cannot duplicate itself")
@@ -347,6 +473,7 @@ class EmbeddedStore(GraphStore):
             "probability": pa.array([m.probability for m in memberships], pa.float64()),
         })
 
+    @_writes
     def replace_inferred(
         self,
         families: Sequence[Family],
@@ -371,6 +498,7 @@ class EmbeddedStore(GraphStore):
 
         self._in_transaction(work, changes_lineage=True)
 
+    @_writes
     def add_inferred_edges(
         self, edges: Sequence[InferredEdge], memberships: Sequence[Membership] = ()
     ) -> None:
@@ -386,6 +514,7 @@ class EmbeddedStore(GraphStore):
 
         self._in_transaction(work, changes_lineage=True)
 
+    @_writes
     def delete_model(self, model_id: str) -> bool:
         if not self._existing([model_id]):
             return False
@@ -398,10 +527,12 @@ class EmbeddedStore(GraphStore):
     def _set_meta_in_tx(self, key: str, value: str) -> None:
         self._conn.execute(q.SET_META, {"key": key, "value": value})
 
+    @_writes
     def set_meta(self, key: str, value: str) -> None:
         self._in_transaction(lambda: self._set_meta_in_tx(key, value))
 
     # --- reads -----------------------------------------------------------------------------
+    @_reads
     def dna_matrix(self, protocol: str) -> tuple[list[str], np.ndarray]:
         result = self._conn.execute(q.DNA_MATRIX, {"p": protocol})  # as Arrow: one buffer, not 100k rows
         table = result.get_as_arrow()
@@ -412,6 +543,7 @@ class EmbeddedStore(GraphStore):
         flat = np.frombuffer(b"".join(table.column("dna").to_pylist()), _FLOAT32)
         return ids, flat.astype(np.float32).reshape(len(ids), -1)
 
+    @_reads
     def nearest(self, model: str, k: int) -> list[dict[str, Any]]:
         """The `nearest` template here (the engine's vector extension is not available offline):
         exact k nearest DNAs of the same protocol by Euclidean distance.
@@ -478,18 +610,63 @@ class EmbeddedStore(GraphStore):
         rows: list[dict[str, Any]] = []
 
         def work() -> None:
-            rows.extend(_plain(self._query(query, params)))
+            rows.extend(_plain(self._one_statement(query, params)))
 
         try:
             if write:  # it may have changed parent edges
                 self._in_transaction(work, changes_lineage=True)
             else:
-                work()
+                self._read_only_transaction(work)
+        except EngineError as error:
+            raise InputError(f"query failed: {error.engine_message}") from None
         except RuntimeError as error:
-            raise InputError(f"query failed: {str(error).splitlines()[0]}") from None
+            raise InputError(f"query failed: {_one_line(error)}") from None
         return rows
 
+    @_reads
+    def _declared_parents_of(self, ids: list[str]) -> list[tuple[str, str]]:
+        # The engine plans an UNWIND over an edge pattern as a scan of every edge (100 ms at 100k),
+        # a single bound id as an index lookup (0.2 ms): few ids go one at a time.
+        if len(ids) > POINT_LOOKUPS:
+            return super()._declared_parents_of(ids)
+        pairs = []
+        for model in ids:
+            pairs += [(row["c"], row["p"]) for row in self._query(DECLARED_PARENTS_OF_ONE, {"id": model})]
+        return pairs
+
+    def _one_statement(self, query: str, params: dict[str, Any] | None) -> list[dict[str, Any]]:
+        """A user's query, refused unless it is exactly one statement (`COMMIT; CREATE ...` would
+        otherwise end the read-only transaction and write after it)."""
+        import warnings
+
+        with warnings.catch_warnings():  # prepare + execute: the engine's own check for one statement
+            warnings.simplefilter("ignore", DeprecationWarning)
+            prepared = self._conn.prepare(query)
+            if not prepared.is_success():
+                raise RuntimeError(prepared.get_error_message())
+            result = self._conn.execute(prepared, params or {})
+        names = result.get_column_names()
+        rows = [dict(zip(names, values)) for values in result.get_all()]
+        result.close()
+        return rows
+
+    @_reads
+    def _read_only_transaction(self, work: Callable[[], None]) -> None:
+        """`work()` in a transaction the engine keeps read-only: any write in it is refused."""
+        if self._transaction_open:  # inside our own write transaction (internal callers only)
+            work()
+            return
+        self._conn.execute("BEGIN TRANSACTION READ ONLY")
+        try:
+            work()
+        finally:
+            try:
+                self._conn.execute("ROLLBACK")
+            except RuntimeError:
+                pass  # a failed statement already ended the transaction
+
     # --- lineage index ---------------------------------------------------------------------
+    @_reads
     def _stored_descendant_counts(self) -> tuple[list[str], np.ndarray]:
         columns = ", ".join(f"m.{f} AS {f}" for f in DESCENDANT_FIELDS.values())
         result = self._conn.execute(f"MATCH (m:Model) RETURN m.id AS id, {columns}")
@@ -500,12 +677,14 @@ class EmbeddedStore(GraphStore):
         ]) if table.num_rows else np.zeros((0, len(DESCENDANT_FIELDS)), np.int64)
         return table.column("id").to_pylist(), counts.astype(np.int64)
 
+    @_reads
     def _parent_pairs(self, kind: str) -> tuple[list[str], list[str]]:
         result = self._conn.execute(q.parent_pairs(PARENT_EDGE_TYPES[kind]))
         table = result.get_as_arrow()
         result.close()
         return table.column("c").to_pylist(), table.column("p").to_pylist()
 
+    @_writes
     def _write_descendant_counts(self, ids: list[str], counts: np.ndarray, generation: str) -> None:
         data = pa.table({"r_id": pa.array(ids, pa.string()),
                          **{f"r_{f}": pa.array(counts[:, i], pa.int64())

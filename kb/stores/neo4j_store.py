@@ -137,7 +137,7 @@ class Neo4jStore(GraphStore):
 
     def __init__(self, uri: str, user: str, password: str | None) -> None:
         import neo4j
-        from neo4j.exceptions import AuthError, ServiceUnavailable
+        from neo4j.exceptions import AuthError, DriverError, ServiceUnavailable
 
         self.location = uri
         if not password:
@@ -152,7 +152,7 @@ class Neo4jStore(GraphStore):
             raise StoreError(
                 f"Neo4j at {uri} refused the credentials of user {user!r}: check NEO4J_PASSWORD"
             ) from None
-        except (ServiceUnavailable, OSError, ValueError) as error:
+        except (ServiceUnavailable, OSError, ValueError, DriverError) as error:
             reason = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise StoreError(
                 f"cannot reach Neo4j at {uri} ({reason}); start it (scripts/neo4j-local start "
@@ -300,8 +300,7 @@ class Neo4jStore(GraphStore):
             more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
             raise NotFoundError(f"no model {', '.join(map(repr, missing[:3]))}{more} in the store")
 
-    def upsert_declared_edges(self, edges: Sequence[DeclaredEdge]) -> int:
-        edges = list({(e.child, e.parent): e for e in edges}.values())
+    def _write_declared_edges(self, edges: Sequence[DeclaredEdge]) -> int:
 
         def write_batch(batch: Sequence[DeclaredEdge]) -> None:
             rows = [vars(e) for e in batch]
@@ -413,7 +412,7 @@ class Neo4jStore(GraphStore):
                 return self._write(lambda tx: [r.data() for r in tx.run(query, params or {})], changes_lineage=True)
             return self._read(query, params)
         except ClientError as error:
-            raise InputError(f"query failed: {error.message.splitlines()[0] if error.message else error}") from None
+            raise InputError(f"query failed: {' '.join((error.message or str(error)).split())}") from None
 
     # --- lineage index ---------------------------------------------------------------------
     # Each read returns one record of whole columns: a record per row costs a Bolt message each

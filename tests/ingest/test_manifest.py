@@ -74,11 +74,11 @@ def test_every_problem_is_listed_with_its_entry(models):
         "entry 1 (a): unknown key 'colour'",
         "entry 2 (a): duplicate id (first at entry 1)",
         f"entry 3 (b): path does not exist: {models / 'nowhere'}",
-        "entry 4 (c): unparseable date released='March 2024' (expected YYYY-MM-DD)",
+        "entry 4 (c): released='March 2024' is not a real date (expected YYYY-MM-DD)",
         "entry 5 (d): parent a: unknown relation 'cousin'",
         "entry 8: missing 'id'",
         "entry 9 (g): unknown backend 'vllm'",
-        "entry 9 (g): params='lots' is not a non-negative number",
+        "entry 9 (g): params='lots' is not a whole number from 0 to 2^63 - 1",
         "cycle in declared parents: e -> f -> e",
     ]
     for text in expected:
