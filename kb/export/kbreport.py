@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from kb.errors import InputError
-from kb.export import circular, timeline
+from kb.export import check_writable, circular, timeline, write_output
 from kb.export.whole import inline_svg, page, sortable_table
 from kb.lineage.groups import model_groups
 from kb.lineage.kbtree import Selection, collect_kb_tree
@@ -91,8 +91,5 @@ def build_report(store: Any, family: str | None = None) -> str:
 
 def write_report(store: Any, out: Path, family: str | None = None) -> Path:
     out = Path(out)
-    if not out.parent.exists():
-        raise InputError(f"cannot write {out}: the folder {out.parent} does not exist")
-    text = build_report(store, family)
-    out.write_text(text, encoding="utf-8")
-    return out
+    check_writable(out)
+    return write_output(out, build_report(store, family))

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from kb.errors import InputError
-from kb.export import circular, timeline as timeline_figure
+from kb.export import check_writable, circular, timeline as timeline_figure, write_output
 from kb.export.report import CSS, SORT_JS
 from kb.lineage.kbtree import KbTree, Selection, collect_kb_tree
 
@@ -61,13 +61,7 @@ def tree_html(kb: KbTree, colour_by: str = "family") -> str:
 
 
 def _write(data: str | bytes, out: Path | None) -> str | bytes | Path:
-    if out is None:
-        return data
-    if isinstance(data, bytes):
-        out.write_bytes(data)
-    else:
-        out.write_text(data, encoding="utf-8")
-    return out
+    return data if out is None else write_output(out, data)
 
 
 def _check_out(fmt: str, formats: tuple[str, ...], out: Path | None) -> None:
@@ -75,8 +69,8 @@ def _check_out(fmt: str, formats: tuple[str, ...], out: Path | None) -> None:
         raise InputError(f"unknown format {fmt!r}: use one of {', '.join(formats)}")
     if out is None and fmt == "png":
         raise InputError("--format png needs --out FILE")
-    if out is not None and not Path(out).parent.exists():
-        raise InputError(f"cannot write {out}: the folder {Path(out).parent} does not exist")
+    if out is not None:
+        check_writable(Path(out))
 
 
 def render_tree(kb: KbTree, fmt: str, colour_by: str = "family") -> str | bytes:
