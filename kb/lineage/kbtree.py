@@ -3,7 +3,7 @@ DNA protocol, rooted, with the facts figures colour by.
 
 The paper's headline tree is one tree over every model, not a tree per family; `dnakb infer` builds
 only per-family trees and an overview of family roots (NJ is O(n³)). This module builds the one tree
-on demand, for up to `NJ_MAX` models (≈ 5 s at 1,000 on one core):
+on demand, for up to `NJ_MAX` models (NJ + rooting: 1.3 s at 1,000 models on this machine, bench/RESULTS.md):
 
 - distances (`tree_distances`): `evidence` (default) is the cost inference uses — each pair's
   strongest channel on one scale where 1 means "unrelated" (kb/lineage/costs.py), pairs no channel
