@@ -19,7 +19,7 @@ Accepted inputs (a directory stands for every *.json, *.jsonl and *.csv file in 
   domain and accessibility become tags (`domain:Language`, `access:Open weights (non-commercial)`), and
   no licence is set (Epoch records accessibility, not a licence). `Base model` (comma-separated display
   names) gives declared parents; Epoch does not say how a model was derived, so they are finetune
-  edges with the source `epoch-ai-untyped`.
+  edges with the source `epoch-ai-untyped`. Line breaks inside a name (a few rows have them) become spaces.
 
 Which relation an edge gets, strongest evidence first: the child's own Hub tag
 `base_model:<relation>:<parent>`; then the typed list the child appears in; then
@@ -354,8 +354,9 @@ def _add_epoch_csv(graph: _Lineage, path: Path, header: list[str], body: list[li
     column = {name: i for i, name in enumerate(header)}
 
     def cell(row: list[str], name: str) -> str:
+        """The cell's text with runs of whitespace as one space (some names hold line breaks)."""
         i = column.get(name)
-        return row[i].strip() if i is not None and i < len(row) else ""
+        return " ".join(row[i].split()) if i is not None and i < len(row) else ""
 
     rows = set()
     for line, row in enumerate(body, 2):
