@@ -270,10 +270,14 @@ def _entry(index: int, raw: Any, base: Path, problems: list[str]) -> ManifestEnt
     if not isinstance(raw_path, str) or not raw_path.strip():
         problems.append(f"{where}: missing 'path' (a model folder or .gguf file)")
     else:
-        path = Path(raw_path).expanduser()
+        try:
+            path = Path(raw_path).expanduser()  # `~user` of no such user is a RuntimeError
+        except RuntimeError:
+            path = Path(raw_path)
         path = path if path.is_absolute() else (base / path)
-        if not path.exists():
+        if "\x00" in raw_path or not path.exists():
             problems.append(f"{where}: path does not exist: {path}")
+            path = None
     backend = raw.get("backend")
     if backend is not None and backend not in BACKENDS:
         problems.append(f"{where}: unknown backend {backend!r} (one of {', '.join(BACKENDS)})")
