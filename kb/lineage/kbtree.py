@@ -27,9 +27,8 @@ from typing import Any
 import numpy as np
 
 from kb.errors import InputError
-from kb.lineage.costs import channel_scales, pair_costs
+from kb.lineage.costs import UNRELATED_FILL, channel_scales, pair_costs
 from kb.lineage.evidence import ModelEvidence, channel_distances
-from kb.lineage.infer import UNRELATED_FILL
 from kb.lineage.nj import NJ_MAX, genealogy_splits, neighbor_joining, newick_splits, restrict_splits, robinson_foulds
 from kb.lineage.rooting import RootedTree, parse_newick, root_midpoint, root_outgroup
 
@@ -45,7 +44,7 @@ def tree_distances(evs: Sequence[ModelEvidence], distance: str = "evidence") -> 
     if distance == "text":
         d = found["text"]
     else:
-        d, _code, _raw = pair_costs(found, channel_scales(evs))
+        d = pair_costs(evs, channel_scales(evs), found).cost
         d = np.where(np.isfinite(d), d, UNRELATED_FILL)
     d = d.copy()
     np.fill_diagonal(d, 0.0)
