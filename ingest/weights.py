@@ -7,9 +7,12 @@ plus the sketch matrices of one tensor, whatever the model size.
 
 Canonical tensor names are GGUF's (`blk.0.attn_q.weight`): HF names are mapped with the `gguf`
 package's own `TensorNameMap` for the architecture in config.json, so an HF model and its GGUF
-conversion land in one sketch space. One converter transformation is undone on the GGUF side:
-llama.cpp permutes Llama q/k rows for its rope layout (we permute the columns of S_L instead, which
-keeps streaming row chunks possible). (It also stores Gemma norms as 1 + w; norms are not sketched.)
+conversion land in one sketch space. What converters do to the layout is undone per architecture
+by `ingest.weight_layout` (fused QKV and gate/up split into their parts, GPT-2's Conv1D read
+transposed, llama.cpp's q/k rope permutation selected back): each canonical matrix is a selection
+of rows of one stored tensor, sketched by placing the columns of S_L at those rows, so streaming
+row chunks stays possible. (Gemma norms stored as 1 + w do not matter: norms are not sketched.)
+Whether an architecture's mapping is verified across formats is in the detail (`mapping`).
 
 Layout of the sketch vector (float32; math in kb/evidence_math.py): one k x k block per weight
 matrix (tensors of rank >= 2; rank > 2 is flattened to rows x last dim) in canonical order
@@ -27,6 +30,7 @@ Protocol descriptor: `sketch_descriptor(seed, k, max_kib)` = "v1:k=16:seed=0:max
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -39,14 +43,8 @@ from typing import Any
 import numpy as np
 
 from kb.errors import InputError
-from kb.evidence_math import (
-    SKETCH_K,
-    canonical_order_key,
-    llama_rope_permutation,
-    select_blocks,
-    sketch_left,
-    sketch_right,
-)
+from kb.evidence_math import SKETCH_K, canonical_order_key, select_blocks, sketch_left, sketch_right
+from ingest.weight_layout import ROPE_PERMUTED, Part, gguf_parts, hf_is_conv1d, hf_parts, mapping_of
 
 SKETCH_VERSION = "v1"
 DEFAULT_MAX_KIB = 64
@@ -58,7 +56,7 @@ _HF_ARCH_ALIASES = {
     "gpt_neox": "gptneox", "phi": "phi2", "mixtral": "llama", "smollm3": "smollm3",
 }
 # GGUF architectures whose q/k rows llama.cpp's converter permutes (LlamaModel and its subclasses).
-_ROPE_PERMUTED = {"llama", "granite", "granitemoe", "deci", "llama4"}
+_ROPE_PERMUTED = set(ROPE_PERMUTED)
 # Tensors a GGUF carries that are computed buffers, not weights of the HF checkpoint.
 _GGUF_ONLY = {"rope_freqs.weight", "rope_factors_long.weight", "rope_factors_short.weight"}
 
@@ -83,12 +81,23 @@ def parse_sketch_descriptor(text: str) -> dict[str, int]:
 
 @dataclass
 class TensorEntry:
-    """One tensor of a checkpoint under its canonical name; shape in HF (row-major) order."""
+    """One canonical tensor of a checkpoint: `shape` in HF (row-major, nn.Linear) order.
+
+    It is read from the stored tensor `source` (shape `stored`, default `shape`): rows `index` of it
+    (None: all, in order), after transposing it when `transpose` (a Conv1D stored in x out).
+    """
 
     name: str
     source: str
     shape: tuple[int, ...]
     dtype: str
+    stored: tuple[int, ...] | None = None
+    index: np.ndarray | None = field(default=None, repr=False)
+    transpose: bool = False
+
+    @property
+    def stored_shape(self) -> tuple[int, ...]:
+        return self.stored or self.shape
 
 
 @dataclass
@@ -109,12 +118,18 @@ class WeightSketch:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    mapping: str = "unknown"
 
     def detail(self) -> dict[str, Any]:
-        """JSON-able record kept beside sketch.npy in the artifact store."""
+        """JSON-able record kept beside sketch.npy in the artifact store.
+
+        `mapping`: "verified" when this architecture's HF and GGUF sketches are tested to agree;
+        "unknown" otherwise, and then a safetensors-vs-GGUF comparison is no evidence either way
+        (`ingest.weight_layout.comparable_across_formats`).
+        """
         return {
             "descriptor": sketch_descriptor(self.seed, self.k, self.max_kib), "signature": self.signature,
-            "source": self.source, "arch": self.arch, "precision": self.precision,
+            "source": self.source, "arch": self.arch, "mapping": self.mapping, "precision": self.precision,
             "tensors": [[n, list(s)] for n, s in self.tensors], "blocks": self.blocks,
             "rms": [round(x, 8) for x in self.rms], "skipped": [list(x) for x in self.skipped], "notes": self.notes, "seconds": self.seconds,
         }
@@ -127,13 +142,11 @@ class _Source:
     entries: list[TensorEntry]
     skipped: list[tuple[str, str]]
     notes: list[str]
+    mapping: str = "unknown"
 
     def rows(self, entry: TensorEntry, r0: int, r1: int) -> np.ndarray:
         """Slice r0:r1 of the tensor's FIRST axis as float32 (rows, last dim); 1-D: a flat vector."""
         raise NotImplementedError
-
-    def row_permutation(self, entry: TensorEntry) -> np.ndarray | None:
-        return None
 
     def check_readable(self, entries: list[TensorEntry]) -> None:
         pass
@@ -177,7 +190,14 @@ class _SafetensorsSource(_Source):
                         self.skipped.append((raw, f"no canonical name for {raw!r} under architecture {self.arch!r}"))
                         continue
                     self._where[raw] = file
-                    self.entries.append(TensorEntry(canonical, raw, shape, dtype))
+                    conv1d = name_map is not None and hf_is_conv1d(self.arch, canonical, len(shape))
+                    linear = (shape[1], shape[0]) if conv1d else shape  # nn.Linear orientation
+                    parts = hf_parts(self.arch, canonical, linear[0], config) if len(shape) <= 2 else [Part(canonical, shape[0])]
+                    self.entries += _entries(parts, raw, linear, dtype, stored=shape, transpose=conv1d)
+        self.mapping = mapping_of("safetensors", model_type, [e.name for e in self.entries])
+        if self.mapping != "verified":
+            self.notes.append(f"architecture {model_type!r}: HF <-> GGUF tensor mapping not verified "
+                              "(mapping: unknown); compare this sketch across formats as missing, not as unrelated")
 
     def _handle(self, raw: str, framework: str) -> Any:
         from safetensors import safe_open
@@ -193,7 +213,8 @@ class _SafetensorsSource(_Source):
         else:
             chunk = self._handle(entry.source, "numpy").get_slice(entry.source)[r0:r1]
         chunk = np.asarray(chunk, dtype=np.float32)
-        return chunk.reshape(-1, entry.shape[-1]) if len(entry.shape) > 1 else chunk
+        stored = entry.stored_shape
+        return chunk.reshape(-1, stored[-1]) if len(stored) > 1 else chunk
 
     def close(self) -> None:
         self._handles.clear()
@@ -212,8 +233,9 @@ class _GgufSource(_Source):
         self._gguf = gguf
         self.arch = _gguf_field(self._reader, "general.architecture")
         self.notes, self.skipped, self.entries = [], [], []
-        self._n_head = _gguf_field(self._reader, f"{self.arch}.attention.head_count")
-        self._n_head_kv = _gguf_field(self._reader, f"{self.arch}.attention.head_count_kv") or self._n_head
+        fields = {key: _gguf_field(self._reader, f"{self.arch}.{key}") for key in
+                  ("attention.head_count", "attention.head_count_kv", "feed_forward_length")}
+        fields = {key.rsplit(".", 1)[-1]: _scalar(value) for key, value in fields.items()}
         self._tensors = {}
         for t in self._reader.tensors:
             if t.name in _GGUF_ONLY:
@@ -221,10 +243,16 @@ class _GgufSource(_Source):
                 continue
             shape = tuple(int(x) for x in reversed(t.shape.tolist()))  # GGUF ne order -> row-major
             self._tensors[t.name] = t
-            self.entries.append(TensorEntry(t.name, t.name, shape, t.tensor_type.name.lower()))
+            parts = gguf_parts(self.arch, t.name, shape[0], fields, _ROPE_PERMUTED) if len(shape) <= 2 \
+                else [Part(t.name, shape[0])]
+            self.entries += _entries(parts, t.name, shape, t.tensor_type.name.lower(), stored=shape)
         self.file_type = _file_type_name(_gguf_field(self._reader, "general.file_type"))
         if self.arch in _ROPE_PERMUTED:
             self.notes.append("q/k rows un-permuted (llama.cpp rope layout)")
+        self.mapping = mapping_of("gguf", self.arch, [e.name for e in self.entries])
+        if self.mapping != "verified":
+            self.notes.append(f"architecture {self.arch!r}: HF <-> GGUF tensor mapping not verified "
+                              "(mapping: unknown); compare this sketch across formats as missing, not as unrelated")
 
     def _dequantize(self, entry: TensorEntry, data: np.ndarray) -> np.ndarray:
         t = self._tensors[entry.source]
@@ -246,23 +274,27 @@ class _GgufSource(_Source):
 
     def rows(self, entry: TensorEntry, r0: int, r1: int) -> np.ndarray:
         out = self._dequantize(entry, self._tensors[entry.source].data[r0:r1])  # first-axis slice
-        return out.reshape(-1, entry.shape[-1]) if len(entry.shape) > 1 else out.reshape(-1)
-
-    def _perm_for(self, name: str, rows: int) -> np.ndarray | None:
-        if self.arch not in _ROPE_PERMUTED or not self._n_head:
-            return None
-        if ".attn_q." in name:
-            return llama_rope_permutation(rows, int(self._n_head))
-        if ".attn_k." in name:
-            return llama_rope_permutation(rows, int(self._n_head_kv))
-        return None
-
-    def row_permutation(self, entry: TensorEntry) -> np.ndarray | None:
-        return self._perm_for(entry.name, int(np.prod(entry.shape[:-1])))
+        stored = entry.stored_shape
+        return out.reshape(-1, stored[-1]) if len(stored) > 1 else out.reshape(-1)
 
     def close(self) -> None:
         self._tensors.clear()
         del self._reader
+
+
+def _entries(parts: list[Part], source: str, linear: tuple[int, ...], dtype: str, *, stored: tuple[int, ...],
+             transpose: bool = False) -> list[TensorEntry]:
+    """TensorEntries for the canonical parts of one stored tensor (`linear`: its shape in Linear orientation)."""
+    if len(parts) == 1 and parts[0].index is None and parts[0].rows == linear[0]:
+        return [TensorEntry(parts[0].name, source, tuple(linear), dtype, tuple(stored), None, transpose)]
+    return [TensorEntry(p.name, source, (p.rows, *linear[1:]), dtype, tuple(stored),
+                        np.arange(linear[0]) if p.index is None else np.asarray(p.index), transpose) for p in parts]
+
+
+def _scalar(value: Any) -> Any:
+    if isinstance(value, (list, tuple, np.ndarray)):  # per-layer arrays (e.g. OpenELM): the first layer's
+        return value[0] if len(value) else None
+    return value
 
 
 def _read_config(folder: Path) -> dict[str, Any]:
@@ -334,7 +366,7 @@ def _tie_output(source: _Source) -> None:
     names = {e.name for e in source.entries}
     embed = next((e for e in source.entries if e.name == "token_embd.weight"), None)
     if embed is not None and "output.weight" not in names:
-        source.entries.append(TensorEntry("output.weight", embed.source, embed.shape, embed.dtype))
+        source.entries.append(dataclasses.replace(embed, name="output.weight"))
         source.notes.append("output.weight tied to token_embd.weight")
 
 
@@ -365,6 +397,43 @@ def _precision(entries: list[TensorEntry]) -> str:
 
 
 # -- the sketch ---------------------------------------------------------------------------------
+def _sketch_entry(source: _Source, entry: TensorEntry, seed: int, k: int, chunk_elems: int) -> tuple[np.ndarray, float]:
+    """(k x k block, exact RMS) of one canonical matrix, streaming its stored tensor by row chunks.
+
+    Canonical W = rows `index` of the stored matrix X (X read transposed for a Conv1D). With S_L
+    spread over X's rows (left_x[:, index[j]] = S_L[:, j], zero elsewhere):
+      S_L W S_R = left_x X S_R                         (rows selected; chunks of X's rows)
+      S_L W S_R = (S_R^T X_stored left_x^T)^T          (transposed: X = X_stored^T; chunks of X_stored's rows)
+    """
+    rows, cols = int(np.prod(entry.shape[:-1])), int(entry.shape[-1])
+    stored = entry.stored_shape
+    left = sketch_left(seed, entry.name, rows, k)
+    right = sketch_right(seed, entry.name, cols, k)
+    x_rows = stored[-1] if entry.transpose else int(np.prod(stored[:-1]))
+    if entry.index is not None:
+        spread = np.zeros((k, x_rows), dtype=np.float32)
+        spread[:, entry.index] = left
+        left = spread
+        keep = np.zeros(x_rows, dtype=bool)
+        keep[entry.index] = True
+    acc = np.zeros((k, k), dtype=np.float64)
+    sumsq = 0.0
+    unit = x_rows // stored[0] if not entry.transpose else 1  # matrix rows per slice of the first axis
+    for r0, r1 in _row_chunks(stored, chunk_elems):
+        if entry.index is not None and not entry.transpose and not keep[r0 * unit:r1 * unit].any():
+            continue
+        chunk = source.rows(entry, r0, r1)
+        if entry.transpose:  # chunk: rows r0:r1 of X_stored (in x out); W's columns r0:r1
+            acc += (right.T[:, r0:r1] @ (chunk @ left.T)).T
+            picked = chunk if entry.index is None else chunk[:, entry.index]
+        else:
+            acc += left[:, r0 * unit:r1 * unit] @ (chunk @ right)  # S_L W S_R, one chunk at a time
+            picked = chunk if entry.index is None else chunk[keep[r0 * unit:r1 * unit]]
+        sumsq += float(np.einsum("ij,ij->", picked, picked, dtype=np.float64))
+        del chunk, picked
+    return (acc / math.sqrt(rows * cols)).astype(np.float32), math.sqrt(sumsq / (rows * cols))
+
+
 def _row_chunks(shape: tuple[int, ...], chunk_elems: int) -> Iterator[tuple[int, int]]:
     """Ranges over the first axis holding about `chunk_elems` values each (at least one slice)."""
     per_slice = int(np.prod(shape[1:]))
@@ -401,22 +470,9 @@ def weight_sketch(
         blocks: list[np.ndarray] = []
         rms: list[float] = []  # exact RMS of each sketched matrix (E||block||^2 = rms^2)
         for i, entry in enumerate(matrices):
-            rows, cols = int(np.prod(entry.shape[:-1])), int(entry.shape[-1])
-            left = sketch_left(seed, entry.name, rows, k)
-            perm = source.row_permutation(entry)
-            if perm is not None:  # W_hf = P^T W_gguf, so S_L W_hf = S_L[:, perm] W_gguf
-                left = np.ascontiguousarray(left[:, perm])
-            right = sketch_right(seed, entry.name, cols, k)
-            acc = np.zeros((k, k), dtype=np.float64)
-            sumsq = 0.0
-            unit = rows // entry.shape[0]  # matrix rows per slice of the first axis (1 for 2-D)
-            for r0, r1 in _row_chunks(entry.shape, chunk_elems):
-                chunk = source.rows(entry, r0, r1)
-                acc += left[:, r0 * unit:r1 * unit] @ (chunk @ right)  # S_L W S_R, one chunk at a time
-                sumsq += float(np.einsum("ij,ij->", chunk, chunk, dtype=np.float64))
-                del chunk
-            blocks.append((acc / math.sqrt(rows * cols)).astype(np.float32))
-            rms.append(math.sqrt(sumsq / (rows * cols)))
+            block, rms_value = _sketch_entry(source, entry, seed, k, chunk_elems)
+            blocks.append(block)
+            rms.append(rms_value)
             if progress is not None:
                 progress(f"sketch {i + 1}/{len(matrices)} {entry.name}")
         vector = np.concatenate([b.ravel() for b in blocks]).astype(np.float32)
@@ -424,7 +480,7 @@ def weight_sketch(
             vector=vector, signature=signature, k=k, seed=seed, max_kib=max_kib, source=source.kind,
             arch=source.arch, precision=getattr(source, "file_type", None) or _precision(source.entries), tensors=items,
             blocks=[e.name for e in matrices], rms=rms, skipped=skipped, notes=list(source.notes),
-            seconds=time.perf_counter() - start,
+            seconds=time.perf_counter() - start, mapping=source.mapping,
         )
     finally:
         source.close()
