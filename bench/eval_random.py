@@ -1,0 +1,185 @@
+"""Lineage inference scored on random zoos (ingest/zoo/random_plan.py), one fresh KB per zoo.
+
+Per seed: build the zoo (`dnakb zoo build DIR --random SEED --models N`), ingest it into a fresh
+embedded KB without its declared parents (fresh artifact store unless --reuse-artifacts, so the
+ingest time is a first ingest), run `dnakb eval`'s scoring (kb.lineage.evaluate.evaluate, no
+bootstrap) and the categories of ingest/zoo/scoring.py on three inference runs: with dates and
+weights, without dates, without weights. Prints per zoo, then mean and worst over zoos, then
+strict accuracy by trap tag summed over zoos, and the time of each phase.
+
+Protocol: seeds 0-9 are development seeds (rules may be tuned on them); seeds >= 1000 are held out
+for reporting and need --held-out, so nobody looks at them by accident while changing rules.
+
+Usage:
+    .venv/bin/python bench/eval_random.py --seeds 0..9 [--models 24] [--probes 100] [--tokens 32]
+    .venv/bin/python bench/eval_random.py --seeds 1000..1009 --held-out --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+HELD_OUT = 1000
+COLUMNS = ("strict", "lenient", "strict_no_dates", "strict_no_weights", "relation", "ari", "roots_no_dates",
+           "distill", "lookalikes_together", "dnakb_eval_parent_acc")
+
+
+def parse_seeds(text: str) -> list[int]:
+    """"0..9" -> 0-9; "1,4,7" -> those; "3" -> [3]."""
+    out: list[int] = []
+    for part in text.split(","):
+        if ".." in part:
+            a, b = part.split("..", 1)
+            out += list(range(int(a), int(b) + 1))
+        elif part.strip():
+            out.append(int(part))
+    return out
+
+
+def evidence_of(store: Any, protocol: str) -> list[Any]:
+    """Every ingested model's evidence (text DNA + channels), as kb.lineage.evaluate reads it."""
+    import numpy as np
+
+    from kb.lineage.evidence import ModelEvidence
+
+    ids, matrix = store.dna_matrix(protocol)
+    records = {r.id: r for r in store.get_models(ids)}
+    evs = []
+    for i, mid in enumerate(ids):
+        ev = ModelEvidence.from_record(records[mid])
+        ev.text_dna = np.asarray(matrix[i], dtype=np.float64)
+        evs.append(ev)
+    return evs
+
+
+def run_seed(seed: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    from ingest.api import ingest, make_protocol
+    from ingest.evaluation import true_edges
+    from ingest.zoo.build import build_zoo
+    from ingest.zoo.manifest import load_zoo_manifest
+    from ingest.zoo.scoring import Inferred, score_zoo
+    from kb.lineage.evaluate import evaluate
+    from kb.lineage.infer import infer_lineage
+    from kb.stores import StoreConfig, open_store
+
+    say = (lambda m: print(f"  [{seed}] {m}", file=sys.stderr)) if args.verbose else (lambda m: None)
+    t0 = time.perf_counter()
+    summary = build_zoo(work / f"zoo-{seed}", random_seed=seed, n_models=args.models, jobs=args.jobs, progress=say)
+    t_build = time.perf_counter() - t0
+    protocol = make_protocol(args.probes, args.tokens)
+    with tempfile.TemporaryDirectory(prefix=f"eval-random-{seed}-") as tmp:
+        artifacts = work / "artifacts" if args.reuse_artifacts else Path(tmp) / "artifacts"
+        store = open_store(StoreConfig(kind="embedded", db=Path(tmp) / "kb"))
+        try:
+            t0 = time.perf_counter()
+            report = ingest(summary.manifest, store, workers=args.jobs, declared=False, protocol=protocol,
+                            artifacts=artifacts, progress=say)
+            t_ingest = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            official = evaluate(store, true_edges(summary.manifest), bootstrap=0, variants=False)
+            entries = load_zoo_manifest(summary.manifest)
+            evs = evidence_of(store, protocol.id)
+            runs = {name: Inferred.from_result(infer_lineage(evs, protocol=protocol.id, use_declared=False,
+                                                             trees=False, **opts))
+                    for name, opts in (("dated", {}), ("no_dates", {"use_dates": False}),
+                                       ("no_weights", {"use_weights": False}))}
+            t_eval = time.perf_counter() - t0
+        finally:
+            store.close()
+    main = score_zoo(entries, runs["dated"], roots_from=runs["no_dates"])
+    row = {"seed": seed, "models": main.n_models, "failed": report.failed,
+           "strict": main.strict, "lenient": main.lenient,
+           "strict_no_dates": score_zoo(entries, runs["no_dates"]).strict,
+           "strict_no_weights": score_zoo(entries, runs["no_weights"]).strict,
+           "relation": main.relation, "ari": main.ari, "roots_no_dates": main.roots, "distill": main.distill,
+           "lookalikes_together": main.lookalikes_together, "dnakb_eval_parent_acc": official.parents.accuracy,
+           "by_tag": main.by_tag, "seconds": {"build": round(t_build, 1), "ingest": round(t_ingest, 1),
+                                              "eval": round(t_eval, 1)},
+           "built": summary.built, "reused": summary.reused}
+    return row
+
+
+def _f(x: Any) -> str:
+    return "-" if x is None else (f"{x:.2f}" if isinstance(x, float) else str(x))
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    head = ["seed", "models", *COLUMNS, "build s", "ingest s", "eval s"]
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for r in rows:
+        cells = [r["seed"], r["models"], *(r[c] for c in COLUMNS), *r["seconds"].values()]
+        print("| " + " | ".join(_f(c) for c in cells) + " |")
+    for label, fn in (("mean", statistics.fmean), ("worst", None)):
+        cells = []
+        for c in COLUMNS:
+            vals = [r[c] for r in rows if r[c] is not None]
+            if not vals:
+                cells.append(None)
+            elif fn:
+                cells.append(fn(vals))
+            else:  # worst: the lowest, except look-alikes together (lower is better)
+                cells.append(max(vals) if c == "lookalikes_together" else min(vals))
+        secs = [statistics.fmean(r["seconds"][k] for r in rows) if fn else max(r["seconds"][k] for r in rows)
+                for k in ("build", "ingest", "eval")]
+        print("| " + " | ".join(_f(c) for c in [label, "", *cells, *secs]) + " |")
+    tags: dict[str, list[int]] = {}
+    for r in rows:
+        for tag, (right, n) in r["by_tag"].items():
+            tags.setdefault(tag, [0, 0])
+            tags[tag][0] += right
+            tags[tag][1] += n
+    print("\nBy trap tag (strict parent right / models; for roots: left without a parent), summed over zoos:")
+    print("| tag | right | n | rate |\n|---|---|---|---|")
+    for tag, (right, n) in sorted(tags.items()):
+        print(f"| {tag} | {right} | {n} | {right / n:.2f} |")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", default="0..9", help="e.g. 0..9 or 0,3,5 (development seeds: 0-9)")
+    ap.add_argument("--held-out", action="store_true", help=f"allow seeds >= {HELD_OUT} (reporting only)")
+    ap.add_argument("--models", type=int, default=24)
+    ap.add_argument("--probes", type=int, default=100)
+    ap.add_argument("--tokens", type=int, default=32)
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--workdir", type=Path, default=None, help="where zoos are built (default: the cache)")
+    ap.add_argument("--reuse-artifacts", action="store_true", help="keep one artifact store across runs")
+    ap.add_argument("--json", type=Path, default=None, help="write the rows here")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    args = ap.parse_args(argv)
+    seeds = parse_seeds(args.seeds)
+    if any(s >= HELD_OUT for s in seeds) and not args.held_out:
+        print(f"Error: seeds >= {HELD_OUT} are held out for reporting; pass --held-out to run them", file=sys.stderr)
+        return 1
+    from ingest.zoo.cache import cache_root
+
+    work = args.workdir or cache_root() / "random-zoos"
+    rows = []
+    for seed in seeds:
+        t0 = time.perf_counter()
+        rows.append(run_seed(seed, args, work))
+        print(f"seed {seed}: {time.perf_counter() - t0:.0f} s, {rows[-1]['seconds']}", file=sys.stderr)
+    print(f"random zoos: seeds {args.seeds}, {args.models} models, protocol {args.probes} probes x {args.tokens} tokens, "
+          f"{args.jobs} jobs")
+    print_table(rows)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
