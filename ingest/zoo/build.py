@@ -8,7 +8,10 @@ renamed into place. A rebuild into the same folder reuses every step whose defin
 building code) is unchanged.
 
 The full zoo has 4 bases (2 architectures x 2 tokenizers), 34 models, depth 4; `small=True` gives
-13 models covering every relation, for tests.
+13 models covering every relation, for tests. A random zoo (`random_seed`, see random_plan.py) is a
+genealogy drawn from a documented process over four architectures, with trap cases tagged.
+GGUF copies are made by the project's converter or by llama.cpp's own (`converter` argument); the
+llama.cpp conversions ready at one moment run in one converter process.
 """
 
 from __future__ import annotations
