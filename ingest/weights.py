@@ -195,6 +195,8 @@ class _SafetensorsSource(_Source):
                     parts = hf_parts(self.arch, canonical, linear[0], config) if len(shape) <= 2 else [Part(canonical, shape[0])]
                     self.entries += _entries(parts, raw, linear, dtype, stored=shape, transpose=conv1d)
         self.mapping = mapping_of("safetensors", model_type, [e.name for e in self.entries])
+        if self.skipped:  # a tensor the name map does not know: this checkpoint is a variant we have not checked
+            self.mapping = "unknown"
         if self.mapping != "verified":
             self.notes.append(f"architecture {model_type!r}: HF <-> GGUF tensor mapping not verified "
                               "(mapping: unknown); compare this sketch across formats as missing, not as unrelated")
@@ -388,6 +390,11 @@ def weight_signature(path: str | Path) -> tuple[str, list[tuple[str, tuple[int, 
         source.close()
 
 
+def _is_norm(name: str) -> bool:
+    """Norm weights are never sketched, even stacked into a matrix (StableLM's per-head q/k norms in GGUF)."""
+    return "_norm." in name or name.startswith("norm.")
+
+
 def _precision(entries: list[TensorEntry]) -> str:
     weight: dict[str, int] = {}
     for e in entries:
@@ -462,7 +469,7 @@ def weight_sketch(
             raise InputError(f"{path}: no tensor has a canonical name; weight channel skipped")
         signature, items = signature_of(source.entries)
         ordered = sorted(source.entries, key=lambda e: canonical_order_key(e.name))
-        matrices = [e for e in ordered if len(e.shape) >= 2]
+        matrices = [e for e in ordered if len(e.shape) >= 2 and not _is_norm(e.name)]
         chosen = set(select_blocks([e.name for e in matrices], budget_blocks))
         skipped = list(source.skipped) + [(e.name, "over block budget") for e in matrices if e.name not in chosen]
         matrices = [e for e in matrices if e.name in chosen]

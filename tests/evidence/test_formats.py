@@ -125,3 +125,19 @@ def test_unknown_architecture_says_so(tmp_path: Path) -> None:
         assert any("architecture 'bloom'" in n and "not verified" in n for n in s.notes), s.notes
     assert not comparable_across_formats(hf.detail(), gg.detail())
     assert comparable_across_formats(hf.detail(), weight_sketch(folder, seed=1).detail())
+
+
+def test_a_tensor_the_map_does_not_know_makes_the_mapping_unknown(formats: Path, tmp_path: Path) -> None:
+    """A checkpoint of a verified architecture with a tensor the name map does not know is a
+    variant nobody checked: its sketch is made, but flagged."""
+    import shutil
+
+    from safetensors.numpy import load_file, save_file
+
+    folder = tmp_path / "variant"
+    shutil.copytree(formats / "stablelm", folder)
+    tensors = load_file(str(folder / "model.safetensors"))
+    tensors["model.layers.0.self_attn.q_layernorm.norms.0.weight"] = np.ones(16, dtype=np.float32)
+    save_file(tensors, str(folder / "model.safetensors"))
+    s = weight_sketch(folder)
+    assert s.mapping == "unknown" and s.skipped and "stablelm" in " ".join(s.notes)
