@@ -33,7 +33,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 HELD_OUT = 1000
-COLUMNS = ("strict", "lenient", "strict_no_dates", "strict_no_weights", "relation", "ari", "roots_no_dates",
+COLUMNS = ("failed", "strict", "lenient", "strict_no_dates", "strict_no_weights", "relation", "ari", "roots_no_dates",
            "distill", "lookalikes_together", "dnakb_eval_parent_acc")
 
 
@@ -79,7 +79,7 @@ def run_seed(seed: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     t0 = time.perf_counter()
     summary = build_zoo(work / f"zoo-{seed}", random_seed=seed, n_models=args.models, jobs=args.jobs, progress=say)
     t_build = time.perf_counter() - t0
-    protocol = make_protocol(args.probes, args.tokens)
+    protocol = make_protocol(args.probes, args.tokens, loglik_texts=args.loglik_texts)
     with tempfile.TemporaryDirectory(prefix=f"eval-random-{seed}-") as tmp:
         artifacts = work / "artifacts" if args.reuse_artifacts else Path(tmp) / "artifacts"
         store = open_store(StoreConfig(kind="embedded", db=Path(tmp) / "kb"))
@@ -131,8 +131,8 @@ def print_table(rows: list[dict[str, Any]]) -> None:
                 cells.append(None)
             elif fn:
                 cells.append(fn(vals))
-            else:  # worst: the lowest, except look-alikes together (lower is better)
-                cells.append(max(vals) if c == "lookalikes_together" else min(vals))
+            else:  # worst: the lowest, except failures and look-alikes together (lower is better)
+                cells.append(max(vals) if c in ("failed", "lookalikes_together") else min(vals))
         secs = [statistics.fmean(r["seconds"][k] for r in rows) if fn else max(r["seconds"][k] for r in rows)
                 for k in ("build", "ingest", "eval")]
         print("| " + " | ".join(_f(c) for c in [label, "", *cells, *secs]) + " |")
@@ -155,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", type=int, default=24)
     ap.add_argument("--probes", type=int, default=100)
     ap.add_argument("--tokens", type=int, default=32)
+    ap.add_argument("--loglik-texts", type=int, default=None, help="reference texts (default: the project's)")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--workdir", type=Path, default=None, help="where zoos are built (default: the cache)")
     ap.add_argument("--reuse-artifacts", action="store_true", help="keep one artifact store across runs")

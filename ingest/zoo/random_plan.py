@@ -7,7 +7,8 @@ always gives one plan; the process, with its probabilities:
 1. Families. n_families = clamp(round(n_models / 6), 2, 5). Each family has one base model:
    - architecture: the first families take Llama, Qwen2, GPT-2, GPT-NeoX in a shuffled order (so
      larger zoos hold all four), later ones draw uniformly;
-   - shape: hidden 64 or 96 (4 heads), 1-3 layers, FFN 128/192/256, KV heads 1/2/4 (Llama, Qwen2);
+   - shape: hidden 64 or 96 (4 heads), 1-3 layers, FFN 128/192/256 (GPT-2: 4 x hidden, which
+     llama.cpp's converter assumes), KV heads 1/2/4 (Llama, Qwen2);
    - tokenizer: with p = 0.3 (when an earlier family exists) the tokenizer of an earlier family
      (tag `shared-tokenizer` on both bases), else a new byte-level BPE (vocab 384-768, its own topics,
      specials and seed);
@@ -88,8 +89,11 @@ def _topics(rng: random.Random, k: int, among: tuple[str, ...] | None = None) ->
 
 def _shape(rng: random.Random, arch: str) -> ArchSpec:
     kv = rng.choice((1, 2, 4)) if arch in ("llama", "qwen2") else 4
-    return ArchSpec(arch=arch, hidden=rng.choice((64, 96)), layers=rng.choice((1, 2, 2, 3)), heads=4, kv_heads=kv,
-                    intermediate=rng.choice((128, 192, 256)))
+    hidden = rng.choice((64, 96))
+    ffn = rng.choice((128, 192, 256))
+    if arch == "gpt2":  # llama.cpp's GPT-2 converter writes feed_forward_length = 4 * n_embd, as GPT-2 has
+        ffn = 4 * hidden
+    return ArchSpec(arch=arch, hidden=hidden, layers=rng.choice((1, 2, 2, 3)), heads=4, kv_heads=kv, intermediate=ffn)
 
 
 def _tokenizer(rng: random.Random, seed: int, i: int) -> TokenizerSpec:
