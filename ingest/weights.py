@@ -57,6 +57,9 @@ _HF_ARCH_ALIASES = {
 }
 # GGUF architectures whose q/k rows llama.cpp's converter permutes (LlamaModel and its subclasses).
 _ROPE_PERMUTED = set(ROPE_PERMUTED)
+# Buffers older transformers saved with the weights (GPT-2 / GPT-NeoX causal masks, rope tables);
+# llama.cpp's converters drop them too.
+_HF_BUFFERS = (".attn.bias", ".attn.masked_bias", ".attention.bias", ".attention.masked_bias", ".rotary_emb.inv_freq")
 # Tensors a GGUF carries that are computed buffers, not weights of the HF checkpoint.
 _GGUF_ONLY = {"rope_freqs.weight", "rope_factors_long.weight", "rope_factors_short.weight"}
 
@@ -185,6 +188,9 @@ class _SafetensorsSource(_Source):
                     piece = handle.get_slice(raw)
                     shape = tuple(int(x) for x in piece.get_shape())
                     dtype = str(piece.get_dtype()).lower()
+                    if raw.endswith(_HF_BUFFERS):
+                        self.skipped.append((raw, "a buffer saved by older transformers (causal mask, rope table), not a weight"))
+                        continue
                     canonical = raw if name_map is None else name_map.get_name(raw, try_suffixes=(".weight", ".bias"))
                     if canonical is None:
                         self.skipped.append((raw, f"no canonical name for {raw!r} under architecture {self.arch!r}"))
@@ -195,7 +201,8 @@ class _SafetensorsSource(_Source):
                     parts = hf_parts(self.arch, canonical, linear[0], config) if len(shape) <= 2 else [Part(canonical, shape[0])]
                     self.entries += _entries(parts, raw, linear, dtype, stored=shape, transpose=conv1d)
         self.mapping = mapping_of("safetensors", model_type, [e.name for e in self.entries])
-        if self.skipped:  # a tensor the name map does not know: this checkpoint is a variant we have not checked
+        if any(not raw.endswith(_HF_BUFFERS) for raw, _ in self.skipped):  # a weight the name map does not know:
+            # this checkpoint is a variant whose conversion nobody checked
             self.mapping = "unknown"
         if self.mapping != "verified":
             self.notes.append(f"architecture {model_type!r}: HF <-> GGUF tensor mapping not verified "

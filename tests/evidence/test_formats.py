@@ -141,3 +141,21 @@ def test_a_tensor_the_map_does_not_know_makes_the_mapping_unknown(formats: Path,
     save_file(tensors, str(folder / "model.safetensors"))
     s = weight_sketch(folder)
     assert s.mapping == "unknown" and s.skipped and "stablelm" in " ".join(s.notes)
+
+
+def test_saved_buffers_are_not_weights(formats: Path, tmp_path: Path) -> None:
+    """GPT-2 checkpoints saved by older transformers carry causal-mask buffers (`h.0.attn.bias`):
+    skipped as buffers, and the mapping stays verified (llama.cpp's converter drops them too)."""
+    import shutil
+
+    from safetensors.numpy import load_file, save_file
+
+    folder = tmp_path / "old-gpt2"
+    shutil.copytree(formats / "gpt2", folder)
+    tensors = load_file(str(folder / "model.safetensors"))
+    tensors["transformer.h.0.attn.bias"] = np.tril(np.ones((1, 1, 8, 8), dtype=np.float32))
+    save_file(tensors, str(folder / "model.safetensors"))
+    s, clean = weight_sketch(folder), weight_sketch(formats / "gpt2")
+    assert s.mapping == "verified" and s.signature == clean.signature
+    assert s.skipped == [("transformer.h.0.attn.bias",
+                          "a buffer saved by older transformers (causal mask, rope table), not a weight")]
