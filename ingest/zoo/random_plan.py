@@ -36,8 +36,9 @@ always gives one plan; the process, with its probabilities:
 Relations in the manifest (truth) are today's: finetune (finetune, seed-twin), adapter (LoRA),
 merge, distill, quantized (every GGUF copy, parent = the model it was made from).
 
-Cost of a build: ~1.3 CPU-seconds per training step of a tiny model; a 24-model zoo ~2-3 minutes
-on 2 workers (measured in bench/RESULTS.md).
+Cost of a build: a 24-model zoo trains ~1,100-1,800 steps of tiny models (~75 CPU-seconds for
+seed 0) plus 3-8 llama.cpp conversions (~5 s of converter start-up per batch); wall times measured
+by bench/eval_random.py are in bench/RESULTS.md.
 """
 
 from __future__ import annotations
