@@ -5,7 +5,9 @@ embedded KB without its declared parents (fresh artifact store unless --reuse-ar
 ingest time is a first ingest), run `dnakb eval`'s scoring (kb.lineage.evaluate.evaluate, no
 bootstrap) and the categories of ingest/zoo/scoring.py on three inference runs: with dates and
 weights, without dates, without weights. Prints per zoo, then mean and worst over zoos, then
-strict accuracy by trap tag summed over zoos, and the time of each phase.
+strict accuracy by trap tag summed over zoos, and the wall time of each phase plus the CPU time of
+all three (this process and its worker pools; the load-independent cost: on an idle 2-core machine
+the wall time is at least half of it).
 
 Protocol: seeds 0-9 are development seeds (rules may be tuned on them); seeds >= 1000 are held out
 for reporting and need --held-out, so nobody looks at them by accident while changing rules.
@@ -65,6 +67,14 @@ def evidence_of(store: Any, protocol: str) -> list[Any]:
     return evs
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished children (the build's and ingest's worker pools)."""
+    import resource
+
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def run_seed(seed: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     from ingest.api import ingest, make_protocol
     from ingest.evaluation import true_edges
@@ -76,19 +86,19 @@ def run_seed(seed: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     from kb.stores import StoreConfig, open_store
 
     say = (lambda m: print(f"  [{seed}] {m}", file=sys.stderr)) if args.verbose else (lambda m: None)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu_seconds()
     summary = build_zoo(work / f"zoo-{seed}", random_seed=seed, n_models=args.models, jobs=args.jobs, progress=say)
-    t_build = time.perf_counter() - t0
+    t_build, c_build = time.perf_counter() - t0, cpu_seconds() - c0
     protocol = make_protocol(args.probes, args.tokens, loglik_texts=args.loglik_texts)
     with tempfile.TemporaryDirectory(prefix=f"eval-random-{seed}-") as tmp:
         artifacts = work / "artifacts" if args.reuse_artifacts else Path(tmp) / "artifacts"
         store = open_store(StoreConfig(kind="embedded", db=Path(tmp) / "kb"))
         try:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), cpu_seconds()
             report = ingest(summary.manifest, store, workers=args.jobs, declared=False, protocol=protocol,
                             artifacts=artifacts, progress=say)
-            t_ingest = time.perf_counter() - t0
-            t0 = time.perf_counter()
+            t_ingest, c_ingest = time.perf_counter() - t0, cpu_seconds() - c0
+            t0, c0 = time.perf_counter(), cpu_seconds()
             official = evaluate(store, true_edges(summary.manifest), bootstrap=0, variants=False)
             entries = load_zoo_manifest(summary.manifest)
             evs = evidence_of(store, protocol.id)
@@ -96,7 +106,7 @@ def run_seed(seed: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
                                                              trees=False, **opts))
                     for name, opts in (("dated", {}), ("no_dates", {"use_dates": False}),
                                        ("no_weights", {"use_weights": False}))}
-            t_eval = time.perf_counter() - t0
+            t_eval, c_eval = time.perf_counter() - t0, cpu_seconds() - c0
         finally:
             store.close()
     main = score_zoo(entries, runs["dated"], roots_from=runs["no_dates"])
@@ -108,6 +118,7 @@ def run_seed(seed: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
            "lookalikes_together": main.lookalikes_together, "dnakb_eval_parent_acc": official.parents.accuracy,
            "by_tag": main.by_tag, "seconds": {"build": round(t_build, 1), "ingest": round(t_ingest, 1),
                                               "eval": round(t_eval, 1)},
+           "cpu_seconds": {"build": round(c_build, 1), "ingest": round(c_ingest, 1), "eval": round(c_eval, 1)},
            "built": summary.built, "reused": summary.reused}
     return row
 
@@ -117,11 +128,12 @@ def _f(x: Any) -> str:
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
-    head = ["seed", "models", *COLUMNS, "build s", "ingest s", "eval s"]
+    head = ["seed", "models", *COLUMNS, "build s", "ingest s", "eval s", "CPU s"]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for r in rows:
-        cells = [r["seed"], r["models"], *(r[c] for c in COLUMNS), *r["seconds"].values()]
+        cells = [r["seed"], r["models"], *(r[c] for c in COLUMNS), *r["seconds"].values(),
+                 sum(r["cpu_seconds"].values())]
         print("| " + " | ".join(_f(c) for c in cells) + " |")
     for label, fn in (("mean", statistics.fmean), ("worst", None)):
         cells = []
@@ -135,6 +147,8 @@ def print_table(rows: list[dict[str, Any]]) -> None:
                 cells.append(max(vals) if c in ("failed", "lookalikes_together") else min(vals))
         secs = [statistics.fmean(r["seconds"][k] for r in rows) if fn else max(r["seconds"][k] for r in rows)
                 for k in ("build", "ingest", "eval")]
+        cpu = [sum(r["cpu_seconds"].values()) for r in rows]
+        secs.append(statistics.fmean(cpu) if fn else max(cpu))
         print("| " + " | ".join(_f(c) for c in [label, "", *cells, *secs]) + " |")
     tags: dict[str, list[int]] = {}
     for r in rows:
