@@ -188,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         rows.append(run_seed(seed, args, work))
         print(f"seed {seed}: {time.perf_counter() - t0:.0f} s, {rows[-1]['seconds']}", file=sys.stderr)
+        if args.json:  # after every zoo, so a crash later loses nothing
+            args.json.write_text(json.dumps(rows, indent=1, default=str))
     print(f"random zoos: seeds {args.seeds}, {args.models} models, protocol {args.probes} probes x {args.tokens} tokens, "
           f"{args.jobs} jobs")
     print_table(rows)
