@@ -7,17 +7,22 @@ with `gguf.quants.dequantize`). Peak memory is one chunk, whatever the model siz
 
 Canonical tensor names are GGUF's (`blk.0.attn_q.weight`): HF names are mapped with the `gguf`
 package's own `TensorNameMap` for the architecture in config.json, so an HF model and its GGUF
-conversion land in one sketch space. One converter transformation is undone on the GGUF side:
-llama.cpp permutes Llama q/k rows for its rope layout (the reader reports the permutation; the sketch
-permutes the columns of S_L instead, which keeps streaming row chunks possible). (It also stores
-Gemma norms as 1 + w; norms are not sketched.) A tied output head (no output.weight) is made explicit
-as output = token_embd, so tied HF checkpoints and GGUFs that store the copy agree.
+conversion land in one sketch space. What converters do to the layout is undone per architecture
+by `ingest.weight_layout` (fused QKV and gate/up split into their parts, GPT-2's Conv1D read
+transposed, llama.cpp's q/k rope permutation selected back): each canonical matrix is a selection
+of rows of one stored tensor (`TensorEntry.index`, `.transpose`), so streaming row chunks stays
+possible. (Gemma norms stored as 1 + w do not matter: norms are not sketched.) A tied output head
+(no output.weight) is made explicit as output = token_embd, so tied HF checkpoints and GGUFs that
+store the copy agree. Whether an architecture's mapping is verified across formats is the source's
+`mapping` ("verified" or "unknown"); an unverified sketch compares only with sketches of its own
+format (its signature says so), never as "unrelated" to the other format.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +34,12 @@ from kb.channels.weights import (
     CHUNK_ELEMS,
     DEFAULT_MAX_KIB,
     SKETCH_K,
-    llama_rope_permutation,
     signature_of,
     sketch_weights,
 )
 from kb.errors import InputError
 from ingest.backends import is_gguf
+from ingest.weight_layout import ROPE_PERMUTED, Part, gguf_parts, hf_is_conv1d, hf_parts, mapping_of
 
 # HF config.json model_type -> gguf architecture name, where they differ.
 _HF_ARCH_ALIASES = {
@@ -42,7 +47,10 @@ _HF_ARCH_ALIASES = {
     "gpt_neox": "gptneox", "phi": "phi2", "mixtral": "llama", "smollm3": "smollm3",
 }
 # GGUF architectures whose q/k rows llama.cpp's converter permutes (LlamaModel and its subclasses).
-_ROPE_PERMUTED = {"llama", "granite", "granitemoe", "deci", "llama4"}
+_ROPE_PERMUTED = set(ROPE_PERMUTED)
+# Buffers older transformers saved with the weights (GPT-2 / GPT-NeoX causal masks, rope tables);
+# llama.cpp's converters drop them too.
+_HF_BUFFERS = (".attn.bias", ".attn.masked_bias", ".attention.bias", ".attention.masked_bias", ".rotary_emb.inv_freq")
 # Tensors a GGUF carries that are computed buffers, not weights of the HF checkpoint.
 _GGUF_ONLY = {"rope_freqs.weight", "rope_factors_long.weight", "rope_factors_short.weight"}
 
@@ -56,6 +64,7 @@ class _Source:
     entries: list[TensorEntry]
     skipped: list[tuple[str, str]]
     notes: list[str]
+    mapping: str = "unknown"
 
     @property
     def precision(self) -> str:
@@ -65,9 +74,6 @@ class _Source:
     def rows(self, entry: TensorEntry, r0: int, r1: int) -> np.ndarray:
         """Slice r0:r1 of the tensor's FIRST axis as float32 (rows, last dim); 1-D: a flat vector."""
         raise NotImplementedError
-
-    def row_permutation(self, entry: TensorEntry) -> np.ndarray | None:
-        return None
 
     def check_readable(self, entries: list[TensorEntry]) -> None:
         pass
@@ -106,12 +112,25 @@ class _SafetensorsSource(_Source):
                     piece = handle.get_slice(raw)
                     shape = tuple(int(x) for x in piece.get_shape())
                     dtype = str(piece.get_dtype()).lower()
+                    if raw.endswith(_HF_BUFFERS):
+                        self.skipped.append((raw, "a buffer saved by older transformers (causal mask, rope table), not a weight"))
+                        continue
                     canonical = raw if name_map is None else name_map.get_name(raw, try_suffixes=(".weight", ".bias"))
                     if canonical is None:
                         self.skipped.append((raw, f"no canonical name for {raw!r} under architecture {self.arch!r}"))
                         continue
                     self._where[raw] = file
-                    self.entries.append(TensorEntry(canonical, raw, shape, dtype))
+                    conv1d = name_map is not None and hf_is_conv1d(self.arch, canonical, len(shape))
+                    linear = (shape[1], shape[0]) if conv1d else shape  # nn.Linear orientation
+                    parts = hf_parts(self.arch, canonical, linear[0], config) if len(shape) <= 2 else [Part(canonical, shape[0])]
+                    self.entries += _entries(parts, raw, linear, dtype, stored=shape, transpose=conv1d)
+        self.mapping = mapping_of("safetensors", model_type, [e.name for e in self.entries])
+        if any(not raw.endswith(_HF_BUFFERS) for raw, _ in self.skipped):  # a weight the name map does not know:
+            # this checkpoint is a variant whose conversion nobody checked
+            self.mapping = "unknown"
+        if self.mapping != "verified":
+            self.notes.append(f"architecture {model_type!r}: HF <-> GGUF tensor mapping not verified "
+                              "(mapping: unknown); compare this sketch across formats as missing, not as unrelated")
 
     def _handle(self, raw: str, framework: str) -> Any:
         from safetensors import safe_open
@@ -127,7 +146,8 @@ class _SafetensorsSource(_Source):
         else:
             chunk = self._handle(entry.source, "numpy").get_slice(entry.source)[r0:r1]
         chunk = np.asarray(chunk, dtype=np.float32)
-        return chunk.reshape(-1, entry.shape[-1]) if len(entry.shape) > 1 else chunk
+        stored = entry.stored_shape
+        return chunk.reshape(-1, stored[-1]) if len(stored) > 1 else chunk
 
     def close(self) -> None:
         self._handles.clear()
@@ -146,8 +166,9 @@ class _GgufSource(_Source):
         self._gguf = gguf
         self.arch = _gguf_field(self._reader, "general.architecture")
         self.notes, self.skipped, self.entries = [], [], []
-        self._n_head = _gguf_field(self._reader, f"{self.arch}.attention.head_count")
-        self._n_head_kv = _gguf_field(self._reader, f"{self.arch}.attention.head_count_kv") or self._n_head
+        fields = {key: _gguf_field(self._reader, f"{self.arch}.{key}") for key in
+                  ("attention.head_count", "attention.head_count_kv", "feed_forward_length")}
+        fields = {key.rsplit(".", 1)[-1]: _scalar(value) for key, value in fields.items()}
         self._tensors = {}
         for t in self._reader.tensors:
             if t.name in _GGUF_ONLY:
@@ -155,10 +176,16 @@ class _GgufSource(_Source):
                 continue
             shape = tuple(int(x) for x in reversed(t.shape.tolist()))  # GGUF ne order -> row-major
             self._tensors[t.name] = t
-            self.entries.append(TensorEntry(t.name, t.name, shape, t.tensor_type.name.lower()))
+            parts = gguf_parts(self.arch, t.name, shape[0], fields, _ROPE_PERMUTED) if len(shape) <= 2 \
+                else [Part(t.name, shape[0])]
+            self.entries += _entries(parts, t.name, shape, t.tensor_type.name.lower(), stored=shape)
         self.file_type = _file_type_name(_gguf_field(self._reader, "general.file_type"))
         if self.arch in _ROPE_PERMUTED:
             self.notes.append("q/k rows un-permuted (llama.cpp rope layout)")
+        self.mapping = mapping_of("gguf", self.arch, [e.name for e in self.entries])
+        if self.mapping != "verified":
+            self.notes.append(f"architecture {self.arch!r}: HF <-> GGUF tensor mapping not verified "
+                              "(mapping: unknown); compare this sketch across formats as missing, not as unrelated")
 
     def _dequantize(self, entry: TensorEntry, data: np.ndarray) -> np.ndarray:
         t = self._tensors[entry.source]
@@ -180,23 +207,27 @@ class _GgufSource(_Source):
 
     def rows(self, entry: TensorEntry, r0: int, r1: int) -> np.ndarray:
         out = self._dequantize(entry, self._tensors[entry.source].data[r0:r1])  # first-axis slice
-        return out.reshape(-1, entry.shape[-1]) if len(entry.shape) > 1 else out.reshape(-1)
-
-    def _perm_for(self, name: str, rows: int) -> np.ndarray | None:
-        if self.arch not in _ROPE_PERMUTED or not self._n_head:
-            return None
-        if ".attn_q." in name:
-            return llama_rope_permutation(rows, int(self._n_head))
-        if ".attn_k." in name:
-            return llama_rope_permutation(rows, int(self._n_head_kv))
-        return None
-
-    def row_permutation(self, entry: TensorEntry) -> np.ndarray | None:
-        return self._perm_for(entry.name, int(np.prod(entry.shape[:-1])))
+        stored = entry.stored_shape
+        return out.reshape(-1, stored[-1]) if len(stored) > 1 else out.reshape(-1)
 
     def close(self) -> None:
         self._tensors.clear()
         del self._reader
+
+
+def _entries(parts: list[Part], source: str, linear: tuple[int, ...], dtype: str, *, stored: tuple[int, ...],
+             transpose: bool = False) -> list[TensorEntry]:
+    """TensorEntries for the canonical parts of one stored tensor (`linear`: its shape in Linear orientation)."""
+    if len(parts) == 1 and parts[0].index is None and parts[0].rows == linear[0]:
+        return [TensorEntry(parts[0].name, source, tuple(linear), dtype, tuple(stored), None, transpose)]
+    return [TensorEntry(p.name, source, (p.rows, *linear[1:]), dtype, tuple(stored),
+                        np.arange(linear[0]) if p.index is None else np.asarray(p.index), transpose) for p in parts]
+
+
+def _scalar(value: Any) -> Any:
+    if isinstance(value, (list, tuple, np.ndarray)):  # per-layer arrays (e.g. OpenELM): the first layer's
+        return value[0] if len(value) else None
+    return value
 
 
 def _read_config(folder: Path) -> dict[str, Any]:
@@ -273,7 +304,7 @@ def _tie_output(source: _Source) -> None:
     names = {e.name for e in source.entries}
     embed = next((e for e in source.entries if e.name == "token_embd.weight"), None)
     if embed is not None and "output.weight" not in names:
-        source.entries.append(TensorEntry("output.weight", embed.source, embed.shape, embed.dtype))
+        source.entries.append(dataclasses.replace(embed, name="output.weight"))
         source.notes.append("output.weight tied to token_embd.weight")
 
 
@@ -281,7 +312,7 @@ def weight_signature(path: str | Path) -> tuple[str, list[tuple[str, tuple[int, 
     """The architecture signature alone (reads headers only)."""
     source = open_weights(path)
     try:
-        return signature_of(source.entries)
+        return signature_of(source.entries, source.mapping)
     finally:
         source.close()
 
@@ -294,27 +325,37 @@ def _precision(entries: list[TensorEntry]) -> str:
     return max(weight, key=weight.__getitem__) if weight else "unknown"
 
 
+# -- the sketch ---------------------------------------------------------------------------------
+
+
 @dataclass
 class WeightSketch:
-    """One file's weight sketch with everything needed to judge it (for tools and tests; ingest
-    goes through the weight channel, kb/channels/weights.py, which computes the same)."""
+    """One file's weight sketch with everything needed to judge it (for tools and tests; ingest goes
+    through the weight channel, kb/channels/weights.py, which computes the same)."""
 
     vector: np.ndarray
-    descriptor: str
     signature: str
-    precision: str
+    k: int
+    seed: int
+    max_kib: int
     source: str
     arch: str | None
+    precision: str
     tensors: list[tuple[str, tuple[int, ...]]]
     blocks: list[str]
-    rms: list[float]
-    skipped: list[tuple[str, str]]
-    notes: list[str]
+    rms: list[float] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    mapping: str = "unknown"
 
     def detail(self) -> dict[str, Any]:
-        return {"descriptor": self.descriptor, "signature": self.signature, "precision": self.precision, "source": self.source,
-                "arch": self.arch, "tensors": [[n, list(s)] for n, s in self.tensors], "blocks": self.blocks,
-                "rms": self.rms, "skipped": [list(x) for x in self.skipped], "notes": self.notes}
+        """JSON-able record, as the weight channel keeps it beside sketch.npy."""
+        return {
+            "descriptor": CHANNEL.descriptor(self.seed, k=self.k, max_kib=self.max_kib), "signature": self.signature,
+            "source": self.source, "arch": self.arch, "mapping": self.mapping, "precision": self.precision,
+            "tensors": [[n, list(s)] for n, s in self.tensors], "blocks": self.blocks,
+            "rms": [round(x, 8) for x in self.rms], "skipped": [list(x) for x in self.skipped], "notes": self.notes,
+        }
 
 
 def weight_sketch(path: str | Path, seed: int = 0, *, k: int = SKETCH_K, max_kib: int = DEFAULT_MAX_KIB,
@@ -324,9 +365,9 @@ def weight_sketch(path: str | Path, seed: int = 0, *, k: int = SKETCH_K, max_kib
     try:
         if not source.entries:
             raise InputError(f"{path}: no tensor has a canonical name; weight channel skipped")
-        signature, tensors = signature_of(source.entries)
+        signature, tensors = signature_of(source.entries, source.mapping)
         vector, blocks, rms, over = sketch_weights(source, seed, k, max_kib, chunk_elems=chunk_elems)
-        return WeightSketch(vector, CHANNEL.descriptor(seed, k=k, max_kib=max_kib), signature, source.precision, source.kind, source.arch, tensors, blocks, rms,
-                            list(source.skipped) + over, list(source.notes))
+        return WeightSketch(vector, signature, k, seed, max_kib, source.kind, source.arch, source.precision, tensors,
+                            blocks, rms, list(source.skipped) + over, list(source.notes), source.mapping)
     finally:
         source.close()

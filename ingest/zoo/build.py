@@ -8,7 +8,10 @@ renamed into place. A rebuild into the same folder reuses every step whose defin
 building code) is unchanged.
 
 The full zoo has 4 bases (2 architectures x 2 tokenizers), 34 models, depth 4; `small=True` gives
-13 models covering every relation, for tests.
+13 models covering every relation, for tests. A random zoo (`random_seed`, see random_plan.py) is a
+genealogy drawn from a documented process over four architectures, with trap cases tagged.
+GGUF copies are made by the project's converter or by llama.cpp's own (`converter` argument); the
+llama.cpp conversions ready at one moment run in one converter process.
 """
 
 from __future__ import annotations
@@ -21,43 +24,19 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from kb.errors import InputError
 from ingest.zoo.cache import code_hash
+from ingest.zoo.step import Step
 from ingest.zoo.tiny import ARCHITECTURES, ArchSpec, TinySpec, TrainSpec
 
 RELATION = {"finetune": "finetune", "lora": "adapter", "distill": "distill", "merge": "merge",
             "gguf": "quantized", "quantize": "quantized"}
 MANIFEST = "manifest.yaml"
 _STATE = ".zoo-state.json"
-
-
-@dataclass(frozen=True)
-class Step:
-    """One model of the plan. `args` holds the op's arguments (specs as dataclasses)."""
-
-    name: str
-    op: str  # base | finetune | lora | distill | merge | gguf | quantize
-    parents: tuple[str, ...] = ()
-    args: dict[str, Any] = field(default_factory=dict, hash=False)
-    tags: tuple[str, ...] = ()
-
-    @property
-    def id(self) -> str:
-        return f"zoo/{self.name}"
-
-    @property
-    def path(self) -> str:
-        return f"{self.name}.gguf" if self.op in ("gguf", "quantize") else self.name
-
-    def fingerprint(self) -> str:
-        blob = json.dumps({"op": self.op, "parents": self.parents,
-                           "args": {k: asdict(v) if hasattr(v, "__dataclass_fields__") else v
-                                    for k, v in self.args.items()}}, sort_keys=True, default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()
 
 
 def _base(name: str, arch: str, tok: str, topics: tuple[str, ...], seed: int, steps: int,
@@ -157,11 +136,15 @@ def run_step(step: Step, root: str) -> tuple[float, float]:
     elif step.op == "finetune":
         ops.finetune(src[0], tmp, a["train"])
     elif step.op == "lora":
-        ops.lora_finetune(src[0], tmp, a["train"])
+        ops.lora_finetune(src[0], tmp, a["train"], rank=a.get("rank", 4), alpha=a.get("alpha", 8.0))
     elif step.op == "distill":
         ops.distill(src[0], tmp, a["arch"], a["train"], n_samples=a["n_samples"], init_seed=a["init_seed"])
     elif step.op == "merge":
         ops.average_merge(src[0], src[1], tmp, weight=a["weight"])
+    elif _by_llamacpp(step):
+        from ingest.zoo.llamacpp import convert_hf
+
+        convert_hf([(src[0], tmp, a["outtype"])])
     elif step.op == "gguf":
         hf_to_gguf(src[0], tmp, a["outtype"])
     elif step.op == "quantize":
@@ -172,6 +155,32 @@ def run_step(step: Step, root: str) -> tuple[float, float]:
         shutil.rmtree(final)
     os.replace(tmp, final)
     return time.perf_counter() - start, time.process_time() - cpu
+
+
+def _by_llamacpp(step: Step) -> bool:
+    return step.op == "gguf" and step.args.get("converter", "dnakb") == "llama.cpp"
+
+
+def run_llamacpp_batch(steps: list[Step], root: str) -> dict[str, tuple[float, float]]:
+    """Build several llama.cpp conversions in one converter process (it imports torch and
+    transformers once: ~5 s saved per file). Returns {name: (wall, CPU) share of the batch}."""
+    import resource
+
+    from ingest.zoo.llamacpp import convert_hf
+
+    def child_cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
+
+    start, cpu = time.perf_counter(), child_cpu()
+    jobs = [(Path(root) / s.parents[0], Path(root) / s.path, s.args["outtype"]) for s in steps]
+    convert_hf(jobs)  # each output is written to a temp name and renamed into place
+    wall, cpu = (time.perf_counter() - start) / len(steps), (child_cpu() - cpu) / len(steps)
+    return {s.name: (wall, cpu) for s in steps}
+
+
+def _run_one(step: Step, root: str) -> dict[str, tuple[float, float]]:
+    return {step.name: run_step(step, root)}
 
 
 def _check_plan(plan: list[Step]) -> None:
@@ -206,7 +215,7 @@ def _execute(plan: list[Step], root: Path, jobs: int, force: bool,
     if done:
         progress(f"zoo: reusing {len(done)} of {len(plan)} models already built in {root}")
     pending = [s for s in plan if s.name not in done]
-    running: dict[cf.Future[tuple[float, float]], str] = {}
+    running: dict[cf.Future[dict[str, tuple[float, float]]], tuple[str, ...]] = {}
 
     def save_state() -> None:
         tmp = state_file.with_suffix(".tmp")
@@ -216,23 +225,29 @@ def _execute(plan: list[Step], root: Path, jobs: int, force: bool,
     ctx = mp.get_context("spawn")
     with cf.ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=ctx) as pool:
         while pending or running:
-            for s in [s for s in pending if all(p in done for p in s.parents)]:
+            ready = [s for s in pending if all(p in done for p in s.parents)]
+            for s in ready:
                 pending.remove(s)
-                running[pool.submit(run_step, s, str(root))] = s.name
+                if not _by_llamacpp(s):
+                    running[pool.submit(_run_one, s, str(root))] = (s.name,)
+            batch = [s for s in ready if _by_llamacpp(s)]
+            if batch:  # all llama.cpp conversions ready now: one converter process
+                running[pool.submit(run_llamacpp_batch, batch, str(root))] = tuple(s.name for s in batch)
             if not running:
                 raise InputError(f"zoo plan is stuck at {pending[0].name!r}; its parents never build")
             finished, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
             for fut in finished:
-                name = running.pop(fut)
+                running.pop(fut)
                 if fut.exception() is not None:  # stop at the first failure; queued steps never start
                     pool.shutdown(wait=True, cancel_futures=True)
                     raise fut.exception()  # type: ignore[misc]
-                seconds[name] = fut.result()
-                done.add(name)
-                save_state()
-                wall, cpu = seconds[name]
-                progress(f"zoo: {len(done)}/{len(plan)} {by_name[name].id} ({by_name[name].op}, "
-                         f"{wall:.1f} s, CPU {cpu:.1f} s)")
+                for name, taken in fut.result().items():
+                    seconds[name] = taken
+                    done.add(name)
+                    save_state()
+                    wall, cpu = taken
+                    progress(f"zoo: {len(done)}/{len(plan)} {by_name[name].id} ({by_name[name].op}, "
+                             f"{wall:.1f} s, CPU {cpu:.1f} s)")
     return seconds
 
 
@@ -248,15 +263,20 @@ def _hf_info(folder: Path) -> tuple[str, int]:
     return config["architectures"][0], n
 
 
-def manifest_rows(plan: list[Step], root: Path) -> list[dict[str, Any]]:
-    """Manifest rows (the shared zoo schema) for a built plan: parents, relations, dates, sizes."""
+def manifest_rows(plan: list[Step], root: Path,
+                  dates: dict[str, dt.date | None] | None = None) -> list[dict[str, Any]]:
+    """Manifest rows (the shared zoo schema) for a built plan: parents, relations, dates, sizes.
+
+    `dates` (a random plan's, None = missing) replaces the fixed plan's date rule."""
     base_day = dt.date(2024, 1, 1)
-    released: dict[str, dt.date] = {}
+    released: dict[str, dt.date | None] = {}
     info: dict[str, tuple[str, int]] = {}
     rows = []
     n_base = 0
     for i, s in enumerate(plan):
-        if s.op == "base":
+        if dates is not None:
+            released[s.name] = dates.get(s.name)
+        elif s.op == "base":
             released[s.name] = base_day + dt.timedelta(days=30 * n_base)
             n_base += 1
         else:  # strictly after every parent: 10-31 days later, varied deterministically
@@ -294,8 +314,10 @@ class ZooSummary:
 
 
 def build_zoo(out_dir: Path | str, small: bool = False, jobs: int = 2, force: bool = False,
-              progress: Callable[[str], None] | None = None) -> ZooSummary:
-    """Build the zoo (or the small zoo) into `out_dir` and write `out_dir/manifest.yaml`.
+              progress: Callable[[str], None] | None = None, random_seed: int | None = None,
+              n_models: int | None = None) -> ZooSummary:
+    """Build the zoo (or the small zoo, or random zoo `random_seed` of `n_models` models, see
+    ingest/zoo/random_plan.py) into `out_dir` and write `out_dir/manifest.yaml`.
 
     Cost: the full zoo trains ~20 tiny models (~6 CPU-minutes; about half that in wall time on
     2 workers); the small zoo ~1-2 minutes. Reuses models already built by the same code.
@@ -307,14 +329,25 @@ def build_zoo(out_dir: Path | str, small: bool = False, jobs: int = 2, force: bo
     if root.exists() and not root.is_dir():
         raise InputError(f"zoo folder {str(root)!r} is a file; pass a folder")
     root.mkdir(parents=True, exist_ok=True)
-    plan = small_plan() if small else full_plan()
+    dates = None
+    if random_seed is not None:
+        from ingest.zoo.random_plan import random_plan
+
+        if small:
+            raise InputError("choose one zoo: --small or --random SEED, not both")
+        drawn = random_plan(random_seed, n_models or 24)
+        plan, dates = drawn.steps, drawn.released
+    elif n_models is not None:
+        raise InputError("--models sizes a random zoo: give --random SEED too")
+    else:
+        plan = small_plan() if small else full_plan()
     _check_plan(plan)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     start = time.perf_counter()
     seconds = _execute(plan, root, jobs, force, say)
-    rows = manifest_rows(plan, root)
+    rows = manifest_rows(plan, root, dates)
     tmp = root / (MANIFEST + ".tmp")
     tmp.write_text(yaml.safe_dump({"models": rows}, sort_keys=False, default_flow_style=None, width=120))
     os.replace(tmp, root / MANIFEST)

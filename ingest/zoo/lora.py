@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import torch
 
-DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj",
+                   "c_attn", "c_proj", "c_fc",  # GPT-2 (Conv1D)
+                   "query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h")  # GPT-NeoX
 
 
 def _lora_linear_class() -> type:
@@ -22,25 +24,28 @@ def _lora_linear_class() -> type:
     from torch import nn
 
     class LoRALinear(nn.Module):
-        """`base(x) + scale * B(A(x))` with a frozen base."""
+        """`base(x) + scale * B(A(x))` with a frozen base (an nn.Linear, or GPT-2's Conv1D whose
+        weight is stored in x out)."""
 
-        def __init__(self, base: nn.Linear, rank: int, alpha: float, generator: torch.Generator) -> None:
+        def __init__(self, base: nn.Module, rank: int, alpha: float, generator: torch.Generator) -> None:
             super().__init__()
             self.base = base
             for p in base.parameters():
                 p.requires_grad_(False)
+            self.conv1d = not isinstance(base, nn.Linear)
+            n_in, n_out = base.weight.shape[::-1] if not self.conv1d else base.weight.shape
             self.scale = alpha / rank
-            bound = 1.0 / math.sqrt(base.in_features)  # A ~ U(-1/sqrt(in), 1/sqrt(in)); B = 0
-            self.lora_a = nn.Parameter(
-                (torch.rand(rank, base.in_features, generator=generator) * 2 - 1) * bound)
-            self.lora_b = nn.Parameter(torch.zeros(base.out_features, rank))
+            bound = 1.0 / math.sqrt(n_in)  # A ~ U(-1/sqrt(in), 1/sqrt(in)); B = 0
+            self.lora_a = nn.Parameter((torch.rand(rank, n_in, generator=generator) * 2 - 1) * bound)
+            self.lora_b = nn.Parameter(torch.zeros(n_out, rank))
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return self.base(x) + self.scale * ((x @ self.lora_a.T) @ self.lora_b.T)
 
-        def merged(self) -> nn.Linear:
+        def merged(self) -> nn.Module:
             with torch.no_grad():
-                self.base.weight += self.scale * (self.lora_b @ self.lora_a)  # W' = W + (alpha/r) B A
+                delta = self.scale * (self.lora_b @ self.lora_a)  # W' = W + (alpha/r) B A
+                self.base.weight += delta.T if self.conv1d else delta
             for p in self.base.parameters():
                 p.requires_grad_(True)
             return self.base
@@ -61,7 +66,7 @@ def attach_lora(model: "torch.nn.Module", rank: int = 4, alpha: float = 8.0,
     factors: list[nn.Parameter] = []
     for name, module in list(model.named_modules()):
         for child_name, child in list(module.named_children()):
-            if child_name in targets and isinstance(child, nn.Linear):
+            if child_name in targets and (isinstance(child, nn.Linear) or type(child).__name__ == "Conv1D"):
                 wrapped = cls(child, rank, alpha, gen)
                 setattr(module, child_name, wrapped)
                 factors += [wrapped.lora_a, wrapped.lora_b]

@@ -21,14 +21,18 @@ from kb.errors import InputError
 
 if TYPE_CHECKING:  # heavy imports stay lazy
     import torch
+
+    from ingest.zoo.tokenizers import TokenizerSpec
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-ARCHITECTURES = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM"}
+ARCHITECTURES = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "gpt2": "GPT2LMHeadModel",
+                 "gptneox": "GPTNeoXForCausalLM"}
 
 
 @dataclass(frozen=True)
 class ArchSpec:
-    """Shape of a tiny model; `arch` is a key of ARCHITECTURES."""
+    """Shape of a tiny model; `arch` is a key of ARCHITECTURES (GPT-2 and GPT-NeoX ignore kv_heads
+    and rope_theta: they have neither grouped KV heads nor, for GPT-2, rotary positions)."""
 
     arch: str = "llama"
     hidden: int = 64
@@ -71,11 +75,29 @@ def _single_thread() -> None:
 def new_model(spec: ArchSpec, tokenizer: "PreTrainedTokenizerBase", seed: int) -> "PreTrainedModel":
     """A freshly initialised model of `spec` sized to `tokenizer`, identical for the same seed."""
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
+    from transformers import (GPT2Config, GPT2LMHeadModel, GPTNeoXConfig, GPTNeoXForCausalLM, LlamaConfig,
+                              LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM)
 
     if spec.arch not in ARCHITECTURES:
         raise InputError(f"unknown zoo architecture {spec.arch!r}; use one of {', '.join(ARCHITECTURES)}")
     _single_thread()
+    ids = dict(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+               pad_token_id=tokenizer.pad_token_id)
+    if spec.arch == "gpt2":
+        torch.manual_seed(seed)
+        model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tokenizer), n_embd=spec.hidden, n_layer=spec.layers,
+                                           n_head=spec.heads, n_inner=spec.intermediate, n_positions=spec.max_positions,
+                                           n_ctx=spec.max_positions, tie_word_embeddings=True, **ids))
+        model.config.architectures = [ARCHITECTURES[spec.arch]]
+        return model
+    if spec.arch == "gptneox":
+        torch.manual_seed(seed)
+        model = GPTNeoXForCausalLM(GPTNeoXConfig(
+            vocab_size=len(tokenizer), hidden_size=spec.hidden, num_hidden_layers=spec.layers,
+            num_attention_heads=spec.heads, intermediate_size=spec.intermediate,
+            max_position_embeddings=spec.max_positions, rotary_pct=0.25, tie_word_embeddings=False, **ids))
+        model.config.architectures = [ARCHITECTURES[spec.arch]]
+        return model
     common = dict(
         vocab_size=len(tokenizer), hidden_size=spec.hidden, intermediate_size=spec.intermediate,
         num_hidden_layers=spec.layers, num_attention_heads=spec.heads,
@@ -151,9 +173,27 @@ def save_model(model: "PreTrainedModel", tokenizer: "PreTrainedTokenizerBase", o
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out), safe_serialization=True)
     tokenizer.save_pretrained(str(out))
+    _legacy_config_keys(model, out)
     if info is not None:
         (out / "zoo.json").write_text(json.dumps(info, indent=2, sort_keys=True, default=str))
     return out
+
+
+def _legacy_config_keys(model: "PreTrainedModel", out: Path) -> None:
+    """Keys released checkpoints carry that transformers 5 no longer writes but llama.cpp's
+    converter reads (Pythia's `rotary_pct`), and a tokenizer class every reader agrees on."""
+    import json
+
+    kind = getattr(model.config, "model_type", None)
+    if kind == "gpt_neox":
+        config = json.loads((out / "config.json").read_text())
+        rope = config.get("rope_parameters") or {}
+        config.setdefault("rotary_pct", rope.get("partial_rotary_factor", 0.25))
+        (out / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
+    if kind == "qwen2":  # else transformers' Qwen2Tokenizer appends <|endoftext|> past the embedding rows
+        conf = json.loads((out / "tokenizer_config.json").read_text())
+        conf.setdefault("unk_token", None)
+        (out / "tokenizer_config.json").write_text(json.dumps(conf, indent=2, sort_keys=True))
 
 
 def load_model(path: Path | str) -> tuple["PreTrainedModel", "PreTrainedTokenizerBase"]:
@@ -175,7 +215,7 @@ def count_params(model: "PreTrainedModel") -> int:
 class TinySpec:
     """One tiny base model: tokenizer, shape, training run. `build_tiny` is a pure function of it."""
 
-    tokenizer: str = "tok-a"
+    tokenizer: "str | TokenizerSpec" = "tok-a"  # a name in TOKENIZERS, or a spec (random zoos)
     arch: ArchSpec = field(default_factory=ArchSpec)
     train: TrainSpec = field(default_factory=TrainSpec)
     init_seed: int = 0
@@ -188,12 +228,16 @@ def build_tiny(spec: TinySpec, out_dir: Path | str) -> Path:
     from transformers import AutoTokenizer
 
     from ingest.zoo.corpora import corpus
-    from ingest.zoo.tokenizers import TOKENIZERS, train_tokenizer
+    from ingest.zoo.tokenizers import TOKENIZERS, TokenizerSpec, train_tokenizer
 
-    if spec.tokenizer not in TOKENIZERS:
+    if isinstance(spec.tokenizer, TokenizerSpec):
+        tok_spec = spec.tokenizer
+    elif spec.tokenizer in TOKENIZERS:
+        tok_spec = TOKENIZERS[spec.tokenizer]
+    else:
         raise InputError(f"unknown zoo tokenizer {spec.tokenizer!r}; use one of {', '.join(TOKENIZERS)}")
     with tempfile.TemporaryDirectory() as tmp:
-        tokenizer = AutoTokenizer.from_pretrained(str(train_tokenizer(TOKENIZERS[spec.tokenizer], tmp)))
+        tokenizer = AutoTokenizer.from_pretrained(str(train_tokenizer(tok_spec, tmp)))
     model = new_model(spec.arch, tokenizer, spec.init_seed)
     t = spec.train
     rows = token_rows(tokenizer, corpus(t.topics, t.n_docs, t.corpus_seed if t.corpus_seed is not None

@@ -32,19 +32,32 @@ if TYPE_CHECKING:
     from kb.protocol import DnaProtocol
 
 DECISIONS = ("relatedness", "relation", "direction")
+UNVERIFIED = "unverified:"
+"""Signature prefix of a weight sketch whose canonical layout is not verified across file formats:
+its names may be its format's own, so it compares only with sketches of that format (equal
+signatures), and a different signature does not say the architectures differ."""
 
 Say = Callable[[str], None]
 
 
 # -- what a producer may ask of a model -----------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass
 class TensorEntry:
-    """One weight tensor under its canonical (GGUF) name; shape in row-major order."""
+    """One canonical weight tensor (GGUF name; `shape` in HF's row-major, nn.Linear orientation),
+    read from the stored tensor `source` (shape `stored`, default `shape`): its rows `index` (None:
+    all, in order), after transposing it when `transpose` (a Conv1D stored in x out)."""
 
     name: str
     source: str
     shape: tuple[int, ...]
     dtype: str
+    stored: tuple[int, ...] | None = None
+    index: np.ndarray | None = field(default=None, repr=False)
+    transpose: bool = False
+
+    @property
+    def stored_shape(self) -> tuple[int, ...]:
+        return self.stored or self.shape
 
 
 class WeightReader(Protocol):
@@ -56,12 +69,11 @@ class WeightReader(Protocol):
     skipped: list[tuple[str, str]]
     notes: list[str]
     precision: str
+    mapping: str
+    """"verified" where this architecture's canonical layout is tested to agree across file formats."""
 
     def rows(self, entry: TensorEntry, r0: int, r1: int) -> np.ndarray:
-        """Rows r0:r1 of the tensor's first axis as float32 (rows x last dim)."""
-
-    def row_permutation(self, entry: TensorEntry) -> np.ndarray | None:
-        """gguf_row[i] = hf_row[perm[i]] where the file's converter permuted rows, else None."""
+        """Rows r0:r1 of the entry's STORED tensor's first axis as float32 (rows x its last dim)."""
 
     def check_readable(self, entries: list[TensorEntry]) -> None:
         """Raise InputError now if some tensor cannot be decoded (an unsupported quant type)."""

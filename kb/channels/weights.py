@@ -14,8 +14,10 @@ is linear on both sides, so the rank of a weight difference survives it (a merge
 leaves a rank-r block difference) and a weight average lies between its parents.
 
 Layout (the one contract between producer and readers): the vector is a concatenation of k x k blocks,
-one per matrix (tensors of rank >= 2, higher ranks flattened to rows x last dim), in canonical order
-(`canonical_order_key`: global tensors, layer by layer, then the output head), every block a matrix.
+one per matrix (tensors of rank >= 2, higher ranks flattened to rows x last dim, norms never), in
+canonical order (`canonical_order_key`: global tensors, layer by layer, then the output head), every
+block a matrix. A reader gives each canonical matrix as rows of a stored tensor (`TensorEntry`), which
+is how fused QKV, transposed Conv1D and permuted rope rows of every file format land on one layout.
 1-D tensors (norms, biases) are not sketched: norm weights sit near 1 in every model, so they would
 pull unrelated models together (on the zoo they inflated fine-tune distances by ~50%) while carrying
 little lineage signal; they still enter the architecture signature. A tied output head is made
@@ -41,7 +43,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from kb.channels.base import Channel, ModelAccess, Produced, Say, TensorEntry, WeightReader, gaussian, parse_fields
+from kb.channels.base import UNVERIFIED, Channel, ModelAccess, Produced, Say, TensorEntry, WeightReader, gaussian, parse_fields
 from kb.errors import InputError
 from kb.progress import step
 
@@ -79,10 +81,11 @@ class WeightsChannel(Channel):
         spec = self.parse(protocol.channel(self.name))
         reader = model.weights()
         try:
-            signature, tensors = signature_of(reader.entries)
+            signature, tensors = signature_of(reader.entries, reader.mapping)
             record = {"signature": signature, "precision": reader.precision}
             base = {"descriptor": protocol.channel(self.name), "source": reader.kind, "arch": reader.arch,
-                    "tensors": [[n, list(s)] for n, s in tensors], "notes": list(reader.notes)}
+                    "mapping": reader.mapping, "tensors": [[n, list(s)] for n, s in tensors],
+                    "notes": list(reader.notes)}
             if not reader.entries:
                 return Produced(None, detail=base, record=record,
                                 skipped="no tensor has a canonical name; weight channel skipped")
@@ -144,12 +147,14 @@ def canonical_order_key(name: str) -> tuple[int, int, str]:
     return (0, 0, name)
 
 
-def signature_of(entries: Sequence[TensorEntry]) -> tuple[str, list[tuple[str, tuple[int, ...]]]]:
+def signature_of(entries: Sequence[TensorEntry], mapping: str = "verified") -> tuple[str, list[tuple[str, tuple[int, ...]]]]:
     """Short hash of the canonical (name, shape) list: equal iff the architectures match tensor for
-    tensor (precision and tensor order in the file do not matter)."""
+    tensor (precision and tensor order in the file do not matter); `UNVERIFIED` in front unless the
+    mapping is verified."""
     items = sorted(((e.name, tuple(e.shape)) for e in entries), key=lambda x: canonical_order_key(x[0]))
     text = json.dumps([[n, list(s)] for n, s in items], separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16], items
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    return (digest if mapping == "verified" else UNVERIFIED + digest), items
 
 
 def select_blocks(matrix_names: Sequence[str], max_blocks: int) -> list[str]:
@@ -179,19 +184,6 @@ def select_blocks(matrix_names: Sequence[str], max_blocks: int) -> list[str]:
         chosen += layered[layers[0]][:room]
     keep = set(chosen)
     return [n for n in names if n in keep]  # canonical order
-
-
-def llama_rope_permutation(rows: int, n_head: int) -> np.ndarray:
-    """Row permutation llama.cpp's converter applies to Llama q/k weights (HF rotate-half layout to
-    GGML's interleaved rope): gguf_row[i] = hf_row[perm[i]]. Within each head the halves are
-    interleaved: perm = arange(rows).reshape(n_head, 2, d/2).swapaxes(1, 2).ravel().
-
-    >>> llama_rope_permutation(4, 1).tolist()
-    [0, 2, 1, 3]
-    """
-    if rows % (2 * n_head):
-        raise InputError(f"a q/k matrix of {rows} rows does not split into {n_head} heads of even size")
-    return np.arange(rows).reshape(n_head, 2, rows // n_head // 2).swapaxes(1, 2).ravel()
 
 
 # -- the sketch -----------------------------------------------------------------------------------
@@ -224,37 +216,68 @@ def _row_chunks(shape: tuple[int, ...], chunk_elems: int) -> list[tuple[int, int
     return [(r0, min(shape[0], r0 + step)) for r0 in range(0, shape[0], step)]
 
 
+def is_norm(name: str) -> bool:
+    """Norm weights are never sketched, even stacked into a matrix (StableLM's per-head q/k norms)."""
+    return "_norm." in name or name.startswith("norm.")
+
+
 def sketch_weights(
     reader: WeightReader, seed: int, k: int = SKETCH_K, max_kib: int = DEFAULT_MAX_KIB,
     say: Say | None = None, chunk_elems: int = CHUNK_ELEMS,
 ) -> tuple[np.ndarray, list[str], list[float], list[tuple[str, str]]]:
     """(vector, sketched names, exact RMS per matrix, names over the block budget), streaming."""
     ordered = sorted(reader.entries, key=lambda e: canonical_order_key(e.name))
-    matrices = [e for e in ordered if len(e.shape) >= 2]
+    matrices = [e for e in ordered if len(e.shape) >= 2 and not is_norm(e.name)]
     chosen = set(select_blocks([e.name for e in matrices], (max_kib * 1024) // (4 * k * k)))
     over = [(e.name, "over block budget") for e in matrices if e.name not in chosen]
     matrices = [e for e in matrices if e.name in chosen]
     reader.check_readable(matrices)
     blocks, rms = [], []
     for i, entry in enumerate(matrices):
-        rows, cols = int(np.prod(entry.shape[:-1])), int(entry.shape[-1])
-        left = sketch_left(seed, entry.name, rows, k)
-        perm = reader.row_permutation(entry)
-        if perm is not None:  # W_hf = P^T W_gguf, so S_L W_hf = S_L[:, perm] W_gguf
-            left = np.ascontiguousarray(left[:, perm])
-        right = sketch_right(seed, entry.name, cols, k)
-        acc = np.zeros((k, k), dtype=np.float64)
-        sumsq = 0.0
-        unit = rows // entry.shape[0]  # matrix rows per slice of the first axis (1 for 2-D)
-        for r0, r1 in _row_chunks(entry.shape, chunk_elems):
-            chunk = reader.rows(entry, r0, r1)
-            acc += left[:, r0 * unit:r1 * unit] @ (chunk @ right)  # S_L W S_R, one chunk at a time
-            sumsq += float(np.einsum("ij,ij->", chunk, chunk, dtype=np.float64))
-        blocks.append((acc / math.sqrt(rows * cols)).astype(np.float32))
-        rms.append(math.sqrt(sumsq / (rows * cols)))
+        block, value = sketch_entry(reader, entry, seed, k, chunk_elems)
+        blocks.append(block)
+        rms.append(value)
         step(say, "weight matrices", i + 1, len(matrices), entry.name)
     vector = np.concatenate([b.ravel() for b in blocks]).astype(np.float32)
     return vector, [e.name for e in matrices], rms, over
+
+
+def sketch_entry(reader: WeightReader, entry: TensorEntry, seed: int, k: int = SKETCH_K,
+                 chunk_elems: int = CHUNK_ELEMS) -> tuple[np.ndarray, float]:
+    """(k x k block, exact RMS) of one canonical matrix, streaming its stored tensor by row chunks.
+
+    Canonical W = rows `index` of the stored matrix X (X read transposed for a Conv1D). With S_L
+    spread over X's rows (left_x[:, index[j]] = S_L[:, j], zero elsewhere):
+      S_L W S_R = left_x X S_R                         (rows selected; chunks of X's rows)
+      S_L W S_R = (S_R^T X_stored left_x^T)^T          (transposed: X = X_stored^T; chunks of X_stored's rows)
+    """
+    rows, cols = int(np.prod(entry.shape[:-1])), int(entry.shape[-1])
+    stored = entry.stored_shape
+    left = sketch_left(seed, entry.name, rows, k)
+    right = sketch_right(seed, entry.name, cols, k)
+    x_rows = stored[-1] if entry.transpose else int(np.prod(stored[:-1]))
+    keep = None
+    if entry.index is not None:
+        spread = np.zeros((k, x_rows), dtype=np.float32)
+        spread[:, entry.index] = left
+        left = spread
+        keep = np.zeros(x_rows, dtype=bool)
+        keep[entry.index] = True
+    acc = np.zeros((k, k), dtype=np.float64)
+    sumsq = 0.0
+    unit = x_rows // stored[0] if not entry.transpose else 1  # matrix rows per slice of the first axis
+    for r0, r1 in _row_chunks(stored, chunk_elems):
+        if keep is not None and not entry.transpose and not keep[r0 * unit:r1 * unit].any():
+            continue
+        chunk = reader.rows(entry, r0, r1)
+        if entry.transpose:  # chunk: rows r0:r1 of X_stored (in x out); W's columns r0:r1
+            acc += (right.T[:, r0:r1] @ (chunk @ left.T)).T
+            picked = chunk if entry.index is None else chunk[:, entry.index]
+        else:
+            acc += left[:, r0 * unit:r1 * unit] @ (chunk @ right)  # S_L W S_R, one chunk at a time
+            picked = chunk if keep is None else chunk[keep[r0 * unit:r1 * unit]]
+        sumsq += float(np.einsum("ij,ij->", picked, picked, dtype=np.float64))
+    return (acc / math.sqrt(rows * cols)).astype(np.float32), math.sqrt(sumsq / (rows * cols))
 
 
 # -- comparing sketches ---------------------------------------------------------------------------

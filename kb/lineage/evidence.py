@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kb.channels import NAMES, REGISTRY
+from kb.channels.base import UNVERIFIED
 from kb.errors import InputError
 from kb.records import DeclaredEdge, ModelRecord
 
@@ -32,6 +33,12 @@ PRECISION_RANK = {
 
 FORMATS = {"transformers": "hf", "llama-cpp": "gguf"}
 """A backend's file format."""
+
+
+def architectures_differ(a: str | None, b: str | None) -> bool:
+    """Whether two weight signatures say two architectures differ (False when either is unknown or not
+    verified across formats: then they may be one architecture in two formats)."""
+    return bool(a and b and a != b and not a.startswith(UNVERIFIED) and not b.startswith(UNVERIFIED))
 
 
 def precision_rank(precision: str | None) -> int | None:

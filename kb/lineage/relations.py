@@ -17,7 +17,7 @@ import numpy as np
 
 from kb.channels import NAMES, REGISTRY
 from kb.lineage.costs import QUANT_NEAR_WEIGHTS, Scales
-from kb.lineage.evidence import ModelEvidence, precision_rank
+from kb.lineage.evidence import ModelEvidence, architectures_differ, precision_rank
 
 QUANT_NEAR_FUNCTIONAL = 0.01
 
@@ -49,7 +49,7 @@ def relation_for(c: ModelEvidence, p: ModelEvidence, code: int, ch: dict[str, np
             return "finetune", f"weak evidence: weights d={d:.3g} and nothing closer"
         return "distill", f"functionally close ({NAMES[code]}) but weights far (d={d:.3g})"
     name = NAMES[code] if code >= 0 else "text"
-    if c.signature and p.signature and c.signature != p.signature:
+    if architectures_differ(c.signature, p.signature):
         return "distill", f"functionally close ({name}), different architecture"
     if lower:
         return "quantized", f"lower precision ({c.precision} < {p.precision}), no weight sketch"

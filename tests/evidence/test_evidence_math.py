@@ -9,8 +9,9 @@ from kb.errors import InputError
 from kb.channels.loglik import per_byte as loglik_per_byte, profile as loglik_vector
 from kb.channels.weights import (
     block_distances, block_effective_rank, difference_rank_profile, is_low_rank_difference,
-    llama_rope_permutation, select_blocks, sketch_distance, sketch_left, sketch_matrix,
+    select_blocks, sketch_distance, sketch_left, sketch_matrix,
 )
+from ingest.weight_layout import rope_permutation as llama_rope_permutation
 
 
 def test_sketch_preserves_squared_norm_in_expectation() -> None:
