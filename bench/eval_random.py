@@ -64,7 +64,7 @@ def run_seed(seed: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     from ingest.evaluation import true_edges
     from ingest.zoo.build import build_zoo
     from ingest.zoo.manifest import load_zoo_manifest
-    from ingest.zoo.scoring import Inferred, score_zoo
+    from ingest.zoo.scoring import Inferred, by_direction, score_zoo
     from kb.lineage.evaluate import evaluate
     from kb.channels import select
     from kb.lineage.infer import infer_lineage, store_evidence
@@ -113,7 +113,7 @@ def run_seed(seed: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
            "strict_no_weights": score_zoo(entries, runs["no_weights"]).strict,
            "relation": main.relation, "ari": main.ari, "roots_no_dates": main.roots, "distill": main.distill,
            "lookalikes_together": main.lookalikes_together, "dnakb_eval_parent_acc": official.parents.accuracy,
-           "by_tag": main.by_tag, "seconds": {"build": round(t_build, 1), "ingest": round(t_ingest, 1),
+           "by_tag": main.by_tag, "by_direction_no_dates": by_direction(entries, runs["no_dates"]), "seconds": {"build": round(t_build, 1), "ingest": round(t_ingest, 1),
                                               "eval": round(t_eval, 1)},
            "cpu_seconds": {"build": round(c_build, 1), "ingest": round(c_ingest, 1), "eval": round(c_eval, 1)},
            "built": built, "reused": reused}
@@ -153,6 +153,16 @@ def print_table(rows: list[dict[str, Any]]) -> None:
             tags.setdefault(tag, [0, 0])
             tags[tag][0] += right
             tags[tag][1] += n
+    dirs: dict[str, list[int]] = {}
+    for r in rows:
+        for label, (right, n) in r["by_direction_no_dates"].items():
+            dirs.setdefault(label, [0, 0])
+            dirs[label][0] += right
+            dirs[label][1] += n
+    print("\nWithout dates, by what set each edge's direction (parent a true parent / edges), summed over zoos:")
+    print("| direction | right | n | rate |\n|---|---|---|---|")
+    for label, (right, n) in sorted(dirs.items()):
+        print(f"| {label} | {right} | {n} | {right / n:.2f} |")
     print("\nBy trap tag (strict parent right / models; for roots: left without a parent), summed over zoos:")
     print("| tag | right | n | rate |\n|---|---|---|---|")
     for tag, (right, n) in sorted(tags.items()):

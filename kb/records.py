@@ -181,7 +181,8 @@ class InferredEdge:
     reason: str | None = None
     direction: str | None = None
     """What says the parent came first: "date", "copy" (the file is a conversion of the parent's),
-    "merge", or "uncertain" (only the choice of the family's root does)."""
+    "merge", "growth" (the child's weights grew from the parent's), or "uncertain" (only the choice
+    of the family's root does)."""
 
 
 @dataclass(frozen=True)

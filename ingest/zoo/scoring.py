@@ -30,14 +30,30 @@ class Inferred:
 
     parents: dict[str, tuple[str, str | None]]
     families: dict[str, str]
+    directions: dict[str, str] = field(default_factory=dict)
+    """child -> what set its parent edge's direction ("date", "growth", ..., "uncertain")."""
 
     @classmethod
     def from_result(cls, result: Any) -> "Inferred":
         """From a kb.lineage InferenceResult (first arborescence edge per child is its parent)."""
         parents: dict[str, tuple[str, str | None]] = {}
+        directions: dict[str, str] = {}
         for e in sorted(result.edges, key=lambda e: (e.child, e.method != "arborescence")):
             parents.setdefault(e.child, (e.parent, e.relation))
-        return cls(parents, {m.model: m.family for m in result.memberships})
+            directions.setdefault(e.child, e.direction or "uncertain")
+        return cls(parents, {m.model: m.family for m in result.memberships}, directions)
+
+
+def by_direction(entries: Sequence[ZooEntry], inferred: Inferred) -> dict[str, tuple[int, int]]:
+    """direction label -> (edges whose parent is a true parent, edges): how far each kind of
+    direction evidence can be trusted."""
+    truth = {e.id: {p.id for p in e.parents} for e in entries}
+    out: dict[str, list[int]] = {}
+    for child, (parent, _relation) in inferred.parents.items():
+        counts = out.setdefault(inferred.directions.get(child, "uncertain"), [0, 0])
+        counts[0] += parent in truth.get(child, set())
+        counts[1] += 1
+    return {k: (v[0], v[1]) for k, v in sorted(out.items())}
 
 
 @dataclass
@@ -138,4 +154,4 @@ def score_zoo(entries: Sequence[ZooEntry], inferred: Inferred, *, roots_from: In
                     {k: (v[0], v[1]) for k, v in by_tag.items()})
 
 
-__all__ = ["Inferred", "ZooScore", "copy_classes", "tag_keys", "score_zoo"]
+__all__ = ["Inferred", "ZooScore", "by_direction", "copy_classes", "tag_keys", "score_zoo"]

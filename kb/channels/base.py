@@ -136,6 +136,9 @@ class Channel(ABC):
     its parents in this channel too."""
     related_below: ClassVar[float] = 0.5
     """Cost (distance / unrelated scale) under which this channel alone says two models are kin."""
+    independent_above: ClassVar[float | None] = None
+    """Cost above which a structural channel says two models share no initialisation (not kin):
+    then behaviour cannot make them relatives, whatever data they shared."""
     fixed_unrelated: ClassVar[float | None] = None
     """The distance of unrelated models when the channel's geometry fixes it (else measured)."""
 
@@ -216,6 +219,11 @@ class Channel(ABC):
     def relation_hint(self, child: np.ndarray, parent: np.ndarray) -> tuple[str, str] | None:
         """(relation, reason) when this channel's vectors alone show the kind of derivation (the
         weight sketch: a low-rank difference is an adapter), else None."""
+        return None
+
+    def growth(self, a: np.ndarray, b: np.ndarray) -> float | None:
+        """How much further training has carried `b` than `a` (positive: `b` is the later one), for
+        channels that decide direction; None where this channel cannot tell."""
         return None
 
     # -- bootstrap -------------------------------------------------------------------------------

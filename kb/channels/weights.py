@@ -59,10 +59,14 @@ class WeightsChannel(Channel):
     name = "weights"
     label = "weight sketch"
     record_field = "sketch"
-    decides = frozenset({"relatedness", "relation"})
+    decides = frozenset({"relatedness", "relation", "direction"})
     structural = True
     linear = True
     related_below: ClassVar[float] = 0.5
+    # the distance of independent matrices concentrates at √2 (1 on the cost scale: the random zoos'
+    # independent same-shape pairs measure 0.97), while training keeps most of its start (any two
+    # members of one family there: ≤ 0.63)
+    independent_above: ClassVar[float | None] = 0.85
     fixed_unrelated: ClassVar[float | None] = math.sqrt(2.0)  # ‖a−b‖² = ‖a‖² + ‖b‖² for independent a, b
 
     def descriptor(self, seed: int, *, k: int = SKETCH_K, max_kib: int = DEFAULT_MAX_KIB, **_: Any) -> str:
@@ -117,6 +121,13 @@ class WeightsChannel(Channel):
         changed = profile[~np.isnan(profile)]
         return "adapter", (f"low-rank weight difference (median rank {np.median(changed):.0f} "
                            f"in {changed.size}/{profile.size} changed matrices)")
+
+    def growth(self, a: np.ndarray, b: np.ndarray) -> float | None:
+        # training adds updates nearly orthogonal to the weights, so ‖W‖ grows along every training
+        # step (parameter norm growth, Merrill et al. 2021) unless weight decay outweighs it (the
+        # default fine-tuning recipes, HF Trainer's and TRL's, use none); a copy keeps it up to
+        # rounding and an average (a merge) shrinks it. The sketch keeps each matrix's norm.
+        return weight_growth(a, b)
 
     def bootstrap_draw(self, size: int, rng: np.random.Generator) -> np.ndarray | None:
         n_blocks = size // (SKETCH_K * SKETCH_K)
@@ -331,6 +342,18 @@ def block_distances(x: np.ndarray, k: int = SKETCH_K) -> np.ndarray:
     for j in range(blocks.shape[1]):
         total += _relative(blocks[:, j, :]) ** 2
     return np.sqrt(total / blocks.shape[1])
+
+
+def weight_growth(a: np.ndarray, b: np.ndarray, k: int = SKETCH_K) -> float | None:
+    """Mean over matrices of log(‖B_b‖ / ‖B_a‖): the sketch is norm-preserving per matrix, so this is
+    the mean log-growth of the weight norms from `a` to `b` (None unless both are whole blocks)."""
+    size = k * k
+    if a.size != b.size or a.size % size or a.size // size < 1:
+        return None
+    na = np.linalg.norm(np.asarray(a, np.float64).reshape(-1, size), axis=1)
+    nb = np.linalg.norm(np.asarray(b, np.float64).reshape(-1, size), axis=1)
+    keep = (na > 0) & (nb > 0)
+    return float(np.mean(np.log(nb[keep] / na[keep]))) if keep.any() else None
 
 
 def effective_rank(singular_values: np.ndarray, energy: float = 0.99) -> np.ndarray:

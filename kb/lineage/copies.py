@@ -66,13 +66,18 @@ def source_order(members: Sequence[int], evs: Sequence[ModelEvidence]) -> list[i
     return sorted(members, key=lambda i: (evs[i].fmt != "hf", -_rank(evs[i]), evs[i].released or "9999", i))
 
 
-def preference(child: ModelEvidence, members: Sequence[int], evs: Sequence[ModelEvidence]) -> list[int]:
-    """The order in which `child` takes its parent among copies of one model (module docstring)."""
+def preference(child: ModelEvidence, members: Sequence[int], evs: Sequence[ModelEvidence],
+               copy: bool = False) -> list[int]:
+    """The order in which `child` takes its parent among copies of one model (module docstring);
+    `copy`: the child is itself one of these copies (then no file of its own format and precision is
+    its source: nobody converts a q8_0 GGUF into another q8_0 GGUF)."""
     order = source_order(members, evs)
     rank = _rank(child)
     if 0 <= rank <= QUANTIZE_TOOL_RANK and child.fmt != "hf":  # made by the quantize tool
         first = [i for i in order if _rank(evs[i]) > QUANTIZE_TOOL_RANK + 1]  # f16, bf16, f32, ...
         first.sort(key=lambda i: (evs[i].fmt == "hf", _rank(evs[i]), i))  # a GGUF, the nearest above
+    elif copy:
+        first = []
     else:
         first = [i for i in order if _rank(evs[i]) == rank >= 0 and evs[i].fmt == child.fmt]
     return first + [i for i in order if i not in first]
@@ -92,8 +97,20 @@ def equalise(edge: np.ndarray, allowed: np.ndarray, classes: np.ndarray,
             if len(usable) < 2:
                 continue
             best = min(edge[c, p] for p in usable)
-            for place, p in enumerate(q for q in preference(evs[c], usable, evs)):
+            for place, p in enumerate(preference(evs[c], usable, evs, copy=bool(classes[c] == label))):
                 out[c, p] = best * (1.0 + PREFERENCE_STEP * place)
+    return out
+
+
+def from_own_copy(classes: np.ndarray, evs: Sequence[ModelEvidence]) -> np.ndarray:
+    """[c, p]: c is the source of its copy class and p another member (files are made from the
+    checkpoint, not the other way round)."""
+    out = np.zeros((len(evs), len(evs)), bool)
+    for label in np.unique(classes):
+        members = [int(i) for i in np.flatnonzero(classes == label)]
+        if len(members) > 1:
+            source = source_order(members, evs)[0]
+            out[source, [i for i in members if i != source]] = True
     return out
 
 

@@ -6,6 +6,9 @@ parents in any channel that is linear in the weights (the weight sketch is): m =
 or b), and a, b not near copies of each other. m may then only take a or b as parent, a and b may not
 descend from m, and m gets the other one as a second parent (relation merge).
 
+Copies of one model count once among a model's neighbours, and only the source of a copy class can be
+a merge (its GGUF files lie on the same segment, and are copies of it).
+
 Cost: one Gram matrix per comparable group, O(g²·s); then O(g·k²) triples over each model's k nearest
 neighbours in the group.
 """
@@ -17,6 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from kb.channels import REGISTRY, Channel
+from kb.lineage.copies import COPY_NEAR
 from kb.lineage.costs import QUANT_NEAR_WEIGHTS
 from kb.lineage.evidence import ModelEvidence, comparable_groups
 
@@ -48,7 +52,7 @@ def find_merges(
         g = x @ x.T
         sub = distances[linear.name][np.ix_(rows, rows)]
         for li, m in enumerate(rows):
-            order = np.array([j for j in np.argsort(sub[li], kind="stable") if j != li][:neighbours])
+            order = np.array(_distinct_neighbours(sub, li, unit, neighbours))
             if order.size < 2:
                 continue
             ia, ib = np.triu_indices(order.size, 1)
@@ -68,6 +72,18 @@ def find_merges(
                 found[m] = (pa, pb, float(t[q]), float(h[q]))
                 break
     return found
+
+
+def _distinct_neighbours(sub: np.ndarray, li: int, unit: float, k: int) -> list[int]:
+    """The `k` nearest models to `li` that are not copies of it or of one already taken: copies of
+    one model (its GGUF files) would otherwise fill the list and hide a merge's other parent."""
+    taken: list[int] = []
+    for j in np.argsort(sub[li], kind="stable"):
+        if j != li and sub[li, j] / unit >= COPY_NEAR and all(sub[j, q] / unit >= COPY_NEAR for q in taken):
+            taken.append(int(j))
+            if len(taken) == k:
+                break
+    return taken
 
 
 def not_later(parent: ModelEvidence, child: ModelEvidence) -> bool:

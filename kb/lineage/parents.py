@@ -21,12 +21,13 @@ from kb.channels import NAMES
 from kb.errors import InputError
 from kb.lineage.arborescence import DENSE_MAX, K_CANDIDATES, arborescence, descends
 from kb.lineage.copies import copy_root_penalty
-from kb.lineage.costs import PRECISION_PENALTY, PairCosts, Scales, channel_scales, edge_costs, pair_costs, precision_ranks
+from kb.lineage.costs import (PRECISION_PENALTY, PairCosts, Scales, channel_scales, later_than,
+                              edge_costs, pair_costs, precision_ranks)
 from kb.lineage.evidence import ModelEvidence, channel_distances, precision_rank
 from kb.lineage.families import FamilyLabels
 from kb.lineage.merges import find_merges, merge_channel
 from kb.lineage.relations import relation_for
-from kb.lineage.roots import MERGE_ROOT_PENALTY, root_costs, tree_centroid
+from kb.lineage.roots import LATER_ROOT_PENALTY, MERGE_ROOT_PENALTY, root_costs, tree_centroid
 from kb.lineage.siblings import resolve_siblings
 
 
@@ -69,17 +70,23 @@ def family_parents(
     edge_cost, allowed, lexical, classes = edge_costs(evs, pairs, use_dates=options.use_dates,
                                                       use_declared=options.use_declared)
     merges = find_merges(evs, ch, use_dates=options.use_dates) if options.use_merges else {}
+    is_copy = copy_root_penalty(classes, evs) > 0
+    merges = {mi: found for mi, found in merges.items() if not is_copy[mi]}  # a merge's files are its copies
     for mi, (a, b, _t, _h) in merges.items():
-        keep = np.zeros(m, bool)
-        keep[[a, b]] = True
+        keep = np.isin(classes, [classes[a], classes[b]])  # a parent, or a copy of one (copies.py decides)
         allowed[mi] &= keep
-        allowed[a, mi] = allowed[b, mi] = False
+        allowed[np.ix_(keep, [mi])] = False
     merged = np.zeros(m, bool)
     merged[list(merges)] = True
     ranks = precision_ranks(evs)
     candidates = np.where(allowed, edge_cost, np.inf)
+    merges = {mi: (_preferred(candidates[mi], classes, a), _preferred(candidates[mi], classes, b), t, h)
+              for mi, (a, b, t, h) in merges.items()}
 
-    not_root = MERGE_ROOT_PENALTY * merged + PRECISION_PENALTY * copy_root_penalty(classes, evs)
+    later = later_than(pairs, classes, evs, options.use_dates)  # [i, j]: j grew from i
+    later[merged] = False  # averaging shrinks the norm: a merge's parents did not grow from it
+    not_root = (MERGE_ROOT_PENALTY * merged + PRECISION_PENALTY * is_copy
+                + LATER_ROOT_PENALTY * later.any(axis=0))
 
     def solve(root_cost: np.ndarray) -> np.ndarray:
         return arborescence(candidates, root_cost + not_root,
@@ -97,14 +104,22 @@ def family_parents(
     parent = resolve_siblings(parent, ch, allowed, classes, fixed=set(merges))
     edges = [edge for ci in range(m) if parent[ci] >= 0
              for edge in _edges_of(ci, int(parent[ci]), evs, parent, merges, ch, pairs, scales)]
-    return [replace(e, direction=direction_of(e, evs, classes, options.use_dates)) for e in edges]
+    return [replace(e, direction=direction_of(e, evs, classes, later, options.use_dates)) for e in edges]
 
 
-def direction_of(edge: ParentEdge, evs: Sequence[ModelEvidence], classes: np.ndarray, use_dates: bool) -> str:
+def _preferred(costs: np.ndarray, classes: np.ndarray, x: int) -> int:
+    """The copy of model `x` a child with these edge costs takes (copies.py's order is in the costs)."""
+    members = np.flatnonzero(classes == classes[x])
+    return int(members[np.argmin(costs[members])]) if np.isfinite(costs[members]).any() else x
+
+
+def direction_of(edge: ParentEdge, evs: Sequence[ModelEvidence], classes: np.ndarray, later: np.ndarray,
+                 use_dates: bool) -> str:
     """What says `edge.parent` came before `edge.child`: "date" (released earlier), "merge" (a merge is
     made from its parents), "copy" (the child is the parent's weights at a lower precision or in another
-    format: files are converted from checkpoints and quantized down), else "uncertain" (only the
-    choice of the family's root orders them)."""
+    format: files are converted from checkpoints and quantized down), "growth" (the child's weights grew
+    from the parent's, `later[parent, child]`), else "uncertain" (only the choice of the family's root
+    orders them)."""
     c, p = evs[edge.child], evs[edge.parent]
     if use_dates and c.released and p.released and p.released < c.released:
         return "date"
@@ -115,6 +130,8 @@ def direction_of(edge: ParentEdge, evs: Sequence[ModelEvidence], classes: np.nda
     converted = classes[edge.child] == classes[edge.parent] and c.fmt == "gguf" and p.fmt == "hf"
     if edge.relation == "quantized" and (lower or converted):
         return "copy"
+    if later[edge.parent, edge.child]:
+        return "growth"
     return "uncertain"
 
 

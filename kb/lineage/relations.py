@@ -5,7 +5,8 @@ Merges are found geometrically (merges.py). For the other edges, by the evidence
   precision, or holds the same weights in another file format (a conversion); else the channel's own
   hint (a low-rank difference is an adapter); else finetune (closeness alone is no quantization: a
   real model's fine-tune moves its weights little relative to their size);
-- decided by a structural channel but far: finetune, marked as weak evidence;
+- decided by a structural channel but far: finetune, marked as weak evidence (distill where the
+  weights are independently initialised: nothing but behaviour can link such models);
 - decided by behaviour while the weights compare and are far: distill (close in behaviour only);
 - no weights to compare: distill across architecture signatures; quantized at lower precision, or
   at near-identical behaviour when a precision is unknown; finetune otherwise.
@@ -45,6 +46,9 @@ def relation_for(c: ModelEvidence, p: ModelEvidence, code: int, ch: dict[str, np
             if near:  # closeness alone is no quantization: a real model's fine-tune moves its weights little
                 return "finetune", f"near-identical weights d={d:.3g} at the same precision and format"
             return "finetune", f"weights d={d:.3g}, full-rank difference"
+        independent = structural.independent_above is not None and d / scales[structural.name] > structural.independent_above
+        if deciding is not None and deciding.structural and independent:  # behaviour is all that links them
+            return "distill", f"weak evidence: independently initialised weights (d={d:.3g}), nothing closer"
         if deciding is not None and deciding.structural:  # the weights decided, yet far
             return "finetune", f"weak evidence: weights d={d:.3g} and nothing closer"
         return "distill", f"functionally close ({NAMES[code]}) but weights far (d={d:.3g})"

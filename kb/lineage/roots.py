@@ -4,7 +4,8 @@ With symmetric costs the cheapest spanning tree is the same whichever node is th
 a separate choice (`root_costs`, lower = better): the earliest release date (when dates are used and
 known) ≫ not quantized (0.1 per float precision step) ≫ most central member (smallest mean cost to
 the rest of the family: fine-tunes move away from their base in independent directions, so the base
-sits at the centre of its family — the medoid rule). A merge has parents and is never a root.
+sits at the centre of its family — the medoid rule). A merge has parents and is never a root, nor is
+a model whose weights grew from another member's (`LATER_ROOT_PENALTY`, parents.py).
 Without dates the tree found is re-rooted at its centroid (`tree_centroid`), where the root of a
 random recursive tree lies; the direction of every other edge follows from the root.
 """
@@ -20,6 +21,11 @@ from kb.lineage.costs import PRECISION_PENALTY, QUANTIZED_RANK
 from kb.lineage.evidence import ModelEvidence
 
 MERGE_ROOT_PENALTY = 100.0
+DATE_WEIGHT = 10.0
+"""Root cost from the release order (0 for the earliest known date .. DATE_WEIGHT for the latest)."""
+LATER_ROOT_PENALTY = 2 * DATE_WEIGHT
+"""Root cost of a model known to be later than another member by its weights: more than any date term,
+which only places an undated model in the middle of the dated ones."""
 
 
 def root_costs(evs: Sequence[ModelEvidence], cost: np.ndarray, ranks: np.ndarray, use_dates: bool,
@@ -43,7 +49,7 @@ def root_costs(evs: Sequence[ModelEvidence], cost: np.ndarray, ranks: np.ndarray
         if dated:
             order = {d: k for k, d in enumerate(sorted(set(dated)))}
             span = max(len(order) - 1, 1)
-            out = out + 10.0 * np.array([order[e.released] / span if e.released else 0.5 for e in evs])
+            out = out + DATE_WEIGHT * np.array([order[e.released] / span if e.released else 0.5 for e in evs])
     return out
 
 

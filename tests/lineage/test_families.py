@@ -41,3 +41,34 @@ def test_tiny_and_degenerate_inputs():
 def test_labels_wrapper_makes_noise_singletons():
     fam = families_from_labels(np.array([3, 3, -1, 7, -1]))
     assert fam.labels.tolist() == [0, 0, 2, 1, 3]
+
+
+def test_independent_initialisations_stay_apart_however_alike_they_behave():
+    """Two bases of one architecture and shape, each with two fine-tunes, trained on the same data:
+    their behaviour (log-likelihood profiles) is as close across the pair as within a family, but
+    their weights are independent (√2 apart), and independent initialisations share no history."""
+    from kb.lineage.evidence import ModelEvidence
+    from kb.lineage.infer import infer_lineage
+
+    rng = np.random.default_rng(2)
+    n = 8 * 256
+    behaviour = rng.normal(size=64)
+    evs = []
+    for base in ("x", "y"):
+        w = rng.normal(size=n)
+        for k, name in enumerate(("base", "ft1", "ft2")):
+            weights = w if k == 0 else w + 0.3 * rng.normal(size=n)
+            evs.append(ModelEvidence(f"{base}/{name}", {"text": rng.normal(size=16),
+                                                        "loglik": behaviour + 0.2 * rng.normal(size=64),
+                                                        "weights": weights},
+                                     signature="same-shape", precision="f32", fmt="hf"))
+    for k in range(12):  # unrelated models of other architectures: what "unrelated behaviour" looks like
+        evs.append(ModelEvidence(f"z/other{k}", {"text": rng.normal(size=16), "loglik": rng.normal(size=64),
+                                                 "weights": rng.normal(size=n // 2)},
+                                 signature=f"other{k}", precision="f32"))
+    result = infer_lineage(evs, trees=False, use_declared=False)
+    family = {m.model: m.family for m in result.memberships}
+    assert family["x/ft1"] == family["x/ft2"] == family["x/base"]
+    assert family["y/ft1"] == family["y/ft2"] == family["y/base"]
+    assert family["x/base"] != family["y/base"]
+    assert not [e for e in result.edges if e.child[0] != e.parent[0] and "z" not in (e.child[0], e.parent[0])]

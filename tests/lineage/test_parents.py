@@ -121,7 +121,7 @@ def test_dates_forbid_later_parents_and_declarations_count():
 
 def test_gguf_copies_and_a_distilled_student_attach_like_the_zoo():
     """The zoo's pattern: f16 and q8_0 GGUFs of an f32 base, a q4_0 made from the f16 GGUF, a
-    fine-tune, and a student of the same architecture distilled from the base (far in weights)."""
+    fine-tune, and a smaller student distilled from the base (another architecture signature)."""
     rng = np.random.default_rng(3)
     n = 63 * K2
     base = rng.normal(size=n)
@@ -133,7 +133,7 @@ def test_gguf_copies_and_a_distilled_student_attach_like_the_zoo():
         _ev("base-q8_0", base + 4e-3 * rng.normal(size=n), "Q8_0", text=text + 1e-3 * rng.normal(size=32)),
         _ev("base-q4_0", f16 + 0.1 * rng.normal(size=n), "Q4_0", text=text + 0.05 * rng.normal(size=32)),
         _ev("ft", base + 0.2 * rng.normal(size=n), "F32", text=text + 1.0 * rng.normal(size=32)),
-        _ev("student", rng.normal(size=n), "F32", text=text + 0.3 * rng.normal(size=32)),
+        _ev("student", rng.normal(size=n // 3), "F32", text=text + 0.3 * rng.normal(size=32), sig="small"),
         _ev("other", rng.normal(size=n), "F32", text=rng.normal(size=32) * 1.5),
     ]
     edges = family_parents(evs, channel_scales(evs), ParentOptions(use_dates=False))
@@ -189,6 +189,40 @@ def test_copies_are_told_apart_by_how_files_are_made_not_by_rounding_noise(dates
     got = {evs[e.child].id: (evs[e.parent].id, e.relation) for e in edges}
     assert got == {"m/base-f16": ("m/base", "quantized"), "m/base-q4_0": ("m/base-f16", "quantized"),
                    "m/ft": ("m/base", "finetune")}
+
+
+def test_two_files_of_one_type_are_both_copies_of_the_checkpoint():
+    """Two q8_0 GGUFs of one checkpoint (two converters): neither was made from the other, whichever
+    is nearer by rounding noise or comes first by id."""
+    rng = np.random.default_rng(12)
+    base = rng.normal(size=16 * K2)
+    text = rng.normal(size=8)
+    evs = [ev("c/base", text=text, weights=base, signature="s", precision="f32", fmt="hf"),
+           ev("c/base-a-q8_0", text=text, weights=base + 4e-3 * rng.normal(size=base.size), signature="s",
+              precision="q8_0", fmt="gguf"),
+           ev("c/base-b-q8_0", text=text, weights=base + 4e-3 * rng.normal(size=base.size), signature="s",
+              precision="q8_0", fmt="gguf")]
+    edges = family_parents(evs, channel_scales(evs), ParentOptions(use_dates=False))
+    assert {(evs[e.child].id, evs[e.parent].id) for e in edges} == {("c/base-a-q8_0", "c/base"),
+                                                                     ("c/base-b-q8_0", "c/base")}
+
+
+@pytest.mark.parametrize("dates", [True, False])
+def test_a_checkpoint_never_descends_from_its_own_file(dates):
+    """A fine-tune and its f32 GGUF (same precision, same weights): the GGUF is the copy, the fine-tune
+    takes its own parent, whichever of the two carries a date."""
+    rng = np.random.default_rng(13)
+    base = rng.normal(size=16 * K2)
+    ft = base + 0.2 * rng.normal(size=base.size)
+    text = rng.normal(size=8)
+    day = "2024-03-01" if dates else None  # the file is released with the checkpoint: dates cannot order them
+    evs = [ev("f/base", text=text, weights=base, signature="s", precision="f32", fmt="hf"),
+           ev("f/ft", text=text + 1, weights=ft, signature="s", precision="f32", fmt="hf", released=day),
+           ev("f/ft-f32", text=text + 1, weights=ft * 0.995, signature="s", precision="f32", fmt="gguf",
+              released=day)]  # the conversion's rounding shrank the norms a little (as if ft grew from it)
+    edges = family_parents(evs, channel_scales(evs), ParentOptions(use_dates=dates))
+    assert {(evs[e.child].id, evs[e.parent].id, e.relation) for e in edges} == {
+        ("f/ft", "f/base", "finetune"), ("f/ft-f32", "f/ft", "quantized")}
 
 
 def test_near_identical_weights_in_the_same_format_are_no_quantization():
@@ -252,11 +286,63 @@ def test_seed_twins_are_siblings_not_parent_and_child(dates):
 
 
 def test_each_edge_says_what_set_its_direction():
-    """Without dates only a copy's (and a merge's) direction is known; the rest say "uncertain"."""
+    """Without dates a copy's direction comes from its format, a fine-tune's from weight growth."""
     evs = _copies()
     undated = {evs[e.child].id: e.direction for e in family_parents(evs, channel_scales(evs), ParentOptions(use_dates=False))}
-    assert undated == {"m/base-f16": "copy", "m/base-q4_0": "copy", "m/ft": "uncertain"}
+    assert undated == {"m/base-f16": "copy", "m/base-q4_0": "copy", "m/ft": "growth"}
     for e, day in zip(evs, ("2024-01-01", "2024-01-01", "2024-01-03", "2024-02-01")):
         e.released = day
     dated = {evs[e.child].id: e.direction for e in family_parents(evs, channel_scales(evs), ParentOptions())}
     assert dated == {"m/base-f16": "copy", "m/base-q4_0": "date", "m/ft": "date"}
+
+
+def _grown(base: np.ndarray, rng: np.random.Generator, step: float) -> np.ndarray:
+    """A fine-tune: a full-rank update orthogonal to the weights, so the norm grows by ~step²/2 per matrix."""
+    blocks = base.reshape(-1, K2)
+    noise = rng.normal(size=blocks.shape)
+    noise -= (np.sum(noise * blocks, axis=1) / np.sum(blocks * blocks, axis=1))[:, None] * blocks
+    noise *= step * np.linalg.norm(blocks, axis=1, keepdims=True) / np.linalg.norm(noise, axis=1, keepdims=True)
+    return (blocks + noise).ravel()
+
+
+def test_without_dates_weight_growth_orders_a_chain():
+    """base -> a -> b, each a fine-tune whose weights grew: without dates, with the root-centrality and
+    centroid root guess pointing the wrong way (the chain's centre is a or b), growth sets the root
+    and every direction."""
+    rng = np.random.default_rng(3)
+    base = rng.normal(size=12 * K2)
+    a = _grown(base, rng, 0.25)
+    b = _grown(a, rng, 0.25)
+    c = _grown(b, rng, 0.25)
+    text = rng.normal(size=8)
+    evs = [ev(name, text=text + k, weights=w, signature="s", precision="f32", fmt="hf")
+           for k, (name, w) in enumerate((("g/base", base), ("g/a", a), ("g/b", b), ("g/c", c)))]
+    edges = family_parents(evs, channel_scales(evs), ParentOptions(use_dates=False))
+    got = {evs[e.child].id: (evs[e.parent].id, e.direction) for e in edges}
+    assert got == {"g/a": ("g/base", "growth"), "g/b": ("g/a", "growth"), "g/c": ("g/b", "growth")}
+
+
+def test_growth_below_rounding_leaves_direction_uncertain():
+    """A child whose weight norm did not grow (an update along the weights' own scale cancelled it) has
+    no growth evidence: its edge says "uncertain", never "growth"."""
+    rng = np.random.default_rng(4)
+    base = rng.normal(size=12 * K2)
+    child = _grown(base, rng, 0.25).reshape(-1, K2)
+    child *= (np.linalg.norm(base.reshape(-1, K2), axis=1) / np.linalg.norm(child, axis=1))[:, None]
+    text = rng.normal(size=8)
+    evs = [ev("u/base", text=text, weights=base, signature="s", precision="f32", fmt="hf"),
+           ev("u/child", text=text + 1, weights=child.ravel(), signature="s", precision="f32", fmt="hf")]
+    (edge,) = family_parents(evs, channel_scales(evs), ParentOptions(use_dates=False))
+    assert edge.direction == "uncertain"
+
+
+def test_dates_outrank_growth():
+    """Where both dates are known they order the pair, even against the weights."""
+    rng = np.random.default_rng(5)
+    base = rng.normal(size=12 * K2)
+    grown = _grown(base, rng, 0.25)
+    text = rng.normal(size=8)
+    evs = [ev("d/early", text=text, weights=grown, signature="s", precision="f32", fmt="hf", released="2024-01-01"),
+           ev("d/late", text=text + 1, weights=base, signature="s", precision="f32", fmt="hf", released="2024-05-01")]
+    (edge,) = family_parents(evs, channel_scales(evs), ParentOptions())
+    assert (evs[edge.child].id, evs[edge.parent].id, edge.direction) == ("d/late", "d/early", "date")
