@@ -75,7 +75,7 @@ def family_parents(
     for mi, (a, b, _t, _h) in merges.items():
         keep = np.isin(classes, [classes[a], classes[b]])  # a parent, or a copy of one (copies.py decides)
         allowed[mi] &= keep
-        allowed[np.ix_(keep, [mi])] = False
+        allowed[np.ix_(keep, classes == classes[mi])] = False  # nor descends from the merge or its files
     merged = np.zeros(m, bool)
     merged[list(merges)] = True
     ranks = precision_ranks(evs)

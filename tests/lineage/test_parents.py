@@ -346,3 +346,54 @@ def test_dates_outrank_growth():
            ev("d/late", text=text + 1, weights=base, signature="s", precision="f32", fmt="hf", released="2024-05-01")]
     (edge,) = family_parents(evs, channel_scales(evs), ParentOptions())
     assert (evs[edge.child].id, evs[edge.parent].id, edge.direction) == ("d/late", "d/early", "date")
+
+
+def test_a_merge_is_found_among_its_parents_copies_and_its_own_files_are_copies():
+    """Each parent of a merge has several GGUF files, enough to fill a model's nearest-neighbour list;
+    the merge's own f16 file lies on the same segment. The merge still gets both parents, and its file
+    is its copy, not a second merge."""
+    rng = np.random.default_rng(21)
+    n = 8 * K2
+    base = rng.normal(size=n)
+    a, b = base + 0.3 * rng.normal(size=n), base + 0.3 * rng.normal(size=n)
+    merge = 0.4 * a + 0.6 * b
+    text = rng.normal(size=8)
+    evs = [ev("m/base", text=text, weights=base, signature="s", precision="f32", fmt="hf"),
+           ev("m/a", text=text + 1, weights=a, signature="s", precision="f32", fmt="hf"),
+           ev("m/b", text=text + 2, weights=b, signature="s", precision="f32", fmt="hf"),
+           ev("m/merge", text=text + 1.5, weights=merge, signature="s", precision="f32", fmt="hf"),
+           ev("m/merge-f16", text=text + 1.5, weights=merge + 1e-4 * rng.normal(size=n), signature="s",
+              precision="f16", fmt="gguf")]
+    for parent, w in (("m/a", a), ("m/b", b)):
+        for k, q in enumerate(("f16", "q8_0", "q6_k", "q5_0", "q4_0")):
+            evs.append(ev(f"{parent}-{q}", text=text, weights=w + (k + 1) * 1e-3 * rng.normal(size=n),
+                          signature="s", precision=q, fmt="gguf"))
+    edges = family_parents(evs, channel_scales(evs), ParentOptions(use_dates=False))
+    got = {(evs[e.child].id, evs[e.parent].id, e.relation) for e in edges}
+    assert {("m/merge", "m/a", "merge"), ("m/merge", "m/b", "merge"), ("m/merge-f16", "m/merge", "quantized")} <= got
+
+
+def test_behaviour_links_other_architectures_only_when_closer_than_shared_data_explains():
+    """Two independently initialised same-shape models behave as alike as log-likelihood cost c0 (the
+    KB's same-data null). A model of another architecture is linked by behaviour when clearly closer
+    than c0 (a distillation), and left unrelated when no closer."""
+    from kb.lineage.costs import SAME_DATA_NULL, pair_costs
+
+    rng = np.random.default_rng(8)
+    n = 8 * K2
+    behaviour = rng.normal(size=64)
+    twins = [behaviour + 0.5 * rng.normal(size=64) for _ in range(4)]  # independent, trained alike
+    evs = [ev(f"t/{k}", text=rng.normal(size=8), weights=rng.normal(size=n), loglik=v, signature="s",
+              precision="f32") for k, v in enumerate(twins)]
+    evs += [ev(f"u/{k}", text=rng.normal(size=8), weights=rng.normal(size=n // 2), loglik=rng.normal(size=64) * 1.2,
+               signature=f"u{k}", precision="f32") for k in range(8)]  # what unrelated behaviour looks like
+    evs.append(ev("x/student", text=rng.normal(size=8), weights=rng.normal(size=n // 4), loglik=twins[0] + 0.05 * rng.normal(size=64),
+                  signature="small", precision="f32"))
+    evs.append(ev("x/lookalike", text=rng.normal(size=8), weights=rng.normal(size=n // 4), loglik=behaviour + 0.8 * rng.normal(size=64),
+                  signature="small2", precision="f32"))
+    scales = channel_scales(evs)
+    null = scales[SAME_DATA_NULL]
+    assert 0.2 < null < 1.0  # measured on the twins, not the default
+    cost = pair_costs(evs, scales).cost
+    assert cost[-2, 0] < null  # the student: closer than shared data explains
+    assert cost[-1, :4].min() >= 1.0  # the look-alike of another shape: no closer, so unrelated
