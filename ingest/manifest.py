@@ -22,6 +22,7 @@ YAML / JSON::
         model: hosted-chat-1       # the id the server knows
         api_key_env: VENDOR_KEY    # the environment variable holding the key (omit: no key)
         concurrency: 4             # optional: requests in flight (default 4)
+        retries: 5                 # optional: retries of a 429 / 5xx / cut answer, with backoff (default 5)
         extra_body: {repeat_penalty: 1.0}   # optional: fields sent with every request
 
 A top-level list of entries is accepted too. A parent given as a bare id has relation finetune.
@@ -49,11 +50,11 @@ from typing import Any
 
 from kb.errors import InputError
 from kb.lineage.reach import find_cycles
-from ingest.backends.api import DEFAULT_CONCURRENCY, ApiSpec, check_spec
+from ingest.backends.api import DEFAULT_CONCURRENCY, DEFAULT_RETRIES, ApiSpec, check_spec
 from kb.records import RELATIONS, DeclaredEdge, ModelRecord, check_id, check_params, normalise_date
 
 BACKENDS = ("transformers", "llama-cpp", "api")
-API_KEYS = ("base_url", "model", "api_key_env", "concurrency", "extra_body")
+API_KEYS = ("base_url", "model", "api_key_env", "concurrency", "retries", "extra_body")
 ENTRY_KEYS = (
     "id", "path", "backend", "parents", "released", "architecture", "params", "org", "license",
     "tags", "name", *API_KEYS,
@@ -352,12 +353,17 @@ def _api_spec(raw: dict[str, Any], where: str, problems: list[str]) -> ApiSpec |
     concurrency = raw.get("concurrency", DEFAULT_CONCURRENCY)
     if isinstance(concurrency, str) and concurrency.strip().isdigit():
         concurrency = int(concurrency)
+    retries = raw.get("retries", DEFAULT_RETRIES)
+    if isinstance(retries, str) and retries.strip().isdigit():
+        retries = int(retries)
     found = check_spec(raw.get("base_url"), raw.get("model"), raw.get("api_key_env"), concurrency, extra)
+    if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 20:
+        found.append(f"retries={retries!r}: a whole number from 0 to 20")
     problems.extend(f"{where}: {problem}" for problem in found)
     if found:
         return None
     return ApiSpec(base_url=raw["base_url"], model=str(raw["model"]).strip(), api_key_env=raw.get("api_key_env"),
-                   concurrency=concurrency, extra_body=tuple((extra or {}).items()))
+                   concurrency=concurrency, retries=retries, extra_body=tuple((extra or {}).items()))
 
 
 def _text(value: Any) -> str | None:

@@ -456,8 +456,19 @@ class ApiBackend(Backend):
         out: list[Any] = [None] * len(items)
         every = max(1, len(items) // 20)
         done = 0
+        stop = threading.Event()
+
+        def guarded(item: Any) -> Any:  # the failing thread stops the others before it reports
+            if stop.is_set():
+                return None
+            try:
+                return call(item)
+            except BaseException:
+                stop.set()
+                raise
+
         with ThreadPoolExecutor(max_workers=self.spec.concurrency, thread_name_prefix="dnakb-api") as pool:
-            futures = {pool.submit(call, item): i for i, item in enumerate(items)}
+            futures = {pool.submit(guarded, item): i for i, item in enumerate(items)}
             pending = set(futures)
             while pending:
                 finished, pending = wait(pending, return_when=FIRST_EXCEPTION)
