@@ -81,6 +81,10 @@ def load_backend(path: str | os.PathLike[str], forced: str | None = None, *, bat
         from ingest.backends.llamacpp import LlamaCppBackend
 
         return LlamaCppBackend(target, n_threads=n_threads)
+    from ingest.backends.seq2seq import Seq2SeqBackend, is_encoder_decoder
+
+    if is_encoder_decoder(target):
+        return Seq2SeqBackend(target, batch_size=batch_size, n_threads=n_threads, device=device)
     from ingest.backends.hf import HFBackend
 
     return HFBackend(target, batch_size=batch_size, n_threads=n_threads, device=device)
