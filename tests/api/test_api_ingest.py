@@ -61,15 +61,18 @@ def test_dna_through_the_server_agrees_with_local_llama_cpp(llama_server, tmp_pa
     assert api.usage["requests"] == 60 + 1 + 60 and api.usage["completion_tokens"] > 0
 
 
-def test_a_kb_mixing_api_and_local_models(llama_server, fake, small_zoo, tmp_path, artifacts):
-    """The small zoo (local transformers and llama-cpp models), the zoo's llama-s GGUF again behind the
-    server, and a fake API model: status shows each model's channels; infer works with the missing ones
-    and places the served copy beside its local twin; parent/children name the deciding channel."""
+def test_a_kb_mixing_api_and_local_models(llama_server, fake, small_zoo, seq2seq_zoo, tmp_path, artifacts):
+    """The small zoo (local transformers and llama-cpp models), the encoder-decoder zoo, the zoo's
+    llama-s GGUF again behind the server, and a fake API model: status shows each model's channels;
+    infer works with the missing ones and places the served copy beside its local twin; parent and
+    children name the deciding channel; the templates answer for every kind of model."""
     import yaml
 
-    zoo = yaml.safe_load(small_zoo.read_text())["models"]
-    for entry in zoo:
-        entry["path"] = str(small_zoo.parent / entry["path"])
+    zoo = []
+    for manifest in (small_zoo, seq2seq_zoo):
+        for entry in yaml.safe_load(manifest.read_text())["models"]:
+            entry["path"] = str(manifest.parent / entry["path"])
+            zoo.append(entry)
     entries = zoo + [
         api_entry("api/llama-s-served", llama_server["base_url"], llama_server["model"], extra_body=LLAMA_EXTRA),
         api_entry("api/fake", fake.base_url, "ok"),
@@ -106,6 +109,11 @@ def test_a_kb_mixing_api_and_local_models(llama_server, fake, small_zoo, tmp_pat
     code, out, err = run_cli("--db", str(db), "query", "children", "--param", f"model={twin_edge.parent}",
                              "--param", "edges=inferred", "--json")
     assert {r["id"]: r["channel"] for r in json.loads(out)}[twin_edge.child] == twin_edge.channel
+    assert {e.parent for e in edges if e.child == "zoo/t5-s-sea"} == {"zoo/t5-s"}  # encoder-decoder beside them
+    for template, model in (("family", "api/llama-s-served"), ("nearest", "api/fake"), ("siblings", "zoo/t5-s-sea"),
+                            ("ancestors", "api/llama-s-served"), ("descendants", "zoo/bart-s")):
+        code, out, err = run_cli("--db", str(db), "query", template, "--param", f"model={model}", "--json")
+        assert code == 0 and json.loads(out), (template, err)
     print(f"\nmixed KB: {len(edges)} inferred edges; {twin_edge.child} -> {twin_edge.parent} by {twin_edge.channel}")
 
 

@@ -5,8 +5,6 @@ that also holds decoder-only models."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import yaml
 
@@ -17,13 +15,6 @@ from tests.ingest.models import protocol
 
 PROMPTS = ["The cat", "Question: what does the chef cook?", "a", "The silver probe lands near the dock"]
 TEXTS = ["a b c", "The quiet horse eats in the field.", "Boats wait in the harbor at dawn."]
-
-
-@pytest.fixture(scope="session")
-def seq2seq_zoo() -> Path:
-    from ingest.zoo.seq2seq import cached_seq2seq_zoo
-
-    return cached_seq2seq_zoo()
 
 
 @pytest.mark.parametrize("name", ["t5-s", "bart-s"])
