@@ -193,6 +193,11 @@ def test_dry_run_writes_nothing_and_estimates_per_model(fake, tiny_llama, tmp_pa
     code, out, err = run_cli("--db", str(db), "ingest", str(manifest), *cli_protocol(tmp_path), "--artifacts",
                              str(arts), "--dry-run")
     assert code == 0 and "d/ok" in out and "dry run, nothing written" in out and "answer tokens" in out
+    code, out, err = run_cli("--db", str(db), "ingest", str(manifest), *cli_protocol(tmp_path), "--artifacts",
+                             str(arts), "--quiet")
+    asked = N_PROBES + 1 + LOGLIK_TEXTS
+    assert code == 0, err
+    assert f"API: {asked} requests (0 retries), 0 answers from the cache" in out and fake.requests["ok"] == asked
 
 
 def test_manifest_validates_api_entries_with_the_rest(tmp_path):
