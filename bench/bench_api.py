@@ -149,6 +149,9 @@ def seq2seq(args: argparse.Namespace) -> None:
             report = evaluate_zoo(merged, store, bootstrap=0, artifacts=Path(tmp) / "art", workers=args.workers,
                                   protocol=make_protocol(args.probes, args.tokens))
             inferred = {e.child: e for e in store.inferred_edges()}
+            from kb.lineage.infer import infer
+
+            functional = {e.child: e for e in infer(store, channels=("text", "loglik"), bootstrap=0, write=False).edges}
     truth = [(r["id"], p["id"]) for r in yaml.safe_load(enc_dec.read_text())["models"] for p in r["parents"]]
     right = [(c, p) for c, p in truth if c in inferred and inferred[c].parent == p]
     print(f"\n### Encoder-decoder families in the zoo ({zoo.parent.name} + seq2seq zoo, {len(rows)} models), "
@@ -157,6 +160,10 @@ def seq2seq(args: argparse.Namespace) -> None:
     print(f"- encoder-decoder fine-tunes whose inferred parent is the true one: **{len(right)}/{len(truth)}** "
           + ", ".join(f"{c} -> {inferred[c].parent if c in inferred else None} ({inferred[c].channel if c in inferred else '-'})"
                       for c, _ in truth))
+    right_f = [(c, p) for c, p in truth if c in functional and functional[c].parent == p]
+    print(f"- the same without the weight sketch (text DNA + log-likelihood only, as for a model behind an API): "
+          f"**{len(right_f)}/{len(truth)}** " + ", ".join(f"{c} -> {functional[c].parent if c in functional else None}"
+                                                      for c, _ in truth))
     print(f"- whole zoo: parent accuracy {report.parents.accuracy:.2f} over {report.parents.n} true edges, "
           f"family ARI {report.ari:.2f}")
 

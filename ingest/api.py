@@ -184,11 +184,8 @@ class _Plan:
 
 
 def _fingerprint(entry: ManifestEntry) -> tuple[str, str]:
-    """(backend, artifact key) of an entry: the weights' sha256, or an API model's identity hash. An API
-    model whose key variable is unset fails here, before any work."""
+    """(backend, artifact key) of an entry: the weights' sha256, or an API model's identity hash."""
     source = entry.source()
-    if source.api is not None:
-        source.api.key()
     return source.backend, source.fingerprint()
 
 
@@ -239,6 +236,11 @@ def _plan(entries: list[ManifestEntry], store: GraphStore, pid: str, force: bool
             continue
         if node is not None and not force and node.status == "ok" and node.dna is not None and node.protocol == pid:
             plan.action = "skip"
+        elif plan.entry.api is not None:  # an API model to extract needs its key now, before any work
+            try:
+                plan.entry.api.key()
+            except DnaKbError as error:
+                plan.action, plan.reason = "failed", one_line(error)
     return plans
 
 

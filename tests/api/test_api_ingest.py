@@ -129,7 +129,7 @@ def test_a_batch_of_misbehaving_servers_fails_each_alone_and_never_writes_the_ke
     monkeypatch.setenv("FAKE_API_KEY", SECRET)  # a wrong key: the server echoes it in its error
     entries = [api_entry("good/ok", fake.base_url, "ok", api_key_env="FAKE_API_KEY")]
     entries += [api_entry(f"bad/{m}", fake.base_url, m, api_key_env="FAKE_API_KEY", retries=1) for m in BAD]
-    entries.append(api_entry("bad/nokey", fake.base_url, "ok", api_key_env="UNSET_KEY_VAR"))
+    entries.append(api_entry("bad/nokey", fake.base_url, "slow", api_key_env="UNSET_KEY_VAR"))
     manifest = write_manifest(tmp_path, entries)
     db, arts = tmp_path / "kb", tmp_path / "artifacts"
     code, out, err = run_cli("--db", str(db), "ingest", str(manifest), *cli_protocol(tmp_path), "--artifacts",
