@@ -148,11 +148,13 @@ def seq2seq(args: argparse.Namespace) -> None:
         with open_store(StoreConfig(kind="embedded", db=Path(tmp) / "kb")) as store:
             report = evaluate_zoo(merged, store, bootstrap=0, artifacts=Path(tmp) / "art", workers=args.workers,
                                   protocol=make_protocol(args.probes, args.tokens))
-            inferred = {e.child: e for e in store.inferred_edges()}
+            edges = store.inferred_edges()
+            inferred = {e.child: e for e in edges}
             from kb.lineage.infer import infer
 
             functional = {e.child: e for e in infer(store, channels=("text", "loglik"), bootstrap=0, write=False).edges}
-    truth = [(r["id"], p["id"]) for r in yaml.safe_load(enc_dec.read_text())["models"] for p in r["parents"]]
+    enc_dec_rows = yaml.safe_load(enc_dec.read_text())["models"]
+    truth = [(r["id"], p["id"]) for r in enc_dec_rows for p in r["parents"]]
     right = [(c, p) for c, p in truth if c in inferred and inferred[c].parent == p]
     print(f"\n### Encoder-decoder families in the zoo ({zoo.parent.name} + seq2seq zoo, {len(rows)} models), "
           f"{args.probes} probes x {args.tokens} tokens\n")
@@ -164,6 +166,9 @@ def seq2seq(args: argparse.Namespace) -> None:
     print(f"- the same without the weight sketch (text DNA + log-likelihood only, as for a model behind an API): "
           f"**{len(right_f)}/{len(truth)}** " + ", ".join(f"{c} -> {functional[c].parent if c in functional else None}"
                                                       for c, _ in truth))
+    members = {r["id"] for r in enc_dec_rows}
+    crossing = [f"{e.child} -> {e.parent}" for e in edges if (e.child in members) != (e.parent in members)]
+    print(f"- inferred edges between an encoder-decoder and a decoder-only model: {len(crossing)} {crossing}")
     print(f"- whole zoo: parent accuracy {report.parents.accuracy:.2f} over {report.parents.n} true edges, "
           f"family ARI {report.ari:.2f}")
 
