@@ -14,6 +14,12 @@ Accepted inputs (a directory stands for every *.json, *.jsonl and *.csv file in 
   only have `children`, relations mixed (the list may also be a Python-list string).
   Leaf models appear only in their parents' lists: they are imported too.
 - `model_info` JSON records: one object (with `id`/`modelId`), a list of them, or JSONL.
+- Epoch AI's "All AI models" CSV (recognised by its `Model` and `Publication date` columns): one model
+  per row under its display name (`Model`), with the publication date, organisation and parameters;
+  domain and accessibility become tags (`domain:Language`, `access:Open weights (non-commercial)`), and
+  no licence is set (Epoch records accessibility, not a licence). `Base model` (comma-separated display
+  names) gives declared parents; Epoch does not say how a model was derived, so they are finetune
+  edges with the source `epoch-ai-untyped`. Line breaks inside a name (a few rows have them) become spaces.
 
 Which relation an edge gets, strongest evidence first: the child's own Hub tag
 `base_model:<relation>:<parent>`; then the typed list the child appears in; then
@@ -275,6 +281,9 @@ def _add_csv(graph: _Lineage, path: Path, text: str) -> None:
     elif "id" in header:
         _add_node_csv(graph, path, header, rows[1:])
         return
+    elif EPOCH_COLUMNS <= set(header):
+        _add_epoch_csv(graph, path, header, rows[1:])
+        return
     elif len(header) == 1:  # a plain list of ids
         for row in rows:
             graph.records += 1
@@ -335,6 +344,43 @@ def _add_node_csv(graph: _Lineage, path: Path, header: list[str], body: list[lis
             cells["tags"] = [t.strip() for t in cells["tags"].split(";") if t.strip()]
         graph.model(model_id, **cells)
     _raise_problems(path, problems)
+
+
+EPOCH_COLUMNS = {"model", "publication date"}
+"""Header cells (lower case) that mark Epoch AI's model table."""
+
+
+def _add_epoch_csv(graph: _Lineage, path: Path, header: list[str], body: list[list[str]]) -> None:
+    column = {name: i for i, name in enumerate(header)}
+
+    def cell(row: list[str], name: str) -> str:
+        """The cell's text with runs of whitespace as one space (some names hold line breaks)."""
+        i = column.get(name)
+        return " ".join(row[i].split()) if i is not None and i < len(row) else ""
+
+    rows = set()
+    for line, row in enumerate(body, 2):
+        graph.records += 1
+        model = cell(row, "model")
+        if not model:
+            graph.warnings.append(f"{path.name}: line {line} has no model name; skipped")
+            continue
+        rows.add(model)
+        params = None
+        try:
+            params = int(float(cell(row, "parameters"))) if cell(row, "parameters") else None
+        except ValueError:
+            graph.warnings.append(f"{path.name}: {model}: parameters {cell(row, 'parameters')!r} is not a number")
+        tags = [f"{prefix}:{cell(row, name)}" for prefix, name in (("domain", "domain"), ("access", "model accessibility"))
+                if cell(row, name)]
+        graph.model(model, released=cell(row, "publication date") or None, org=cell(row, "organization") or None,
+                    params=params, tags=["epoch-ai", *tags])
+        for base in cell(row, "base model").split(","):
+            graph.edge(model, base.strip(), "finetune", "epoch-ai-untyped", _DEFAULT)
+    missing = {p for (c, p) in graph.edges if c in rows and p not in rows}
+    if missing:
+        graph.warnings.append(f"{path.name}: {len(missing)} base models have no row of their own (imported as "
+                              f"names only), e.g. {sorted(missing)[0]!r}")
 
 
 def _raise_problems(path: Path, problems: list[str]) -> None:

@@ -301,10 +301,14 @@ def _entry(index: int, raw: Any, base: Path, problems: list[str]) -> ManifestEnt
     elif not isinstance(raw_path, str) or not raw_path.strip():
         problems.append(f"{where}: missing 'path' (a model folder or .gguf file), or base_url + model for an API model")
     else:
-        path = Path(raw_path).expanduser()
+        try:
+            path = Path(raw_path).expanduser()  # `~user` of no such user is a RuntimeError
+        except RuntimeError:
+            path = Path(raw_path)
         path = path if path.is_absolute() else (base / path)
-        if not path.exists():
+        if "\x00" in raw_path or not path.exists():
             problems.append(f"{where}: path does not exist: {path}")
+            path = None
     released = None
     try:
         released = normalise_date(raw.get("released"))

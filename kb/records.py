@@ -179,6 +179,9 @@ class InferredEdge:
     provisional: bool = False
     flag: str | None = None
     reason: str | None = None
+    direction: str | None = None
+    """What says the parent came first: "date", "copy" (the file is a conversion of the parent's),
+    "merge", or "uncertain" (only the choice of the family's root does)."""
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,12 @@ Dialects: `<name>.kuzu.cypher` beside a template is used on the embedded store (
 Kùzu's dialect); its header may say `// impl: store`, and then the store's own method of the
 template's name answers instead (k-nearest DNAs on the embedded store are numpy, since the engine's
 vector extension is not available offline: `EmbeddedStore.nearest`).
+
+Questions whose answer needs Python (medians, licence tables, per-channel distances) say
+`// impl: python kb.<module>:<function>` in the template's own header: on every store the runner
+calls `function(store, **parameters)`, which returns the rows. Only modules under `kb.` may be named,
+so a template file can point at the knowledge base's own code and nothing else; the body holds no
+Cypher (comments may say how the function reads the store).
 """
 
 from __future__ import annotations
@@ -56,6 +62,7 @@ _PARAM_LINE = re.compile(
     r"(?:=\s*(?P<default>.*?)|\((?P<required>required)\))\s*(?:--\s*(?P<help>.*))?$"
 )
 _INT_RANGE = re.compile(r"^int\[(-?\d+)\.\.(-?\d+)\]$")
+_PYTHON_IMPL = re.compile(r"^python\s+(?P<module>kb(?:\.[a-z_][a-z0-9_]*)+):(?P<function>[a-z_][a-z0-9_]*)$")
 
 
 @dataclass(frozen=True)
@@ -134,6 +141,8 @@ class Template:
     store_dialects: frozenset[str] = frozenset()
     """Dialects whose store answers with its own method (`// impl: store`)."""
     uses_lineage_index: bool = False
+    python: tuple[str, str] | None = None
+    """(module, function) answering on every store (`// impl: python kb.<module>:<function>`)."""
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)
@@ -199,6 +208,9 @@ def load_template(path: Path) -> Template:
     if name != path.name.removesuffix(".cypher"):
         raise InputError(f"{path.name}: header name {name!r} differs from the file name")
     params = tuple(_parse_param(spec, path) for spec in header.get("param", []))
+    python = _python_impl(header.get("impl", []), path)
+    if python is None and not body:
+        raise InputError(f"{path.name}: no Cypher below the header (and no `// impl: python ...` line)")
     variants: dict[str, str] = {}
     by_store: set[str] = set()
     for suffix in set(DIALECTS.values()):
@@ -218,7 +230,38 @@ def load_template(path: Path) -> Template:
         variants=variants,
         store_dialects=frozenset(by_store),
         uses_lineage_index="lineage" in header.get("index", []),
+        python=python,
     )
+
+
+def _python_impl(lines: list[str], path: Path) -> tuple[str, str] | None:
+    """(module, function) of a `// impl: python kb.<module>:<function>` header line, or None."""
+    wanted = [line for line in lines if line.split(maxsplit=1)[:1] == ["python"]]
+    if not wanted:
+        return None
+    found = _PYTHON_IMPL.match(wanted[0].strip())
+    if len(wanted) > 1 or found is None:
+        raise InputError(
+            f"{path.name}: `// impl: {wanted[-1]}` must name one function of the knowledge base as "
+            "`python kb.<module>:<function>`"
+        )
+    return found["module"], found["function"]
+
+
+def python_function(template: Template) -> Any:
+    """The function a `// impl: python` template names (imported on first use)."""
+    import importlib
+
+    assert template.python is not None
+    module_name, function = template.python
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise InputError(f"template {template.name!r}: cannot import {module_name} ({error})") from None
+    answer = getattr(module, function, None)
+    if not callable(answer):
+        raise InputError(f"template {template.name!r}: {module_name} has no function {function!r}")
+    return answer
 
 
 @lru_cache(maxsize=4)
@@ -318,6 +361,8 @@ def run_template(store: Any, name: str, params: dict[str, Any] | None = None) ->
     check_references(store, template, bound)
     if template.uses_lineage_index:
         store.refresh_lineage_index()
+    if template.python is not None:
+        return python_function(template)(store, **bound)
     dialect = DIALECTS.get(store.kind)
     if dialect in template.store_dialects:
         return getattr(store, template.name.replace("-", "_"))(**bound)

@@ -4,5 +4,6 @@ MATCH (c:Model)-[r:DECLARED_PARENT|INFERRED_PARENT]->(m:Model {id: $model})
 WHERE $edges = 'both' OR (label(r) = 'DECLARED_PARENT') = ($edges = 'declared')
 RETURN c.id AS id, c.name AS name,
        CASE label(r) WHEN 'DECLARED_PARENT' THEN 'declared' ELSE 'inferred' END AS edge,
-       r.relation AS relation, r.support AS support, r.distance AS distance, r.channel AS channel
+       r.relation AS relation, r.support AS support, r.distance AS distance, r.channel AS channel,
+       r.direction AS direction
 ORDER BY id, edge

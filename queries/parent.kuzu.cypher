@@ -5,5 +5,6 @@ WHERE $edges = 'both' OR (label(r) = 'DECLARED_PARENT') = ($edges = 'declared')
 RETURN p.id AS id, p.name AS name,
        CASE label(r) WHEN 'DECLARED_PARENT' THEN 'declared' ELSE 'inferred' END AS edge,
        r.relation AS relation, r.source AS source, r.support AS support,
-       r.distance AS distance, r.channel AS channel, r.provisional AS provisional
+       r.distance AS distance, r.provisional AS provisional, r.channel AS channel,
+       r.direction AS direction
 ORDER BY edge, id

@@ -57,6 +57,8 @@ def format_report(report: EvalReport) -> str:
         {"metric": "family ARI", "value": _f(report.ari)},
         {"metric": "normalised RF (NJ trees)", "value": f"{_f(report.nrf)} over {report.nrf_families} families"},
         {"metric": "normalised RF (inferred parent tree)", "value": _f(report.parent_tree_nrf)},
+        *([{"metric": "normalised RF (one tree over the KB)",
+            "value": " / ".join(f"{_f(v)} {k}" for k, v in report.kb_tree_nrf.items())}] if report.kb_tree_nrf else []),
         {"metric": "edge-detection AUC (family-disjoint)", "value": _f(report.auc.get("edge"))},
     ]
     by_rel = [{"relation": k, "parent accuracy": _f(c / n if n else None), "n": n}

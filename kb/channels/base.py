@@ -196,6 +196,11 @@ class Channel(ABC):
         d = d[np.isfinite(d) & (d > 0)]
         return float(np.median(d)) if d.size else 1.0
 
+    def kin(self, a: np.ndarray, b: np.ndarray) -> bool:
+        """Whether two vectors show shared history beyond their distance (the weight sketch: a
+        low-rank difference, which independent models never have). Structural channels only."""
+        return False
+
     def relation_hint(self, child: np.ndarray, parent: np.ndarray) -> tuple[str, str] | None:
         """(relation, reason) when this channel's vectors alone show the kind of derivation (the
         weight sketch: a low-rank difference is an adapter), else None."""

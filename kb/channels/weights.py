@@ -102,6 +102,11 @@ class WeightsChannel(Channel):
     def distances(self, x: np.ndarray) -> np.ndarray:
         return block_distances(x)
 
+    def kin(self, a: np.ndarray, b: np.ndarray) -> bool:
+        # a merged LoRA of any strength differs from its parent by a low-rank matrix; two independent
+        # initialisations differ at full rank however alike their training
+        return is_low_rank_difference(difference_rank_profile(a, b))
+
     def relation_hint(self, child: np.ndarray, parent: np.ndarray) -> tuple[str, str] | None:
         profile = difference_rank_profile(child, parent)
         if not is_low_rank_difference(profile):

@@ -2,6 +2,8 @@
 
 `export_subtree(store, root, format, out)` reads the subtree once (`collect_subtree`) and writes
 one format; every format is a pure function of the `Subtree` record, so each tests without a store.
+The whole KB (or a selection) has its own exports: the one tree and the evolution-over-time figure
+(`kb.export.whole`: circular.py, timeline.py draw them) and the HTML report (`kb.export.kbreport`).
 """
 
 from __future__ import annotations

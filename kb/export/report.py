@@ -38,6 +38,11 @@ th:hover { background: #e8e8e8; }
 """
 
 
+CSS = _CSS
+SORT_JS = _SORT_JS
+"""Shared with the whole-KB report (kb/export/kbreport.py): one look, one sorting script."""
+
+
 def _text(value: Any) -> str:
     if value is None:
         return ""

@@ -48,6 +48,8 @@ class EvalReport:
     calibration: list[dict[str, object]]
     variants: dict[str, tuple[float, float, float]] = field(default_factory=dict)  # acc, rel acc, ARI
     messages: list[str] = field(default_factory=list)
+    kb_tree_nrf: dict[str, float] = field(default_factory=dict)
+    """Normalised RF of the one tree over the whole KB (kb/lineage/kbtree.py), per distance."""
 
     def as_dict(self) -> dict[str, object]:
         p = self.parents
@@ -59,7 +61,7 @@ class EvalReport:
             "relation_accuracy": p.relation_accuracy,
             "relation_confusion": {f"{a}->{b}": v for (a, b), v in sorted(p.relation_confusion.items())},
             "family_ari": self.ari, "nrf": self.nrf, "nrf_families": self.nrf_families,
-            "parent_tree_nrf": self.parent_tree_nrf,
+            "parent_tree_nrf": self.parent_tree_nrf, "kb_tree_nrf": self.kb_tree_nrf,
             "auc": self.auc, "calibration": self.calibration,
             "variants": {k: {"parent_accuracy": a, "relation_accuracy": r, "family_ari": f}
                          for k, (a, r, f) in self.variants.items()},
@@ -113,10 +115,11 @@ def evaluate(
     scales = channel_scales(evs)
     auc = relation_auc(evs, kept, tfam, scales)
     calibration = support_calibration([(e.child, e.parent, e.support) for e in result.edges], kept)
+    kb_nrf = _kb_tree_nrf(evs, kept, models, say)
     report = EvalReport(protocol=result.protocol, models=len(models), truth_edges=len(kept),
                         skipped_truth=len(truth) - len(kept), parents=score, ari=ari, nrf=nrf,
                         nrf_families=nrf_n, parent_tree_nrf=tree_rf, auc=auc, calibration=calibration,
-                        messages=list(result.messages))
+                        messages=list(result.messages), kb_tree_nrf=kb_nrf)
     report.variants["as inferred"] = (score.accuracy, score.relation_accuracy, ari)
     if variants:
         for name, opts in VARIANTS.items():
@@ -125,3 +128,18 @@ def evaluate(
             s, a = _score(res, kept, models)
             report.variants[name] = (s.accuracy, s.relation_accuracy, a)
     return report
+
+
+def _kb_tree_nrf(evs, truth, models: list[str], say: Callable[[str], None]) -> dict[str, float]:
+    """RF of one NJ tree over every inferred model (as `dnakb export tree` draws it), per distance."""
+    from kb.lineage.kbtree import DISTANCES, build_tree, tree_distances, whole_tree_nrf
+    from kb.lineage.nj import NJ_MAX
+
+    inside = set(models)
+    chosen = [e for e in evs if e.id in inside]
+    if not 4 <= len(chosen) <= NJ_MAX:
+        return {}
+    say("evaluate: one tree over the KB")
+    names = [e.id for e in chosen]
+    return {d: whole_tree_nrf(build_tree(tree_distances(chosen, d), names, "midpoint").newick(), truth)
+            for d in DISTANCES}

@@ -30,6 +30,10 @@ PRECISION_RANK = {
 """Higher = more precise. A copy at lower rank than its nearest same-weights model is its quantization."""
 
 
+FORMATS = {"transformers": "hf", "llama-cpp": "gguf"}
+"""A backend's file format."""
+
+
 def precision_rank(precision: str | None) -> int | None:
     """Rank of a precision name (case-insensitive); None when unknown or missing."""
     if not precision:
@@ -47,6 +51,8 @@ class ModelEvidence:
     precision: str | None = None
     released: str | None = None
     declared_parents: list[tuple[str, str]] = field(default_factory=list)
+    fmt: str | None = None
+    """The file format: "hf" (a checkpoint folder), "gguf", or None (unknown, e.g. behind an API)."""
 
     def __post_init__(self) -> None:
         clean = {}
@@ -87,14 +93,14 @@ class ModelEvidence:
         vectors = {"text": record.dna, **record.channels}
         return cls(id=record.id, vectors={k: v for k, v in vectors.items() if v is not None and len(v)},
                    signature=record.signature, precision=record.precision, released=record.released,
-                   declared_parents=parents)
+                   declared_parents=parents, fmt=FORMATS.get(record.backend or ""))
 
 
 def without(evs: Sequence[ModelEvidence], channels: Iterable[str]) -> list[ModelEvidence]:
     """Copies of `evs` that do not carry the named channels (ablations, `--no-channel`)."""
     dropped = set(channels)
     return [ModelEvidence(e.id, {k: v for k, v in e.vectors.items() if k not in dropped}, e.signature,
-                          e.precision, e.released, list(e.declared_parents)) for e in evs]
+                          e.precision, e.released, list(e.declared_parents), e.fmt) for e in evs]
 
 
 def comparable_groups(evs: Sequence[ModelEvidence], channel: str) -> list[list[int]]:

@@ -73,7 +73,35 @@ def hdbscan_families(
         raise InputError(f"min_cluster_size={min_cluster_size}: must be at least 2")
     labels, prob = _hdbscan(data, min_cluster_size, min_samples, metric, algorithm,
                             allow_single_cluster, core_dist_n_jobs, epsilon)
+    if metric == "precomputed" and epsilon > 0:
+        labels, prob = _join_below(data, labels, prob, epsilon)
     return _with_singletons(labels, prob)
+
+
+def _join_below(d: np.ndarray, labels: np.ndarray, prob: np.ndarray, epsilon: float) -> tuple[np.ndarray, np.ndarray]:
+    """Models closer than `epsilon` share a family, whatever HDBSCAN's selection made of them: it
+    cannot select a cluster that is all its tree holds (three models, two of them kin, came out as
+    three singletons). Single linkage at `epsilon` on top of the clusters; joined noise points get
+    membership 1."""
+    n = d.shape[0]
+    parent = list(range(n))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, j in zip(*np.nonzero(np.triu(d < epsilon, 1))):
+        parent[find(int(i))] = find(int(j))
+    same = labels[:, None] == labels[None, :]
+    for i, j in zip(*np.nonzero(np.triu(same & (labels[:, None] >= 0), 1))):
+        parent[find(int(i))] = find(int(j))
+    roots = [find(i) for i in range(n)]
+    sizes = {r: roots.count(r) for r in set(roots)}
+    order = {r: k for k, r in enumerate(sorted({r for r in roots if sizes[r] > 1}, key=roots.index))}
+    joined = np.array([order[r] if sizes[r] > 1 else -1 for r in roots])
+    return joined, np.where((joined >= 0) & (labels < 0), 1.0, prob)
 
 
 def _hdbscan(

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kb.lineage.costs import Scales, pair_costs
-from kb.lineage.evidence import ModelEvidence, channel_distances
+from kb.lineage.evidence import ModelEvidence
 from kb.lineage.parents import ParentEdge
 
 CONTRADICT_RATIO = 3.0
@@ -32,8 +32,7 @@ class Flag:
 
 
 def pair_cost(a: ModelEvidence, b: ModelEvidence, scales: Scales) -> float:
-    cost, _code, _raw = pair_costs(channel_distances([a, b]), scales)
-    return float(cost[0, 1])
+    return float(pair_costs([a, b], scales).cost[0, 1])
 
 
 def flag_edges(

@@ -28,7 +28,7 @@ from kb.channels import NAMES, select
 from kb.errors import InputError, NotFoundError
 from kb.lineage.bootstrap import bootstrap_support
 from kb.lineage.costs import W_RELATED, Scales, channel_scales, pair_costs
-from kb.lineage.evidence import ModelEvidence, channel_distances, without
+from kb.lineage.evidence import ModelEvidence, without
 from kb.lineage.families import PRECOMPUTED_MAX, FamilyLabels, hdbscan_families
 from kb.lineage.flags import Flag, flag_edges
 from kb.lineage.nj import NJ_MAX, neighbor_joining
@@ -48,10 +48,6 @@ ARI 0.30 / 0.57 / 0.79 / 0.96 at epsilon 0 / 0.15 / 0.3 / 0.5."""
 EPSILON_TEXT = 0.15
 """The same over text DNAs, as a fraction of their median pairwise distance. Measured on synthetic
 lineages: ARI 1.0 at 1k–25k models with 0.15; 0.3 merged near families (ARI 0.993 at 25k)."""
-
-UNRELATED_FILL = 2.0
-"""Cost used for pairs no channel compares (twice the 'unrelated' level) in clustering and trees."""
-
 
 @dataclass
 class InferenceResult:
@@ -87,10 +83,7 @@ class InferenceResult:
 
 
 def _cost_matrix(evs: Sequence[ModelEvidence], scales: Scales) -> np.ndarray:
-    cost, _code, _raw = pair_costs(channel_distances(evs), scales)
-    cost = np.where(np.isfinite(cost), cost, UNRELATED_FILL)
-    np.fill_diagonal(cost, 0.0)
-    return (cost + cost.T) / 2.0
+    return pair_costs(evs, scales).for_clustering()
 
 
 def _cluster(evs: Sequence[ModelEvidence], scales: Scales, min_cluster_size: int,
@@ -218,7 +211,7 @@ def infer_lineage(
             child=evs[e.child].id, parent=evs[e.parent].id,
             distance=float(e.distance) if np.isfinite(e.distance) else float("nan"),
             support=None if np.isnan(s) else float(s), method=e.method, relation=e.relation,
-            channel=e.channel, flag=flag, reason=reason or e.reason,
+            channel=e.channel, flag=flag, reason=reason or e.reason, direction=e.direction,
         )
         for e, s, (flag, reason) in zip(edges, support, per_edge)
     ]

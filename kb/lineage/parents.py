@@ -1,7 +1,8 @@
 """Directed parents: a minimum spanning arborescence per family over best-evidence edge costs.
 
-The pieces, one module each: edge costs and constraints (costs.py), merges (merges.py), which member
-is the root (roots.py), Chu–Liu/Edmonds (arborescence.py), the relation of each edge (relations.py).
+The pieces, one module each: edge costs and constraints (costs.py), copies of one model (copies.py),
+merges (merges.py), which member is the root (roots.py), Chu–Liu/Edmonds (arborescence.py), siblings
+wrongly chained (siblings.py), the relation of each edge (relations.py).
 This module puts them together for one family (`family_parents`) and for all (`infer_parents`).
 
 Measured on synthetic lineages (bench/RESULTS.md): parent accuracy 0.98–0.99 with dates, 0.90–0.92
@@ -12,19 +13,21 @@ References: Horwitz et al. 2024, "On the Origin of Llamas: Model Tree Heritage R
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from kb.channels import NAMES
 from kb.errors import InputError
 from kb.lineage.arborescence import DENSE_MAX, K_CANDIDATES, arborescence, descends
-from kb.lineage.costs import Scales, channel_scales, edge_costs, pair_costs, precision_ranks
-from kb.lineage.evidence import ModelEvidence, channel_distances
+from kb.lineage.copies import copy_root_penalty
+from kb.lineage.costs import PRECISION_PENALTY, PairCosts, Scales, channel_scales, edge_costs, pair_costs, precision_ranks
+from kb.lineage.evidence import ModelEvidence, channel_distances, precision_rank
 from kb.lineage.families import FamilyLabels
 from kb.lineage.merges import find_merges, merge_channel
 from kb.lineage.relations import relation_for
 from kb.lineage.roots import MERGE_ROOT_PENALTY, root_costs, tree_centroid
+from kb.lineage.siblings import resolve_siblings
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,8 @@ class ParentEdge:
     relation: str
     method: str = "arborescence"
     reason: str = ""
+    direction: str = "uncertain"
+    """What says the parent came first (see `direction_of`)."""
 
 
 @dataclass(frozen=True)
@@ -59,9 +64,10 @@ def family_parents(
     if m < 2:
         return []
     ch = channel_distances(evs)
-    cost, code, raw = pair_costs(ch, scales)
-    edge_cost, allowed, lexical = edge_costs(evs, cost, code, use_dates=options.use_dates,
-                                             use_declared=options.use_declared)
+    pairs = pair_costs(evs, scales, ch)
+    cost, code, raw = pairs.cost, pairs.code, pairs.raw
+    edge_cost, allowed, lexical, classes = edge_costs(evs, pairs, use_dates=options.use_dates,
+                                                      use_declared=options.use_declared)
     merges = find_merges(evs, ch, use_dates=options.use_dates) if options.use_merges else {}
     for mi, (a, b, _t, _h) in merges.items():
         keep = np.zeros(m, bool)
@@ -73,8 +79,10 @@ def family_parents(
     ranks = precision_ranks(evs)
     candidates = np.where(allowed, edge_cost, np.inf)
 
+    not_root = MERGE_ROOT_PENALTY * merged + PRECISION_PENALTY * copy_root_penalty(classes, evs)
+
     def solve(root_cost: np.ndarray) -> np.ndarray:
-        return arborescence(candidates, root_cost + MERGE_ROOT_PENALTY * merged,
+        return arborescence(candidates, root_cost + not_root,
                             dense_max=options.dense_max, k_candidates=options.k_candidates)
 
     parent = solve(root_costs(evs, lexical, ranks, options.use_dates))
@@ -86,14 +94,35 @@ def family_parents(
             central = np.ones(m)
             central[centroid] = 0.0
             parent = solve(root_costs(evs, lexical, ranks, options.use_dates, central))
-    return [edge for ci in range(m) if parent[ci] >= 0
-            for edge in _edges_of(ci, int(parent[ci]), evs, parent, merges, ch, cost, code, raw, scales)]
+    parent = resolve_siblings(parent, ch, allowed, classes, fixed=set(merges))
+    edges = [edge for ci in range(m) if parent[ci] >= 0
+             for edge in _edges_of(ci, int(parent[ci]), evs, parent, merges, ch, pairs, scales)]
+    return [replace(e, direction=direction_of(e, evs, classes, options.use_dates)) for e in edges]
+
+
+def direction_of(edge: ParentEdge, evs: Sequence[ModelEvidence], classes: np.ndarray, use_dates: bool) -> str:
+    """What says `edge.parent` came before `edge.child`: "date" (released earlier), "merge" (a merge is
+    made from its parents), "copy" (the child is the parent's weights at a lower precision or in another
+    format: files are converted from checkpoints and quantized down), else "uncertain" (only the
+    choice of the family's root orders them)."""
+    c, p = evs[edge.child], evs[edge.parent]
+    if use_dates and c.released and p.released and p.released < c.released:
+        return "date"
+    if edge.relation == "merge":
+        return "merge"
+    rc, rp = precision_rank(c.precision), precision_rank(p.precision)
+    lower = rc is not None and rp is not None and rc < rp
+    converted = classes[edge.child] == classes[edge.parent] and c.fmt == "gguf" and p.fmt == "hf"
+    if edge.relation == "quantized" and (lower or converted):
+        return "copy"
+    return "uncertain"
 
 
 def _edges_of(ci: int, pi: int, evs: Sequence[ModelEvidence], parent: np.ndarray,
               merges: dict[int, tuple[int, int, float, float]], ch: dict[str, np.ndarray],
-              cost: np.ndarray, code: np.ndarray, raw: np.ndarray, scales: Scales) -> list[ParentEdge]:
+              pairs: PairCosts, scales: Scales) -> list[ParentEdge]:
     """The edge(s) of child `ci` whose arborescence parent is `pi` (a merge child gets both parents)."""
+    cost, code, raw = pairs.cost, pairs.code, pairs.raw
     if ci in merges and pi in merges[ci][:2]:
         a, b, t, h = merges[ci]
         other = b if pi == a else a
@@ -108,7 +137,7 @@ def _edges_of(ci: int, pi: int, evs: Sequence[ModelEvidence], parent: np.ndarray
         return [ParentEdge(ci, pi, float("inf"), float("nan"), "none", "finetune",
                            reason="forced: no channel shared with any admissible parent")]
     c_code = int(code[ci, pi])
-    relation, reason = relation_for(evs[ci], evs[pi], c_code, ch, ci, pi, scales)
+    relation, reason = relation_for(evs[ci], evs[pi], c_code, ch, ci, pi, scales, bool(pairs.kin[ci, pi]))
     return [ParentEdge(ci, pi, float(cost[ci, pi]), float(raw[ci, pi]), NAMES[c_code], relation, reason=reason)]
 
 
@@ -125,6 +154,5 @@ def infer_parents(
         if members.size < 2:
             continue
         for e in family_parents([evs[i] for i in members], scales, options):
-            out.append(ParentEdge(int(members[e.child]), int(members[e.parent]), e.cost, e.distance,
-                                  e.channel, e.relation, e.method, e.reason))
+            out.append(replace(e, child=int(members[e.child]), parent=int(members[e.parent])))
     return out

@@ -2,8 +2,9 @@
 
 Merges are found geometrically (merges.py). For the other edges, by the evidence that decided them:
 - decided by a structural (weight) channel saying "related": quantized when the child is at lower
-  precision (a conversion keeps the weights); else the channel's own hint (a low-rank difference is
-  an adapter); else quantized when the weights are near identical; else finetune (full-rank change);
+  precision, or holds the same weights in another file format (a conversion); else the channel's own
+  hint (a low-rank difference is an adapter); else finetune (closeness alone is no quantization: a
+  real model's fine-tune moves its weights little relative to their size);
 - decided by a structural channel but far: finetune, marked as weak evidence;
 - decided by behaviour while the weights compare and are far: distill (close in behaviour only);
 - no weights to compare: distill across architecture signatures; quantized at lower precision, or
@@ -22,22 +23,27 @@ QUANT_NEAR_FUNCTIONAL = 0.01
 
 
 def relation_for(c: ModelEvidence, p: ModelEvidence, code: int, ch: dict[str, np.ndarray], ci: int,
-                 pi: int, scales: Scales) -> tuple[str, str]:
-    """(relation, reason) of edge c → p, whose cost channel `code` (index into NAMES) gave."""
+                 pi: int, scales: Scales, kin: bool = False) -> tuple[str, str]:
+    """(relation, reason) of edge c → p, whose cost channel `code` (index into NAMES) gave; `kin`: a
+    structural channel found the two kin (close, or a low-rank difference)."""
     rc, rp = precision_rank(c.precision), precision_rank(p.precision)
     lower = rc is not None and rp is not None and rc < rp
     deciding = REGISTRY[code] if code >= 0 else None
     structural = next((chan for chan in REGISTRY if chan.structural and np.isfinite(ch[chan.name][ci, pi])), None)
     if structural is not None:
         d = ch[structural.name][ci, pi]
-        if deciding is structural and d / scales[structural.name] < structural.related_below:
+        if deciding is structural and (kin or d / scales[structural.name] < structural.related_below):
+            near = d / scales[structural.name] < QUANT_NEAR_WEIGHTS
             if lower:
                 return "quantized", f"weights d={d:.3g} at lower precision ({c.precision} < {p.precision})"
-            hint = structural.relation_hint(c.vectors[structural.name], p.vectors[structural.name])
-            if hint is not None:
-                return hint
-            if d / scales[structural.name] < QUANT_NEAR_WEIGHTS:
-                return "quantized", f"near-identical weights d={d:.3g}"
+            if near and c.fmt and p.fmt and c.fmt != p.fmt:
+                return "quantized", f"the same weights (d={d:.3g}) converted from {p.fmt} to {c.fmt}"
+            if "relation" in structural.decides:
+                hint = structural.relation_hint(c.vectors[structural.name], p.vectors[structural.name])
+                if hint is not None:
+                    return hint
+            if near:  # closeness alone is no quantization: a real model's fine-tune moves its weights little
+                return "finetune", f"near-identical weights d={d:.3g} at the same precision and format"
             return "finetune", f"weights d={d:.3g}, full-rank difference"
         if deciding is not None and deciding.structural:  # the weights decided, yet far
             return "finetune", f"weak evidence: weights d={d:.3g} and nothing closer"

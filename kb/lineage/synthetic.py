@@ -4,8 +4,9 @@ Process (all draws from one `numpy.random.Generator(seed)`):
 1. Family sizes: 1 + Poisson(mean_family − 1), until `n` models are allotted (the last one is cut).
 2. Per family a root with text DNA ~ N(0, family_spread² I_L), weight sketch ~ N(0, I_s) with its
    own architecture signature, precision f32 or bf16, release date uniform over 2021–2023.
-3. Tree: model k ≥ 1 of a family picks its parent uniformly among models 0..k−1 (a random recursive
-   tree: expected depth ≈ ln k, hubs near the root, as in real model trees).
+3. Tree: model k ≥ 1 of a family picks its parent uniformly among models 0..k−1 that are not
+   quantized copies (a random recursive tree: expected depth ≈ ln k, hubs near the root, as in real
+   model trees; a quantized file is an end product, nobody trains from it).
 4. Relation by probability `relation_mix` (finetune .6, quantized .15, adapter .12, merge .06,
    distill .07). Text DNA step from the parent: N(0, σ² I) with σ = `text_step` × (0.1 for quantized,
    1 otherwise). Weight sketch: finetune adds full-rank noise (relative size `weight_step`); adapter
@@ -63,8 +64,10 @@ def synthetic_lineage(
         prec = [str(rng.choice(["f32", "bf16"]))]
         day = [base_day + int(rng.integers(0, 3 * 365))]
         ids = [f"f{f}/m0"]
+        relation_of = ["base"]
         for k in range(1, size):
-            p = int(rng.integers(0, k))
+            trainable = [j for j in range(k) if relation_of[j] != "quantized"]
+            p = int(trainable[rng.integers(0, len(trainable))])
             rel = str(rng.choice(names, p=probs))
             mates = [j for j in range(k) if j != p and sig[j] == sig[p]]  # merges need one architecture
             if rel == "merge" and not mates:
@@ -93,6 +96,7 @@ def synthetic_lineage(
             prec.append(new_prec)
             day.append(max(day[j] for j in parents) + int(rng.integers(1, 201)))
             ids.append(f"f{f}/m{k}")
+            relation_of.append(rel)
             for j in parents:
                 truth.append((ids[k], ids[j], rel))
         for k in range(size):

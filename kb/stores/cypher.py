@@ -33,7 +33,7 @@ INFERRED_EDGES = (
     "MATCH (a:Model)-[e:INFERRED_PARENT]->(b:Model) RETURN a.id AS child, b.id AS parent, "
     "e.distance AS distance, e.support AS support, e.method AS method, e.relation AS relation, "
     "e.channel AS channel, coalesce(e.provisional, false) AS provisional, e.flag AS flag, "
-    "e.reason AS reason ORDER BY child, parent"
+    "e.reason AS reason, e.direction AS direction ORDER BY child, parent"
 )
 MEMBERSHIPS = (
     "MATCH (m:Model)-[e:MEMBER_OF]->(f:Family) "

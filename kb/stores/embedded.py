@@ -76,7 +76,7 @@ SCHEMA = (
     "source STRING)",
     "CREATE REL TABLE IF NOT EXISTS INFERRED_PARENT(FROM Model TO Model, distance DOUBLE, "
     "support DOUBLE, method STRING, relation STRING, channel STRING, provisional BOOLEAN, "
-    "flag STRING, reason STRING)",
+    "flag STRING, reason STRING, direction STRING)",
     "CREATE REL TABLE IF NOT EXISTS DUPLICATE_OF(FROM Model TO Model)",
 )
 
@@ -262,6 +262,9 @@ class EmbeddedStore(GraphStore):
             self._conn.execute(f"ALTER TABLE Model ADD {field} INT64 DEFAULT 0")
         for field in [f for f in MODEL_COLUMNS if f not in columns]:  # a channel added since
             self._conn.execute(f"ALTER TABLE Model ADD {field} {MODEL_COLUMNS[field]}")
+        edge_columns = {row["name"] for row in self._query("CALL table_info('INFERRED_PARENT') RETURN *")}
+        if "direction" not in edge_columns:  # came later
+            self._conn.execute("ALTER TABLE INFERRED_PARENT ADD direction STRING")
         if columns.get("dna") != "BLOB":
             self.close()
             raise StoreError(
@@ -464,6 +467,7 @@ class EmbeddedStore(GraphStore):
             "provisional": pa.array([e.provisional for e in edges], pa.bool_()),
             "flag": pa.array([e.flag for e in edges], pa.string()),
             "reason": pa.array([e.reason for e in edges], pa.string()),
+            "direction": pa.array([e.direction for e in edges], pa.string()),
         })
 
     @staticmethod

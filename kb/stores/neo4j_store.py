@@ -72,7 +72,7 @@ def _upsert_models_query(vector_fields: Sequence[str], new: bool) -> str:
 
 
 _INFERRED_PROPS = "distance: r.distance, support: r.support, method: r.method, relation: r.relation, " \
-    "channel: r.channel, provisional: r.provisional, flag: r.flag, reason: r.reason"
+    "channel: r.channel, provisional: r.provisional, flag: r.flag, reason: r.reason, direction: r.direction"
 
 
 def _model_params(models: Sequence[ModelRecord]) -> tuple[list[dict[str, Any]], dict[str, Any]]:

@@ -160,3 +160,13 @@ def test_a_gguf_without_the_suffix_runs_when_the_backend_is_named(tiny_llama_ggu
     assert resolve_model(renamed, "llama-cpp") == ("llama-cpp", renamed)
     with pytest.raises(Exception, match="not a .gguf"):
         resolve_model(renamed)
+
+
+def test_a_path_naming_no_such_home_is_a_listed_problem(tmp_path) -> None:
+    from ingest.manifest import parse_manifest
+    from kb.errors import InputError
+
+    path = manifest(tmp_path, "models:\n  - {id: a, path: '~0'}\n  - {id: b, path: \"x\\0y\"}\n")
+    with pytest.raises(InputError) as raised:
+        parse_manifest(path)
+    assert str(raised.value).count("path does not exist") == 2

@@ -87,6 +87,8 @@ def test_evaluate_on_a_store(store):
     assert set(report.variants) == {"as inferred", "no dates", "no weights", "no dates, no weights"}
     text = format_report(report)
     assert "parent accuracy" in text and "Support calibration" in text
+    assert set(report.kb_tree_nrf) == {"evidence", "text"} and all(0 <= v < 1 for v in report.kb_tree_nrf.values())
+    assert "normalised RF (one tree over the KB)" in text
     assert json.dumps(report.as_dict(), default=str)
 
 

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from kb.channels.weights import SKETCH_K as SKETCH_BLOCK
-from kb.lineage.evidence import ModelEvidence, channel_distances
+from kb.lineage.evidence import ModelEvidence, channel_distances, pair_distances
+from kb.lineage.infer import infer_lineage
 from kb.lineage.families import families_from_labels
 from kb.lineage.arborescence import edmonds_dense as _edmonds_dense
 from kb.lineage.costs import channel_scales
@@ -158,3 +159,104 @@ def test_a_tie_up_to_float_noise_is_decided_the_same_way_whatever_the_noise(nois
            for n, v in (("m/a", base), ("m/b", copy), ("m/c", child))]
     edges = family_parents(evs, channel_scales(evs))
     assert sorted((evs[e.child].id, evs[e.parent].id) for e in edges) == [("m/b", "m/a"), ("m/c", "m/a")]
+
+
+def _copies(fmt_f16: str | None = "gguf"):
+    """An f32 checkpoint, its f16 GGUF, a q4_0 quantized from the f16 GGUF, and a fine-tune of the
+    checkpoint; the q4_0 is as near the f32 as the f16 up to its own rounding, either way round."""
+    rng = np.random.default_rng(11)
+    n = 16 * K2
+    base = rng.normal(size=n)
+    f16 = base + 1e-4 * rng.normal(size=n)
+    q4 = base + 0.08 * rng.normal(size=n)  # no closer to f16 than to the checkpoint
+    text = rng.normal(size=16)
+    return [ev("m/base", text=text, weights=base, signature="s", precision="f32", fmt="hf"),
+            ev("m/base-f16", text=text, weights=f16, signature="s", precision="f16", fmt=fmt_f16),
+            ev("m/base-q4_0", text=text, weights=q4, signature="s", precision="q4_0", fmt="gguf"),
+            ev("m/ft", text=text + 1.0, weights=base + 0.2 * rng.normal(size=n), signature="s",
+               precision="f32", fmt="hf")]
+
+
+@pytest.mark.parametrize("dates", [True, False])
+def test_copies_are_told_apart_by_how_files_are_made_not_by_rounding_noise(dates):
+    """Among copies of one model a quantized GGUF comes from the float GGUF, a fine-tune from the
+    checkpoint, and a copy is never the root while its source is present."""
+    evs = _copies()
+    if dates:
+        for e, day in zip(evs, ("2024-01-01", "2024-01-02", "2024-01-03", "2024-02-01")):
+            e.released = day
+    edges = family_parents(evs, channel_scales(evs), ParentOptions(use_dates=dates))
+    got = {evs[e.child].id: (evs[e.parent].id, e.relation) for e in edges}
+    assert got == {"m/base-f16": ("m/base", "quantized"), "m/base-q4_0": ("m/base-f16", "quantized"),
+                   "m/ft": ("m/base", "finetune")}
+
+
+def test_near_identical_weights_in_the_same_format_are_no_quantization():
+    """Closeness alone is not a quantization (a real model's fine-tune moves its weights by a small
+    fraction): the same format and precision make it a fine-tune, a format change a conversion."""
+    evs = _copies(fmt_f16="hf")
+    evs[1].precision = "f32"
+    edges = family_parents(evs[:2], channel_scales(evs[:2]), ParentOptions(use_dates=False))
+    assert [(evs[e.child].id, e.relation) for e in edges] == [("m/base-f16", "finetune")]
+    evs[1].fmt = "gguf"
+    edges = family_parents(evs[:2], channel_scales(evs[:2]), ParentOptions(use_dates=False))
+    assert [(evs[e.child].id, e.relation) for e in edges] == [("m/base-f16", "quantized")]
+
+
+def test_a_strong_merged_lora_is_kin_by_its_low_rank_difference():
+    """A merged LoRA can move the weights as far as an unrelated model; its difference stays low-rank,
+    which independent models never show: one family, the right parent, an adapter."""
+    rng = np.random.default_rng(5)
+    blocks = 8
+    base = rng.normal(size=(blocks, 16, 16))
+    lora = base.copy()
+    for b in range(blocks):  # rank 2 in every block, as large as the weights themselves
+        lora[b] += 1.5 * rng.normal(size=(16, 2)) @ rng.normal(size=(2, 16)) / np.sqrt(2)
+    other = rng.normal(size=(blocks, 16, 16))
+    text = rng.normal(size=8)
+    evs = [ev("l/base", text=text, weights=base.ravel(), signature="s", precision="f32", released="2024-01-01"),
+           ev("l/lora", text=text + 1.0, weights=lora.ravel(), signature="s", precision="f32", released="2024-02-01"),
+           ev("l/other", text=text + 3 * rng.normal(size=8), weights=other.ravel(), signature="s",
+              precision="f32", released="2024-01-15")]
+    scales = channel_scales(evs)
+    assert pair_distances(evs[0], evs[1])["weights"] / np.sqrt(2) > 0.6  # far by distance alone
+    result = infer_lineage(evs, use_declared=False)
+    got = {(e.child, e.parent, e.relation) for e in result.edges}
+    assert ("l/lora", "l/base", "adapter") in got
+    family = {m.model: m.family for m in result.memberships}
+    assert family["l/lora"] == family["l/base"] != family["l/other"]
+    assert scales["weights"] == pytest.approx(np.sqrt(2))
+
+
+@pytest.mark.parametrize("dates", [True, False])
+def test_seed_twins_are_siblings_not_parent_and_child(dates):
+    """Two fine-tunes of one base on the same data with other seeds move alike (each nearer the other
+    than the base), and a chain of fine-tunes stays a chain: the tree metric tells them apart."""
+    rng = np.random.default_rng(9)
+    n = 16 * K2
+    base = rng.normal(size=n)
+    shared = 0.3 * rng.normal(size=n)  # the data's direction, common to both twins
+    twin_a = base + shared + 0.12 * rng.normal(size=n)
+    twin_b = base + shared + 0.12 * rng.normal(size=n)
+    step1 = base + 0.3 * rng.normal(size=n)
+    step2 = step1 + 0.3 * rng.normal(size=n)
+    text = rng.normal(size=8)
+    models = [("t/base", base, "2024-01-01"), ("t/twin-a", twin_a, "2024-02-01"), ("t/twin-b", twin_b, "2024-02-09"),
+              ("t/step1", step1, "2024-02-03"), ("t/step2", step2, "2024-03-01")]
+    evs = [ev(name, text=text + k, weights=w, signature="s", precision="f32", released=day if dates else None)
+           for k, (name, w, day) in enumerate(models)]
+    edges = family_parents(evs, channel_scales(evs), ParentOptions(use_dates=dates))
+    got = {evs[e.child].id: evs[e.parent].id for e in edges}
+    assert got["t/twin-a"] == got["t/twin-b"] == "t/base"
+    assert got["t/step2"] == "t/step1" and got["t/step1"] == "t/base"
+
+
+def test_each_edge_says_what_set_its_direction():
+    """Without dates only a copy's (and a merge's) direction is known; the rest say "uncertain"."""
+    evs = _copies()
+    undated = {evs[e.child].id: e.direction for e in family_parents(evs, channel_scales(evs), ParentOptions(use_dates=False))}
+    assert undated == {"m/base-f16": "copy", "m/base-q4_0": "copy", "m/ft": "uncertain"}
+    for e, day in zip(evs, ("2024-01-01", "2024-01-01", "2024-01-03", "2024-02-01")):
+        e.released = day
+    dated = {evs[e.child].id: e.direction for e in family_parents(evs, channel_scales(evs), ParentOptions())}
+    assert dated == {"m/base-f16": "copy", "m/base-q4_0": "date", "m/ft": "date"}

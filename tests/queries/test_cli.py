@@ -51,7 +51,7 @@ def test_query_table_json_csv(db, capsys):
 
 def test_query_errors_are_one_line(db, capsys):
     for args, message in [
-        (["query", "descendents", "-p", "model=org/ft1"], "Error: no query template 'descendents'; did you mean descendants, descendant-count?"),
+        (["query", "descendents", "-p", "model=org/ft1"], "Error: no query template 'descendents'; did you mean descendants, descendant-count"),
         (["query", "descendants"], "Error: template 'descendants' needs parameter 'model': pass --param model=<model>"),
         (["query", "descendants", "-p", "model=org/ft1", "-p", "k=3"], "Error: template 'descendants' has no parameter 'k' (its parameters: model, max_depth, edges)"),
         (["query", "parent", "-p", "model=org/ft2"], "Error: no model 'org/ft2' in the store; did you mean 'org/ft1'"),

@@ -29,6 +29,12 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("undocumented", {}), ("undocumented", {"min_support": 0.8}),
     ("contradicted", {}), ("contradicted", {"min_support": 0.5}),
     ("family-summary", {}), ("family-summary", {"family": "fam-b", "edges": "inferred"}),
+    *[("license-conflicts", {"edges": e, "show": s}) for e in ("declared", "inferred", "both") for s in ("conflicts", "unknown", "all")],
+    *[("affected-by", {"model": m, "edges": e}) for m in ("org/base-a", "org/base-b", BRACE) for e in ("declared", "inferred", "both")],
+    ("affected-by", {"model": "org/base-a", "min_support": 0.8}),
+    *[("evolution-speed", {"edges": e}) for e in ("declared", "inferred", "both")],
+    ("evolution-speed", {"family": "fam-a"}), ("evolution-speed", {"family": TICK}),
+    *[("evidence", {"model": m, "k": k}) for m in ("org/ft1", QUOTE, UNICODE) for k in (1, 5, 50)],
 ]
 
 

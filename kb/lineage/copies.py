@@ -1,0 +1,107 @@
+"""Copies: models that hold one set of weights in several files (a conversion, a quantization).
+
+Weights a few rounding errors apart (structural cost below `COPY_NEAR`) are copies of one model: an
+HF checkpoint and its GGUF conversions, a float GGUF and the types quantized from it. Where no weights
+compare, near-identical behaviour (functional cost below it; on the zoo f16 and q8_0 copies sit at
+0.000-0.011, fine-tunes at 0.39 and more) makes copies the same way. Distances cannot
+tell copies apart as parents — for a child made from one of them, the others sit as close up to the
+rounding noise of the child's own making (a q4_0 is nearer the f32 checkpoint than the f16 GGUF it was
+quantized from about as often as not). So within a class of copies the choice follows how people make
+files, deterministically (`preference`):
+- training keeps its parent's number format (a bf16 base gives bf16 fine-tunes): a child takes the
+  copy of its own format and precision first;
+- training and converting start from the checkpoint: otherwise a fine-tune, an adapter, a merge, and
+  the types llama.cpp's converter writes straight from a checkpoint (f32, f16, bf16, q8_0) take the HF
+  folder first, then the most precise copy;
+- llama.cpp's quantize tool works from a float GGUF: the other quantized types (q6_k and below) take
+  the float GGUF nearest above their precision first.
+A class's source is its HF folder (else its most precise copy, then the earliest); the other members
+are copies of it, never a family's root while it is present (`copy_root_penalty`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from kb.lineage.evidence import ModelEvidence, precision_rank
+
+COPY_NEAR = 0.02
+"""Structural cost (1 = unrelated) under which two models hold the same weights up to rounding."""
+QUANTIZE_TOOL_RANK = 5
+"""Precision ranks up to this (q6_k and below) come from llama.cpp's quantize tool, not its converter."""
+PREFERENCE_STEP = 1e-6
+"""What one place further in the preference order costs (far below any real difference of costs)."""
+
+
+def copy_classes(cost: np.ndarray, decisive: np.ndarray) -> np.ndarray:
+    """Class label per model: connected components of pairs within `COPY_NEAR` of each other by a
+    `decisive` cost (a structural channel's, or a functional one's where no weights compare); labels
+    are the smallest member index."""
+    m = cost.shape[0]
+    label = np.arange(m)
+
+    def find(i: int) -> int:
+        while label[i] != i:
+            label[i] = label[label[i]]
+            i = label[i]
+        return i
+
+    close = decisive & (cost < COPY_NEAR)
+    for i, j in zip(*np.nonzero(np.triu(close, 1))):
+        a, b = find(int(i)), find(int(j))
+        if a != b:
+            label[max(a, b)] = min(a, b)
+    return np.array([find(i) for i in range(m)])
+
+
+def _rank(e: ModelEvidence) -> int:
+    rank = precision_rank(e.precision)
+    return -1 if rank is None else rank
+
+
+def source_order(members: Sequence[int], evs: Sequence[ModelEvidence]) -> list[int]:
+    """Members from the likeliest source on: the HF folder, then the most precise, then the earliest."""
+    return sorted(members, key=lambda i: (evs[i].fmt != "hf", -_rank(evs[i]), evs[i].released or "9999", i))
+
+
+def preference(child: ModelEvidence, members: Sequence[int], evs: Sequence[ModelEvidence]) -> list[int]:
+    """The order in which `child` takes its parent among copies of one model (module docstring)."""
+    order = source_order(members, evs)
+    rank = _rank(child)
+    if 0 <= rank <= QUANTIZE_TOOL_RANK and child.fmt != "hf":  # made by the quantize tool
+        first = [i for i in order if _rank(evs[i]) > QUANTIZE_TOOL_RANK + 1]  # f16, bf16, f32, ...
+        first.sort(key=lambda i: (evs[i].fmt == "hf", _rank(evs[i]), i))  # a GGUF, the nearest above
+    else:
+        first = [i for i in order if _rank(evs[i]) == rank >= 0 and evs[i].fmt == child.fmt]
+    return first + [i for i in order if i not in first]
+
+
+def equalise(edge: np.ndarray, allowed: np.ndarray, classes: np.ndarray,
+             evs: Sequence[ModelEvidence]) -> np.ndarray:
+    """Edge costs where a child pays the same for every copy of one model (a copy, for the others of
+    its class), plus the (tiny) price of its place in `preference`."""
+    out = edge.copy()
+    for label in np.unique(classes):
+        members = [int(i) for i in np.flatnonzero(classes == label)]
+        if len(members) < 2:
+            continue
+        for c in range(len(evs)):
+            usable = [p for p in members if p != c and allowed[c, p] and np.isfinite(edge[c, p])]
+            if len(usable) < 2:
+                continue
+            best = min(edge[c, p] for p in usable)
+            for place, p in enumerate(q for q in preference(evs[c], usable, evs)):
+                out[c, p] = best * (1.0 + PREFERENCE_STEP * place)
+    return out
+
+
+def copy_root_penalty(classes: np.ndarray, evs: Sequence[ModelEvidence]) -> np.ndarray:
+    """1 for every copy whose class holds its source (a conversion is not where a family starts)."""
+    out = np.zeros(len(evs))
+    for label in np.unique(classes):
+        members = [int(i) for i in np.flatnonzero(classes == label)]
+        if len(members) > 1:
+            out[source_order(members, evs)[1:]] = 1.0
+    return out
