@@ -34,6 +34,13 @@ def model_channels(store: Any) -> list[dict[str, Any]]:
              "channels": [name for name in names if row[name]]} for row in rows]
 
 
+def channel_counts(store: Any) -> dict[str, int]:
+    """Channel name -> how many models hold its vector (one read)."""
+    counts = ", ".join(f"count(m.{c.record_field}) AS {c.name}" for c in REGISTRY)  # count(x) skips nulls
+    row = store.cypher(f"MATCH (m:Model) RETURN {counts}")[0]
+    return {c.name: int(row[c.name] or 0) for c in reversed(REGISTRY)}
+
+
 def status(ctx: typer.Context, as_json: JsonOpt = False,
            models: Annotated[bool, typer.Option("--models", help="List every model with its channels (default: "
                                                                  f"up to {MODELS_SHOWN} models).")] = False) -> None:
@@ -42,8 +49,7 @@ def status(ctx: typer.Context, as_json: JsonOpt = False,
     with store_from(ctx) as store:
         stats = store.stats()
         per_model = model_channels(store) if models or stats.models <= MODELS_SHOWN else None
-        by_channel = {c.name: int(store.cypher(f"MATCH (m:Model) WHERE m.{c.record_field} IS NOT NULL "
-                                               "RETURN count(m) AS n")[0]["n"]) for c in reversed(REGISTRY)}
+        by_channel = channel_counts(store)
     data = asdict(stats)
     data["models_by_channel"] = by_channel
     if per_model is not None:

@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 
-from kb.cli.status import model_channels
+from kb.cli.status import channel_counts, model_channels
 from kb.records import ModelRecord
 from kb.stores import StoreConfig, open_store
 from tests.cli.test_status_cli import dnakb
@@ -29,6 +29,7 @@ EXPECTED = [
 def test_model_channels_on_both_stores(store):
     store.upsert_models(MODELS)
     assert model_channels(store) == EXPECTED
+    assert channel_counts(store) == {"text": 2, "loglik": 2, "weights": 1}
 
 
 def test_status_cli_lists_channels_per_model(tmp_path):
