@@ -2,7 +2,8 @@
 
 The run, in order:
 1. validate the whole manifest (nothing happens if any entry is bad);
-2. fingerprint every model's weights and plan each one: *skipped* (its node already holds a DNA of
+2. fingerprint every model (its weights; for a model behind an API, what names it: ingest/access.py)
+   and plan each one: *skipped* (its node already holds a DNA of
    this protocol from the same weights), *duplicate* (another model has identical weights: recorded
    `DUPLICATE_OF` the first, not extracted), *failed* (no loadable weights, or the id is stored with
    other weights), or *to extract*;
@@ -12,6 +13,9 @@ The run, in order:
    retried on the next run;
 5. when the KB already holds inferred lineage, give each new DNA a provisional parent (its nearest
    inferred model by DNA distance) and that model's family.
+
+`estimate()` (the CLI's `--dry-run`) runs steps 1-2 and writes nothing: per model, what the run would do
+and, for an API model, the requests and tokens it would cost (answers already cached left out).
 
 Every store write is one all-or-nothing batch, and the artifact store writes atomically, so a run
 killed at any moment leaves finished models finished and the rest pending; re-running completes
@@ -54,6 +58,8 @@ class ModelOutcome:
     fingerprint: str | None = None
     reused: bool = False
     warnings: list[str] = field(default_factory=list)
+    usage: dict[str, Any] | None = None
+    """An API model's requests and tokens in this run."""
 
 
 @dataclass
@@ -81,18 +87,36 @@ class IngestReport:
         return 1 if self.failed else 0
 
     def rows(self) -> list[dict[str, Any]]:
+        any_api = any(o.usage for o in self.outcomes)
         return [
             {"model": o.id, "status": o.status, "seconds": round(o.seconds, 2),
+             **({"api requests": _usage_text(o.usage)} if any_api else {}),
              "reason": o.reason or ("; ".join(o.warnings) if o.warnings else None)}
             for o in self.outcomes
         ]
+
+    def usage(self) -> dict[str, int] | None:
+        """Requests and tokens the API models cost in this run, summed (None when there were none)."""
+        used = [o.usage for o in self.outcomes if o.usage]
+        if not used:
+            return None
+        return {key: sum(int(u.get(key) or 0) for u in used) for key in
+                ("requests", "retries", "cached", "prompt_tokens", "completion_tokens", "total_tokens")}
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "protocol": self.protocol, "seconds": round(self.seconds, 2), "workers": self.workers,
             "ok": self.ok, "skipped": self.count("skipped"), "duplicate": self.count("duplicate"),
-            "failed": self.failed, "placed": self.placed, "models": [asdict(o) for o in self.outcomes],
+            "failed": self.failed, "placed": self.placed, "api_usage": self.usage(),
+            "models": [asdict(o) for o in self.outcomes],
         }
+
+
+def _usage_text(usage: dict[str, Any] | None) -> str:
+    if not usage:
+        return ""
+    return (f"{usage.get('requests', 0)} ({usage.get('cached', 0)} cached), "
+            f"{usage.get('total_tokens', 0)} tokens")
 
 
 # --- robustness -------------------------------------------------------------------------------
@@ -160,11 +184,9 @@ class _Plan:
 
 
 def _fingerprint(entry: ManifestEntry) -> tuple[str, str]:
-    from ingest.backends import resolve_model
-    from ingest.fingerprint import fingerprint
-
-    backend, target = resolve_model(entry.path, entry.backend)
-    return backend, fingerprint(target if backend == "llama-cpp" else entry.path)
+    """(backend, artifact key) of an entry: the weights' sha256, or an API model's identity hash."""
+    source = entry.source()
+    return source.backend, source.fingerprint()
 
 
 def _stored_by_fingerprint(store: GraphStore, fingerprints: list[str]) -> dict[str, str]:
@@ -214,6 +236,11 @@ def _plan(entries: list[ManifestEntry], store: GraphStore, pid: str, force: bool
             continue
         if node is not None and not force and node.status == "ok" and node.dna is not None and node.protocol == pid:
             plan.action = "skip"
+        elif plan.entry.api is not None:  # an API model to extract needs its key now, before any work
+            try:
+                plan.entry.api.key()
+            except DnaKbError as error:
+                plan.action, plan.reason = "failed", one_line(error)
     return plans
 
 
@@ -311,9 +338,10 @@ def ingest(
     if todo and store.get_meta(ARTIFACTS_META) != artifacts_root:  # where `infer` finds per-probe embeddings
         with_retry(store, store.set_meta, ARTIFACTS_META, artifacts_root, say=say)
     jobs = [
-        Job(key=i, model_id=p.entry.id, path=str(p.entry.path), backend=p.backend, protocol=chosen.to_dict(),
+        Job(key=i, model_id=p.entry.id, path=str(p.entry.path or ""), backend=p.backend, protocol=chosen.to_dict(),
             artifacts=artifacts_root, force=force, n_threads=n_threads, batch_size=batch_size,
-            device="cpu" if devices[0] == "cpu" else "cuda")
+            device="cpu" if devices[0] == "cpu" else "cuda",
+            api=p.entry.api.to_dict() if p.entry.api is not None else None)
         for i, p in enumerate(todo)
     ]
     by_key = {job.key: plan for job, plan in zip(jobs, todo)}
@@ -358,6 +386,84 @@ def ingest(
     return IngestReport(pid, ordered, time.perf_counter() - started, workers, placed)
 
 
+# --- the dry run ----------------------------------------------------------------------------------
+@dataclass
+class EstimateRow:
+    """What an ingest would do with one model, and what an API model would cost."""
+
+    model: str
+    backend: str | None
+    action: str  # extract | skip | duplicate | failed | conflict
+    probes: int = 0
+    texts: int = 0
+    requests: int = 0
+    cached: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    note: str | None = None
+
+
+@dataclass
+class Estimate:
+    protocol: str
+    rows: list[EstimateRow]
+
+    def totals(self) -> dict[str, int]:
+        keys = ("requests", "cached", "prompt_tokens", "completion_tokens")
+        return {key: sum(getattr(r, key) for r in self.rows) for key in keys}
+
+    def table_rows(self) -> list[dict[str, Any]]:
+        return [{"model": r.model, "backend": r.backend, "action": r.action, "probes": r.probes, "texts": r.texts,
+                 "requests": r.requests, "cached": r.cached, "prompt tokens≈": r.prompt_tokens,
+                 "answer tokens≤": r.completion_tokens, "note": r.note} for r in self.rows]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"protocol": self.protocol, "totals": self.totals(), "models": [asdict(r) for r in self.rows]}
+
+
+def estimate(
+    manifest_or_entries: str | Path | Sequence[ManifestEntry | dict[str, Any]], store: GraphStore, *,
+    protocol: DnaProtocol | None = None, force: bool = False, artifacts: str | Path | None = None,
+    declared: bool = True, progress: Progress | None = None,
+) -> Estimate:
+    """Plan an ingest and write nothing: per model the action, the probes and reference texts it would
+    run, and for an API model the requests and tokens (prompt tokens ≈ 4 bytes each; answer tokens at
+    most the budget), leaving out what the artifact store already holds (a resumed run asks only the rest)."""
+    from kb import channels as registry
+    from kb.probes import load_probes
+    from kb.reftexts import load_reftexts
+    from ingest.backends.api import estimate as api_estimate
+
+    say = progress or (lambda _msg: None)
+    entries = entries_from(manifest_or_entries)
+    chosen = _choose_protocol(store, protocol)
+    if declared:
+        store.check_acyclic([edge for entry in entries for edge in entry.declared_edges()])
+    artifact_store = ArtifactStore(artifacts)
+    prompts = load_probes().head(chosen.n_probes)
+    texts: list[str] = []
+    if "loglik" in chosen.channel_names:
+        spec = registry.get("loglik").parse(chosen.channel("loglik"))
+        texts = list(load_reftexts().texts[: spec["n"]])
+    rows = []
+    for plan in _plan(entries, store, chosen.id, force, say):
+        row = EstimateRow(plan.entry.id, plan.backend, plan.action, note=plan.reason)
+        if plan.action == "extract" and plan.fingerprint is not None:
+            artifact = artifact_store.artifact(plan.fingerprint, chosen.id)
+            text_done = artifact.complete and not force
+            loglik_done = bool(texts) and not force and registry.get("loglik").load(artifact) is not None
+            row.probes = 0 if text_done else len(prompts)
+            row.texts = 0 if loglik_done else len(texts)
+            if plan.entry.api is not None:
+                cost = api_estimate(plan.entry.api, prompts[: row.probes], chosen.max_new_tokens, texts[: row.texts],
+                                    None if force else artifact.directory)
+                row.requests, row.cached = cost["requests"], cost["cached"]
+                row.prompt_tokens, row.completion_tokens = cost["prompt_tokens"], cost["completion_tokens"]
+                row.note = row.note or "no weight sketch (API)"
+        rows.append(row)
+    return Estimate(chosen.id, rows)
+
+
 def _settle(plan: _Plan, result: JobResult, pid: str) -> tuple[ModelOutcome, ModelRecord]:
     """The outcome and the node update for one finished (or failed) job."""
     entry = plan.entry
@@ -376,7 +482,8 @@ def _settle(plan: _Plan, result: JobResult, pid: str) -> tuple[ModelOutcome, Mod
     warnings = list(data.get("warnings") or [])
     if data.get("n_empty"):
         warnings.append(f"{data['n_empty']} empty responses")
-    return ModelOutcome(entry.id, "ok", result.seconds, None, record.fingerprint, bool(data.get("reused")), warnings), record
+    return ModelOutcome(entry.id, "ok", result.seconds, None, record.fingerprint, bool(data.get("reused")), warnings,
+                        data.get("usage")), record
 
 
-__all__ = ["ingest", "IngestReport", "ModelOutcome", "with_retry", "active_protocol", "make_protocol"]
+__all__ = ["ingest", "estimate", "Estimate", "EstimateRow", "IngestReport", "ModelOutcome", "with_retry", "active_protocol", "make_protocol"]

@@ -2,7 +2,7 @@
 
 `extract` runs the channels of kb/channels/ over one model: each is first looked up in the artifact
 store by (weights fingerprint, protocol id) and reused when done (`reused`), else produced through
-one `LocalModel` (the backend loads once for all channels) and saved. The text DNA is the model's
+one `ModelHandle` (the backend loads once for all channels) and saved. The text DNA is the model's
 identity: if it fails, the extraction fails; any other channel fails alone (skipped, with the reason
 kept in its artifact so a re-run does not retry). `extract_dna` is the text DNA alone.
 """
@@ -26,10 +26,9 @@ from kb.channels.base import Produced
 from kb.errors import InputError
 from kb.probes import ProbeSet, load_probes
 from kb.protocol import DnaProtocol
-from ingest.access import LocalModel
-from ingest.backends import resolve_model
+from ingest.access import ModelHandle, ModelSource, resolve_source
+from ingest.backends.api import ApiSpec
 from ingest.embedder import Embedder, embedder_info
-from ingest.fingerprint import fingerprint as weights_fingerprint
 
 DEFAULT_MAX_NEW_TOKENS = 64
 """Token budget per response. 64 keeps a 600-probe tiny-model extraction in seconds; see the ablation in bench/."""
@@ -92,6 +91,8 @@ class Extraction:
     produced: dict[str, Produced]
     timings: dict[str, float]
     artifact_dir: str
+    usage: dict[str, Any] | None = None
+    """Requests and tokens an API model cost in this run (None for a local model)."""
 
     @property
     def reused(self) -> bool:
@@ -112,21 +113,28 @@ class Extraction:
         return out
 
 
+ModelRef = str | os.PathLike[str] | ModelSource | ApiSpec
+"""A model as `extract` takes it: a local path, a resolved source, or an API model."""
+
+
 def extract(
-    model_path: str | os.PathLike[str], protocol: DnaProtocol, *, channels: tuple[str, ...] | None = None,
+    model_path: ModelRef, protocol: DnaProtocol, *, channels: tuple[str, ...] | None = None,
     backend: str | None = None, artifacts: ArtifactStore | str | os.PathLike[str] | None = None,
     force: bool = False, batch_size: int | None = None, n_threads: int | None = None,
     device: str | None = None, embedder: str | os.PathLike[str] | Embedder | None = None,
     probes: str | os.PathLike[str] | ProbeSet | None = None, progress: ProgressFn | None = None,
 ) -> Extraction:
-    """Every channel of `protocol` (or the named `channels` among them) for the model at `model_path`.
+    """Every channel of `protocol` (or the named `channels` among them) for the model at `model_path`
+    (a local path, or an `ApiSpec` / `ModelSource` for a model behind an API).
 
     Cost: the text DNA generates `max_new_tokens` per probe (the dominant term); the log-likelihood
     profile is one forward pass per reference text; the weight sketch one streamed read of the file.
+    An API model costs one request per probe (+1, the determinism check) and one per reference text;
+    its answers are cached in the artifact folder, so a re-run after an interruption asks only for the rest.
     """
     say = progress or (lambda _msg: None)
     t_total = time.perf_counter()
-    backend_name, target = resolve_model(model_path, backend)
+    source = resolve_source(model_path, backend)
     wanted = [c for c in registry.REGISTRY if c.name in protocol.channel_names
               and (channels is None or c.name in channels)]
     for name in channels or ():
@@ -134,12 +142,13 @@ def extract(
             raise InputError(f"protocol {protocol.id} does not make channel {registry.get(name).name!r}")
     store = artifacts if isinstance(artifacts, ArtifactStore) else ArtifactStore(artifacts)
     start = time.perf_counter()
-    fp = weights_fingerprint(target if backend_name == "llama-cpp" else Path(model_path))
+    fp = source.fingerprint()
     timings: dict[str, float] = {"fingerprint": time.perf_counter() - start}
     artifact = store.artifact(fp, protocol.id)
     probe_set = probes if isinstance(probes, ProbeSet) else load_probes(probes) if probes is not None else None
-    model = LocalModel(model_path, backend, batch_size=batch_size, n_threads=n_threads, device=device,
-                       embedder=embedder)
+    model = ModelHandle(source, batch_size=batch_size, n_threads=n_threads, device=device, embedder=embedder,
+                        cache_dir=artifact.directory, fresh=force)
+    label = source.label
     produced: dict[str, Produced] = {}
     try:
         for chan in sorted(wanted, key=lambda c: c.optional):  # the text DNA first: it may fail the model
@@ -162,19 +171,20 @@ def extract(
                 say(f"{chan.name} skipped: {error}")
             made.detail.setdefault("seconds", time.perf_counter() - start)
             if chan.name == "text":
-                made.detail.update(_text_meta(model, protocol, model_path))
+                made.detail.update(_text_meta(model, protocol, label))
             timings[chan.name] = time.perf_counter() - start
             chan.save(artifact, protocol, made)
             produced[chan.name] = made
+        usage = model.usage()
     finally:
         model.close()
     if model.load_seconds:
         timings["load"] = model.load_seconds
     timings["total"] = time.perf_counter() - t_total
-    return Extraction(str(model_path), fp, protocol, backend_name, produced, timings, str(artifact.directory))
+    return Extraction(label, fp, protocol, source.backend, produced, timings, str(artifact.directory), usage)
 
 
-def _text_meta(model: LocalModel, protocol: DnaProtocol, model_path: Any) -> dict[str, Any]:
+def _text_meta(model: ModelHandle, protocol: DnaProtocol, model_path: Any) -> dict[str, Any]:
     """What a DNA artifact's meta.json records beside the counts: the run and the machine."""
     return {**model.describe(), "model_path": str(model_path), "n_probes": protocol.n_probes,
             "embedder": protocol.embedder, "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
@@ -182,7 +192,7 @@ def _text_meta(model: LocalModel, protocol: DnaProtocol, model_path: Any) -> dic
 
 
 def extract_dna(
-    model_path: str | os.PathLike[str], protocol: DnaProtocol | None = None, *,
+    model_path: ModelRef, protocol: DnaProtocol | None = None, *,
     backend: str | None = None, artifacts: ArtifactStore | str | os.PathLike[str] | None = None,
     force: bool = False, batch_size: int | None = None, n_threads: int | None = None,
     progress: ProgressFn | None = None, embedder: str | os.PathLike[str] | Embedder | None = None,
@@ -207,7 +217,7 @@ def extract_dna(
     if not text.reused:
         timings.update({"load": done.timings.get("load", 0.0), **meta.get("timings", {})})
     return DNAResult(
-        model_path=str(model_path), fingerprint=done.fingerprint, protocol=protocol, dna=text.vector,
+        model_path=done.model_path, fingerprint=done.fingerprint, protocol=protocol, dna=text.vector,
         responses=responses, embeddings=text.arrays["embeddings"], n_empty=n_empty, timings=timings,
         backend=str(meta.get("backend") or done.backend), reused=text.reused, meta=meta,
         artifact_dir=done.artifact_dir,

@@ -16,16 +16,26 @@ YAML / JSON::
         license: mit
         tags: [base]
         name: llama-a              # optional display name
+      - id: vendor/hosted-chat     # a model behind an OpenAI-compatible API: no path
+        backend: api
+        base_url: https://api.example.com/v1
+        model: hosted-chat-1       # the id the server knows
+        api_key_env: VENDOR_KEY    # the environment variable holding the key (omit: no key)
+        concurrency: 4             # optional: requests in flight (default 4)
+        retries: 5                 # optional: retries of a 429 / 5xx / cut answer, with backoff (default 5)
+        extra_body: {repeat_penalty: 1.0}   # optional: fields sent with every request
 
 A top-level list of entries is accepted too. A parent given as a bare id has relation finetune.
 
-CSV: a header row with the same keys as columns (`id` and `path` required); `parents` is written
-`a:finetune;b:merge` (a bare `a` means finetune) and `tags` as `x;y`. Empty cells are absent.
+CSV: a header row with the same keys as columns (`id` required, and `path` or `base_url`); `parents` is
+written `a:finetune;b:merge` (a bare `a` means finetune), `tags` as `x;y`, `extra_body` as JSON. Empty
+cells are absent.
 
 `parse_manifest` validates the WHOLE manifest before returning and raises one `InputError` whose
 first line is a summary and whose next lines list every problem with its entry (unknown keys,
 missing or duplicate ids, unknown relations or backends, unparseable dates or numbers, paths that
-don't exist, cycles among the declared parents).
+don't exist, API fields that are missing or malformed, cycles among the declared parents). The API key
+itself is never in a manifest: only the name of the variable that holds it.
 """
 
 from __future__ import annotations
@@ -40,12 +50,14 @@ from typing import Any
 
 from kb.errors import InputError
 from kb.lineage.reach import find_cycles
+from ingest.backends.api import DEFAULT_CONCURRENCY, DEFAULT_RETRIES, ApiSpec, check_spec
 from kb.records import RELATIONS, DeclaredEdge, ModelRecord, check_id, check_params, normalise_date
 
-BACKENDS = ("transformers", "llama-cpp")
+BACKENDS = ("transformers", "llama-cpp", "api")
+API_KEYS = ("base_url", "model", "api_key_env", "concurrency", "retries", "extra_body")
 ENTRY_KEYS = (
     "id", "path", "backend", "parents", "released", "architecture", "params", "org", "license",
-    "tags", "name",
+    "tags", "name", *API_KEYS,
 )
 PARENT_KEYS = ("id", "relation")
 
@@ -58,10 +70,10 @@ class ParentRef:
 
 @dataclass
 class ManifestEntry:
-    """One model to ingest; `path` is absolute once parsed."""
+    """One model to ingest; `path` is absolute once parsed (None for a model behind an API, `api` instead)."""
 
     id: str
-    path: Path
+    path: Path | None
     backend: str | None = None
     parents: list[ParentRef] = field(default_factory=list)
     released: str | None = None
@@ -71,6 +83,13 @@ class ManifestEntry:
     license: str | None = None
     tags: list[str] = field(default_factory=list)
     name: str | None = None
+    api: ApiSpec | None = None
+
+    def source(self):  # noqa: ANN201 - ingest.access.ModelSource (imported late: access loads the backends)
+        """What this model is and how to reach it (ingest/access.py)."""
+        from ingest.access import resolve_source
+
+        return resolve_source(self.api) if self.api is not None else resolve_source(self.path, self.backend)
 
     def record(self) -> ModelRecord:
         """The metadata part of this entry as a model record (no DNA)."""
@@ -267,8 +286,20 @@ def _entry(index: int, raw: Any, base: Path, problems: list[str]) -> ManifestEnt
             model_id = None
     raw_path = raw.get("path")
     path: Path | None = None
-    if not isinstance(raw_path, str) or not raw_path.strip():
-        problems.append(f"{where}: missing 'path' (a model folder or .gguf file)")
+    backend = raw.get("backend")
+    if backend is not None and backend not in BACKENDS:
+        problems.append(f"{where}: unknown backend {backend!r} (one of {', '.join(BACKENDS)})")
+    given_api = [key for key in API_KEYS if raw.get(key) is not None]
+    is_api = backend == "api" or (backend is None and raw_path is None and "base_url" in given_api)
+    api = _api_spec(raw, where, problems) if is_api else None
+    if is_api:
+        if raw_path is not None:
+            problems.append(f"{where}: an api entry has no 'path' (the model is reached at its base_url)")
+    elif given_api:
+        problems.append(f"{where}: {', '.join(given_api)} belong to backend api; this entry is "
+                        f"{backend or 'a local model'} (set backend: api and drop the path, or drop them)")
+    elif not isinstance(raw_path, str) or not raw_path.strip():
+        problems.append(f"{where}: missing 'path' (a model folder or .gguf file), or base_url + model for an API model")
     else:
         try:
             path = Path(raw_path).expanduser()  # `~user` of no such user is a RuntimeError
@@ -278,9 +309,6 @@ def _entry(index: int, raw: Any, base: Path, problems: list[str]) -> ManifestEnt
         if "\x00" in raw_path or not path.exists():
             problems.append(f"{where}: path does not exist: {path}")
             path = None
-    backend = raw.get("backend")
-    if backend is not None and backend not in BACKENDS:
-        problems.append(f"{where}: unknown backend {backend!r} (one of {', '.join(BACKENDS)})")
     released = None
     try:
         released = normalise_date(raw.get("released"))
@@ -306,14 +334,40 @@ def _entry(index: int, raw: Any, base: Path, problems: list[str]) -> ManifestEnt
             problems.append(f"{where}: {key} must be text")
         elif isinstance(value, str) and any(c in value for c in "\n\r\x00"):
             problems.append(f"{where}: {key} must be one line of text")
-    if len(problems) > before or model_id is None or path is None:
+    if len(problems) > before or model_id is None or (path is None and api is None):
         return None
     return ManifestEntry(
-        id=model_id.strip(), path=path.resolve(), backend=backend or guess_backend(path),
+        id=model_id.strip(), path=path.resolve() if path is not None else None,
+        backend="api" if api is not None else backend or guess_backend(path), api=api,
         parents=parents, released=released, architecture=_text(raw.get("architecture")),
         params=params, org=_text(raw.get("org")), license=_text(raw.get("license")),
         tags=[str(t) for t in tags], name=_text(raw.get("name")),
     )
+
+
+def _api_spec(raw: dict[str, Any], where: str, problems: list[str]) -> ApiSpec | None:
+    """The API fields of an entry, every problem listed (the key itself is never accepted)."""
+    extra = raw.get("extra_body")
+    if isinstance(extra, str):  # a CSV cell
+        try:
+            extra = json.loads(extra)
+        except ValueError:
+            problems.append(f"{where}: extra_body is not JSON")
+            return None
+    concurrency = raw.get("concurrency", DEFAULT_CONCURRENCY)
+    if isinstance(concurrency, str) and concurrency.strip().isdigit():
+        concurrency = int(concurrency)
+    retries = raw.get("retries", DEFAULT_RETRIES)
+    if isinstance(retries, str) and retries.strip().isdigit():
+        retries = int(retries)
+    found = check_spec(raw.get("base_url"), raw.get("model"), raw.get("api_key_env"), concurrency, extra)
+    if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 20:
+        found.append(f"retries={retries!r}: a whole number from 0 to 20")
+    problems.extend(f"{where}: {problem}" for problem in found)
+    if found:
+        return None
+    return ApiSpec(base_url=raw["base_url"], model=str(raw["model"]).strip(), api_key_env=raw.get("api_key_env"),
+                   concurrency=concurrency, retries=retries, extra_body=tuple((extra or {}).items()))
 
 
 def _text(value: Any) -> str | None:
@@ -368,15 +422,21 @@ def entries_from(value: str | Path | Sequence[ManifestEntry | dict[str, Any]], b
         if dupes:
             raise InputError(f"duplicate id(s) in the entries: {', '.join(dupes)}")
         return list(items)  # type: ignore[arg-type]
-    rows = [
-        {k: v for k, v in vars(item).items()} if isinstance(item, ManifestEntry) else item for item in items
-    ]
+    rows = [_as_row(item) if isinstance(item, ManifestEntry) else item for item in items]
     for row in rows:
         if isinstance(row.get("path"), Path):
             row["path"] = str(row["path"])
         if row.get("parents") and isinstance(row["parents"][0], ParentRef):
             row["parents"] = [{"id": p.id, "relation": p.relation} for p in row["parents"]]
     return validate_entries(rows, base or Path.cwd(), source="entries")
+
+
+def _as_row(entry: ManifestEntry) -> dict[str, Any]:
+    row = {k: v for k, v in vars(entry).items() if k != "api" and not (k == "path" and v is None)}
+    if entry.api is not None:
+        spec = entry.api.to_dict()
+        row.update({key: spec[key] for key in API_KEYS if spec.get(key) not in (None, {})})
+    return row
 
 
 __all__ = [

@@ -45,6 +45,7 @@ class Job:
     n_threads: int | None = None
     batch_size: int | None = None
     device: str = "cpu"  # "cpu" or "cuda" (the worker sees only its own GPU)
+    api: dict[str, Any] | None = None  # a model behind an API (ingest/backends/api.py ApiSpec.to_dict); path unused
 
 
 @dataclass
@@ -79,11 +80,13 @@ def run_job(job: Job, stage: Callable[[str], None] = lambda _s: None) -> dict[st
     """Extract one model's channels (ingest/extract.py writes the artifacts); return plain data for
     the graph store. A channel other than the text DNA that fails becomes a warning, not a failure."""
     fault_point("worker", job.model_id)
+    from ingest.backends.api import ApiSpec
     from ingest.extract import extract
     from kb.protocol import DnaProtocol
 
     stage("extracting")
-    done = extract(job.path, DnaProtocol.from_dict(job.protocol), backend=job.backend, artifacts=job.artifacts,
+    model = ApiSpec.from_dict(job.api) if job.api else job.path
+    done = extract(model, DnaProtocol.from_dict(job.protocol), backend=job.backend, artifacts=job.artifacts,
                    force=job.force, batch_size=job.batch_size, n_threads=job.n_threads, device=job.device,
                    progress=stage)
     text = done.produced["text"]
@@ -96,6 +99,7 @@ def run_job(job: Job, stage: Callable[[str], None] = lambda _s: None) -> dict[st
         "vectors": {name: [float(x) for x in v] for name, v in done.vectors().items()},
         "record": done.record_fields(),
         "warnings": [f"{name} skipped: {why}" for name, why in sorted(done.skipped().items())],
+        "usage": done.usage,
     }
 
 

@@ -96,7 +96,8 @@ class _SafetensorsSource(_Source):
         config = _read_config(folder)
         model_type = str(config.get("model_type") or "") or None
         self.arch = _HF_ARCH_ALIASES.get(model_type or "", model_type)
-        n_layers = int(config.get("num_hidden_layers") or config.get("n_layer") or 0)
+        n_layers = int(config.get("num_hidden_layers") or config.get("n_layer") or config.get("num_layers") or 0)
+        n_layers = max(n_layers, int(config.get("num_decoder_layers") or 0))  # T5: encoder and decoder stacks
         name_map = _gguf_name_map(self.arch, n_layers)
         self.notes, self.skipped, self.entries = [], [], []
         if name_map is None:

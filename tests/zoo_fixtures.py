@@ -38,3 +38,11 @@ def small_zoo() -> Path:
     from ingest.zoo.build import cached_small_zoo
 
     return cached_small_zoo()
+
+
+@pytest.fixture(scope="session")
+def seq2seq_zoo() -> Path:
+    """manifest.yaml of the encoder-decoder zoo (a T5-style and a BART-style base, two fine-tunes each)."""
+    from ingest.zoo.seq2seq import cached_seq2seq_zoo
+
+    return cached_seq2seq_zoo()

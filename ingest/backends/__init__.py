@@ -1,7 +1,9 @@
 """Generation backends behind one interface, chosen from the model path.
 
-A folder with config.json -> transformers; a `*.gguf` file (or a folder holding exactly one) -> llama-cpp.
-`forced` ("transformers"/"hf" or "llama-cpp"/"llamacpp"/"gguf") overrides the choice.
+A folder with config.json -> transformers (a causal LM, or an encoder-decoder one: T5, BART); a `*.gguf`
+file (or a folder holding exactly one) -> llama-cpp. `forced` ("transformers"/"hf" or
+"llama-cpp"/"llamacpp"/"gguf") overrides the choice. A model behind an OpenAI-compatible API has no
+path: it is the `api` backend (ingest/backends/api.py), resolved by ingest/access.py `resolve_source`.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from kb.errors import InputError
 from ingest.backends.base import Backend
 from ingest.fingerprint import weight_files
 
-BACKENDS = ("transformers", "llama-cpp")
+BACKENDS = ("transformers", "llama-cpp", "api")
+LOCAL_BACKENDS = ("transformers", "llama-cpp")
 _ALIASES = {"transformers": "transformers", "hf": "transformers", "huggingface": "transformers",
-            "llama-cpp": "llama-cpp", "llamacpp": "llama-cpp", "llama.cpp": "llama-cpp", "gguf": "llama-cpp"}
+            "llama-cpp": "llama-cpp", "llamacpp": "llama-cpp", "llama.cpp": "llama-cpp", "gguf": "llama-cpp",
+            "api": "api", "openai": "api"}
 
 
 def _normalise(forced: str) -> str:
@@ -31,6 +35,8 @@ def resolve_model(path: str | os.PathLike[str], forced: str | None = None) -> tu
     if not p.exists():
         raise InputError(f"no model at {p}: give a model folder (config.json + weights) or a .gguf file")
     wanted = _normalise(forced) if forced else None
+    if wanted == "api":
+        raise InputError(f"{p}: the api backend reaches a model over HTTP (base_url, model), not through a path")
     if p.is_file():
         if p.suffix.lower() != ".gguf" and not (wanted == "llama-cpp" and is_gguf(p)):
             raise InputError(f"{p} is a file but not a .gguf: give a GGUF file or a transformers model folder")
@@ -75,9 +81,13 @@ def load_backend(path: str | os.PathLike[str], forced: str | None = None, *, bat
         from ingest.backends.llamacpp import LlamaCppBackend
 
         return LlamaCppBackend(target, n_threads=n_threads)
+    from ingest.backends.seq2seq import Seq2SeqBackend, is_encoder_decoder
+
+    if is_encoder_decoder(target):
+        return Seq2SeqBackend(target, batch_size=batch_size, n_threads=n_threads, device=device)
     from ingest.backends.hf import HFBackend
 
     return HFBackend(target, batch_size=batch_size, n_threads=n_threads, device=device)
 
 
-__all__ = ["Backend", "BACKENDS", "choose_backend", "load_backend", "resolve_model"]
+__all__ = ["Backend", "BACKENDS", "LOCAL_BACKENDS", "choose_backend", "load_backend", "resolve_model"]

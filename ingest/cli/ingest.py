@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ingest.api import ingest as _ingest, make_protocol
+from ingest.api import estimate as _estimate, ingest as _ingest, make_protocol
 from kb.cli.app import store_from
 from kb.cli.options import ArtifactsOpt, JsonOpt, MaxNewTokensOpt, ProbesOpt, ProtocolFileOpt, QuietOpt
 from kb.cli.output import Progress, emit, table
@@ -31,6 +31,7 @@ def ingest(
     max_new_tokens: MaxNewTokensOpt = None,
     protocol_file: ProtocolFileOpt = None,
     artifacts: ArtifactsOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan only and write nothing: per model the action, and an API model's requests and tokens.")] = False,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -42,6 +43,16 @@ def ingest(
         protocol = DnaProtocol.load(protocol_file)
     elif probes is not None or max_new_tokens is not None:
         protocol = make_protocol(probes, max_new_tokens)
+    if dry_run:
+        with store_from(ctx) as store:
+            plan = _estimate(manifest, store, protocol=protocol, force=force, artifacts=artifacts,
+                             declared=not no_declared, progress=Progress(quiet))
+        totals = plan.totals()
+        summary = (f"dry run, nothing written (protocol {plan.protocol}): {totals['requests']} API requests "
+                   f"({totals['cached']} answers cached), ≈{totals['prompt_tokens']} prompt tokens, "
+                   f"≤{totals['completion_tokens']} answer tokens")
+        emit(plan.as_dict(), as_json=as_json, human=table(plan.table_rows()) + "\n\n" + summary)
+        return
     with store_from(ctx, write=True) as store:
         report = _ingest(
             manifest, store, workers=workers, devices=devices, protocol=protocol, force=force,
@@ -52,6 +63,10 @@ def ingest(
         f"{report.failed} failed in {report.seconds:.1f} s (protocol {report.protocol}"
         + (f"; {report.placed} placed provisionally" if report.placed else "") + ")"
     )
+    usage = report.usage()
+    if usage:
+        summary += (f"\nAPI: {usage['requests']} requests ({usage['retries']} retries), {usage['cached']} answers "
+                    f"from the cache, {usage['prompt_tokens']} prompt + {usage['completion_tokens']} answer tokens")
     emit(report.as_dict(), as_json=as_json, human=table(report.rows()) + "\n\n" + summary)
     if report.exit_code:  # one Error line and exit code 1 (the summary above names each failure)
         failed = [o.id for o in report.outcomes if o.status == "failed"]
