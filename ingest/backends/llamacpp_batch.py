@@ -6,12 +6,13 @@ work, bound by memory bandwidth); decoding S sequences in one call reads them on
 
 How: one context holding up to S sequences (`n_seq_max`), each with its own KV stream
 (`kv_unified` off: a sequence attends only to its own cells, so attention does not grow with S).
-Continuous batching: every step decodes the last token of each running sequence plus the whole
-prompt of each sequence admitted into a free slot; a sequence's next token is the argmax of its
-logits row (greedy, as `top_k = 1` in the one-at-a-time path); a sequence ends at an
+Continuous batching: prompts admitted into free slots are prefilled (grouped by length, see `_prefill`),
+then every step decodes the last token of each running sequence in one call; a sequence's next token is
+the argmax of its logits row (greedy, as `top_k = 1` in the one-at-a-time path); a sequence ends at an
 end-of-generation token or at the token budget, its cells are cleared and its slot goes to the next
-prompt. Each prompt is decoded alone in its own stream, so the responses equal one-at-a-time decoding
-up to float noise in how kernels group rows (measured in bench/RESULTS.md and tests).
+prompt. Each prompt is decoded alone in its own stream and prefilled whole, so each sequence runs the
+kernels one-at-a-time decoding runs (matrix-matrix for its prompt, one row per stream for attention
+while decoding); the responses are equal up to float noise (measured in bench/RESULTS.md and tests).
 
 S comes from the memory the context needs: per sequence, its KV cells (K and V of every layer, f16)
 plus one logits row; S = min(cap, prompts, budget // per sequence), the budget a quarter of free RAM.
@@ -99,18 +100,20 @@ class BatchedGreedy:
         self._lib = llama_cpp
         self.n_seq = int(n_seq)
         self.n_ctx_seq = padded_ctx(n_ctx_seq)
-        self.n_batch = max(MIN_BATCH_TOKENS, self.n_seq + self.n_ctx_seq)
+        self.n_batch = max(MIN_BATCH_TOKENS, self.n_seq, self.n_ctx_seq)
         self.n_vocab = int(n_vocab)
         self._is_eog = is_eog
         params = llama_cpp.llama_context_default_params()
         params.n_ctx = self.n_seq * self.n_ctx_seq
         params.n_seq_max = self.n_seq
         params.n_batch = self.n_batch
-        params.n_ubatch = min(self.n_batch, MIN_BATCH_TOKENS)
+        self.n_ubatch = min(self.n_batch, MIN_BATCH_TOKENS)
+        params.n_ubatch = self.n_ubatch
         params.n_threads = params.n_threads_batch = int(n_threads)
         # as llama-cpp-python's Llama() sets it, so both paths run the same attention kernels
         params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
         params.kv_unified = False
+        params.swa_full = True  # what llama.cpp picks anyway for several sequences (and then warns about)
         params.no_perf = True
         self.ctx = llama_cpp.llama_init_from_model(model, params)
         if not self.ctx:
@@ -126,51 +129,71 @@ class BatchedGreedy:
 
         Every prompt must fit its sequence: len(prompt) + max_new_tokens <= n_ctx_seq.
         """
-        lib, batch = self._lib, self._batch
-        out: list[list[int]] = [[] for _ in prompts]
+        for ids in prompts:
+            if not ids or len(ids) + max_new_tokens > self.n_ctx_seq or len(ids) > self.n_batch:
+                raise DnaKbError(f"a prompt of {len(ids)} tokens does not fit a {self.n_ctx_seq}-token sequence")
+        self._out: list[list[int]] = [[] for _ in prompts]
+        self._budget, self._on_done = max_new_tokens, on_done
         waiting = deque(range(len(prompts)))
         free = list(range(self.n_seq - 1, -1, -1))
         running: dict[int, tuple[int, int, int]] = {}  # seq -> (prompt index, position of the next token, next token)
-        for ids in prompts:
-            if not ids or len(ids) + max_new_tokens > self.n_ctx_seq or len(ids) + self.n_seq > self.n_batch:
-                raise DnaKbError(f"a prompt of {len(ids)} tokens does not fit a {self.n_ctx_seq}-token sequence")
         while waiting or running:
-            n = 0
-            rows: list[tuple[int, int]] = []  # (batch index with logits, seq)
-            for seq, (_, pos, last) in running.items():
-                self._put(n, last, pos, seq, True)
-                rows.append((n, seq))
-                n += 1
-            admitted = []
-            while waiting and free and n + len(prompts[waiting[0]]) <= self.n_batch:
+            admitted: dict[int, list[tuple[int, int]]] = {}  # prompt length -> [(seq, prompt index)]
+            while waiting and free:
                 i = waiting.popleft()
-                seq = free.pop()
-                ids = prompts[i]
-                for k, tok in enumerate(ids):
-                    self._put(n + k, tok, k, seq, k == len(ids) - 1)
-                n += len(ids)
+                admitted.setdefault(len(prompts[i]), []).append((free.pop(), i))
+            for length, group in sorted(admitted.items()):
+                self._prefill(prompts, length, group, running, free)
+            if running:
+                self._step(running, free)
+        return self._out
+
+    def _prefill(self, prompts, length: int, group: list[tuple[int, int]], running: dict, free: list[int]) -> None:
+        """Prompts of one length in calls of their own, each prompt whole within one ubatch.
+
+        So each prompt's prefill runs the kernels a lone prompt's prefill runs (llama.cpp splits a batch of
+        several sequences into ubatches of equal tokens per sequence: mixing lengths, or mixing prompts with
+        one-token decode rows, would cut a prompt into pieces and change its float rounding).
+        """
+        per_call = max(1, min(len(group), self.n_ubatch // length))  # whole prompts per ubatch
+        for start in range(0, len(group), per_call):
+            part = group[start:start + per_call]
+            n, rows = 0, []
+            for seq, i in part:
+                for k, tok in enumerate(prompts[i]):
+                    self._put(n, tok, k, seq, k == length - 1)
+                    n += 1
                 rows.append((n - 1, seq))
-                admitted.append((seq, i, len(ids)))
-            batch.n_tokens = n
-            status = lib.llama_decode(self.ctx, batch)
-            if status != 0:
-                raise DnaKbError(f"llama_decode failed with status {status} on a batch of {n} tokens "
-                                 f"({len(rows)} sequences): use batch_size=1")
-            for seq, i, length in admitted:
                 running[seq] = (i, length - 1, -1)  # its first new token goes at position `length` (+1 below)
-            for index, seq in rows:
-                i, pos, _ = running[seq]
-                logits = np.ctypeslib.as_array(lib.llama_get_logits_ith(self.ctx, index), shape=(self.n_vocab,))
-                token = int(np.argmax(logits))  # greedy: the first of equal maxima, as llama.cpp's greedy sampler
-                if self._is_eog(token):
-                    self._finish(seq, running, free, on_done)
-                    continue
-                out[i].append(token)
-                if len(out[i]) >= max_new_tokens:
-                    self._finish(seq, running, free, on_done)
-                else:
-                    running[seq] = (i, pos + 1, token)
-        return out
+            self._decode(n, rows, running, free)
+
+    def _step(self, running: dict, free: list[int]) -> None:
+        """The next token of every running sequence, one row each, in one call."""
+        rows = []
+        for n, (seq, (_, pos, last)) in enumerate(running.items()):
+            self._put(n, last, pos, seq, True)
+            rows.append((n, seq))
+        self._decode(len(rows), rows, running, free)
+
+    def _decode(self, n: int, rows: list[tuple[int, int]], running: dict, free: list[int]) -> None:
+        lib = self._lib
+        self._batch.n_tokens = n
+        status = lib.llama_decode(self.ctx, self._batch)
+        if status != 0:
+            raise DnaKbError(f"llama_decode failed with status {status} on a batch of {n} tokens "
+                             f"({len(rows)} sequences): use batch_size=1")
+        for index, seq in rows:
+            i, pos, _ = running[seq]
+            logits = np.ctypeslib.as_array(lib.llama_get_logits_ith(self.ctx, index), shape=(self.n_vocab,))
+            token = int(np.argmax(logits))  # greedy: the first of equal maxima, as llama.cpp's greedy sampler
+            if self._is_eog(token):
+                self._finish(seq, running, free)
+                continue
+            self._out[i].append(token)
+            if len(self._out[i]) >= self._budget:
+                self._finish(seq, running, free)
+            else:
+                running[seq] = (i, pos + 1, token)
 
     def _put(self, k: int, token: int, pos: int, seq: int, logits: bool) -> None:
         b = self._batch
@@ -180,12 +203,12 @@ class BatchedGreedy:
         b.seq_id[k][0] = seq
         b.logits[k] = logits
 
-    def _finish(self, seq: int, running: dict, free: list[int], on_done) -> None:
+    def _finish(self, seq: int, running: dict, free: list[int]) -> None:
         i = running.pop(seq)[0]
         self._lib.llama_memory_seq_rm(self._mem, seq, -1, -1)  # the whole sequence: never fails
         free.append(seq)
-        if on_done:
-            on_done(i)
+        if self._on_done:
+            self._on_done(i)
 
     def close(self) -> None:
         if getattr(self, "_batch_live", False):

@@ -47,19 +47,17 @@ def test_batched_respects_the_token_budget_and_stops_at_end_of_generation(tiny_l
     assert sum(len(t) < 60 for t in long) >= 6
 
 
-def test_real_model_batched_close_to_one_at_a_time():
-    """SmolLM2-135M Q4_1: batched rows run llama.cpp's matrix-matrix kernels (tinyBLAS for its Q8_0 output
-    head) where one sequence runs matrix-vector ones, so near-ties may flip; nearly all answers agree."""
-    prompts = load_probes().head(16)
+def test_real_model_batched_equals_one_at_a_time():
+    """SmolLM2-135M Q4_1, 24 probes in 5 slots: each prompt is prefilled whole and decoded one row per KV
+    stream, the kernels one-at-a-time decoding runs, so the answers agree (measured: all of 600 x 64)."""
+    prompts = load_probes().head(24)
     with LlamaCppBackend(smollm2_gguf(), n_threads=1, batch_size=1) as one:
-        expected = one.generate(prompts, 12)
-    with LlamaCppBackend(smollm2_gguf(), n_threads=1) as many:
-        got = many.generate(prompts, 12)
+        expected = one.generate(prompts, 16)
+    with LlamaCppBackend(smollm2_gguf(), n_threads=1, batch_size=5) as many:
+        got = many.generate(prompts, 16)
     same = np.mean([a == b for a, b in zip(expected, got)])
-    print(f"SmolLM2 batched vs one at a time: {same:.2f} identical")
-    assert same >= 0.85
-    prefix = np.mean([a[:10] == b[:10] for a, b in zip(expected, got)])
-    assert prefix >= 0.9
+    print(f"SmolLM2 batched vs one at a time: {same:.3f} identical")
+    assert same >= 0.95  # at most one near-tie flip on another CPU's kernels
 
 
 def test_batch_size_from_memory():
