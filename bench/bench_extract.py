@@ -176,6 +176,106 @@ def prefill_rate(gguf: Path, threads: int, n: int = 512) -> float:
     return float(json.loads(proc.stdout.strip().splitlines()[-1])["tokens_per_s"])
 
 
+BIG_SHAPE = {"n_layer": 32, "n_embd": 4096, "n_ff": 11008, "n_head": 32, "n_head_kv": 32}
+"""Llama-2-7B's layer shapes (6.6B parameters with a 49,152-token vocabulary)."""
+
+
+def random_llama_gguf(out: Path, template: Path, n_layer: int, n_embd: int, n_ff: int, n_head: int,
+                      n_head_kv: int, seed: int = 0) -> Path:
+    """A Llama-architecture GGUF of the given shape with seeded random Q4_0 weights and `template`'s tokenizer.
+
+    Same arithmetic per token as a real model of that shape (the weights never leave this machine, no
+    download); random weights rarely emit an end-of-generation token, so every answer runs to the budget.
+    Tensors are written one at a time: memory stays at one tensor.
+    """
+    import gguf as gg
+
+    reader = gg.GGUFReader(str(template))
+    writer = gg.GGUFWriter(str(out), "llama")
+    for key, field in reader.fields.items():
+        if key.startswith("tokenizer.") or key in ("llama.vocab_size", "llama.rope.freq_base",
+                                                   "llama.attention.layer_norm_rms_epsilon"):
+            sub = field.types[1] if len(field.types) > 1 else None
+            writer.add_key_value(key, field.contents(), field.types[0], sub_type=sub)
+    vocab = int(reader.fields["llama.vocab_size"].contents())
+    writer.add_block_count(n_layer)
+    writer.add_context_length(4096)
+    writer.add_embedding_length(n_embd)
+    writer.add_feed_forward_length(n_ff)
+    writer.add_head_count(n_head)
+    writer.add_head_count_kv(n_head_kv)
+    writer.add_rope_dimension_count(n_embd // n_head)
+    writer.add_file_type(gg.LlamaFileType.MOSTLY_Q4_0)
+    writer.add_quantization_version(gg.GGML_QUANT_VERSION)
+    kv = n_embd // n_head * n_head_kv
+    shapes: list[tuple[str, tuple[int, ...]]] = [("token_embd.weight", (vocab, n_embd))]
+    for i in range(n_layer):
+        shapes += [(f"blk.{i}.attn_norm.weight", (n_embd,)), (f"blk.{i}.attn_q.weight", (n_embd, n_embd)),
+                   (f"blk.{i}.attn_k.weight", (kv, n_embd)), (f"blk.{i}.attn_v.weight", (kv, n_embd)),
+                   (f"blk.{i}.attn_output.weight", (n_embd, n_embd)), (f"blk.{i}.ffn_norm.weight", (n_embd,)),
+                   (f"blk.{i}.ffn_gate.weight", (n_ff, n_embd)), (f"blk.{i}.ffn_up.weight", (n_ff, n_embd)),
+                   (f"blk.{i}.ffn_down.weight", (n_embd, n_ff))]
+    shapes += [("output_norm.weight", (n_embd,)), ("output.weight", (vocab, n_embd))]
+    block, size = gg.GGML_QUANT_SIZES[gg.GGMLQuantizationType.Q4_0]
+    for name, shape in shapes:
+        if len(shape) == 1:
+            writer.add_tensor_info(name, shape, np.dtype(np.float32), shape[0] * 4)
+        else:
+            byte_shape = (shape[0], shape[1] // block * size)  # the writer takes quantized shapes in bytes
+            writer.add_tensor_info(name, byte_shape, np.dtype(np.uint8), byte_shape[0] * byte_shape[1],
+                                   raw_dtype=gg.GGMLQuantizationType.Q4_0)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_ti_data_to_file()
+    rng = np.random.default_rng(seed)
+    for _, shape in shapes:
+        if len(shape) == 1:
+            writer.write_tensor_data(np.ones(shape, dtype=np.float32))
+            continue
+        rows, cols = shape
+        blocks = rng.integers(0, 256, size=(rows, cols // block, size), dtype=np.uint8)
+        # Q4_0 block: an f16 scale d, then 32 nibbles q; weight = (q - 8) d, std ~ 4.6 d = 1 / sqrt(cols)
+        scale = np.float16(1.0 / (4.6 * np.sqrt(cols)))
+        blocks[:, :, :2] = np.frombuffer(scale.tobytes(), dtype=np.uint8)
+        writer.write_tensor_data(blocks.reshape(rows, -1))
+    writer.close()
+    return out
+
+
+def big_section(args, work: Path) -> list[str]:
+    """A 7B-shaped Q4_0 model: one prompt at a time vs batched, our backend in-process, same prompts."""
+    from ingest.backends.llamacpp import LlamaCppBackend
+    from ingest.packaged import smollm2_gguf
+    from ingest.probes import load_probes
+
+    path = random_llama_gguf(work / "big-q4_0.gguf", smollm2_gguf(), **BIG_SHAPE)
+    prompts = load_probes().head(args.big_probes)
+    tokens, threads = args.big_tokens, args.gguf_threads
+    rates = {}
+    for mode, batch_size in (("one at a time", 1), ("batched", None)):
+        with LlamaCppBackend(path, n_threads=threads, batch_size=batch_size) as backend:
+            t = time.perf_counter()
+            backend.generate(prompts, tokens)
+            elapsed = time.perf_counter() - t
+            rates[mode] = (backend.tokens_generated, elapsed, backend.last_batch_size)
+        print(f"big {mode}: {rates[mode][0]} tokens in {elapsed:.1f} s, load {os.getloadavg()[0]:.1f}", file=sys.stderr)
+    size = path.stat().st_size
+    path.unlink()
+    one = rates["one at a time"][0] / rates["one at a time"][1]
+    many = rates["batched"][0] / rates["batched"][1]
+    default_tokens = 600 * 64
+    return ["", f"### llama-cpp on CPU, a Llama-2-7B-shaped Q4_0 GGUF (random weights, {size / 2**30:.2f} GiB), "
+            f"{len(prompts)} probes x {tokens} tokens, {threads} threads", "",
+            "| contender | tokens | generation s | tokens/s | the default protocol (600 x 64 = 38,400 tokens at most) |",
+            "|---|---|---|---|---|",
+            f"| ours, one at a time (`batch_size=1`) | {rates['one at a time'][0]} | {rates['one at a time'][1]:.1f} | "
+            f"{one:.2f} | {default_tokens / one / 3600:.1f} h |",
+            f"| ours, batched ({rates['batched'][2]} sequences) | {rates['batched'][0]} | {rates['batched'][1]:.1f} | "
+            f"{many:.2f} | {default_tokens / many / 3600:.1f} h |", "",
+            f"Batched / one at a time: **{many / one:.1f}x** (random weights never stop early, so each answer runs "
+            f"its full budget: the hours are an upper bound for a real model of this shape)."]
+
+
 def mean_prompt_tokens(gguf: Path, prompts: list[str]) -> float:
     """Mean prompt length in this model's tokens (BOS included), from its vocabulary alone."""
     from llama_cpp import Llama
@@ -213,7 +313,9 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=32)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--sections", default="hf,llama", help="comma-separated: hf, llama")
+    parser.add_argument("--sections", default="hf,llama", help="comma-separated: hf, llama, big (a 7B-shaped GGUF)")
+    parser.add_argument("--big-probes", type=int, default=16)
+    parser.add_argument("--big-tokens", type=int, default=16)
     parser.add_argument("--gguf-probes", type=int, default=600)
     parser.add_argument("--gguf-tokens", type=int, default=64)
     parser.add_argument("--gguf-threads", type=int, default=2)
@@ -233,6 +335,8 @@ def main() -> None:
             lines += hf_section(args, work)
         if "llama" in sections:
             lines += llama_section(args, work)
+        if "big" in sections:
+            lines += big_section(args, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     text = "\n".join(lines) + "\n"
