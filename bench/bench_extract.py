@@ -16,9 +16,11 @@ Same local model, same probes, same token budget, one run, the contenders altern
                                 and llama.cpp's own prefill rate (a 512-token batch of this model: its
                                 matmuls as matrix-matrix products). `--with-sequential` adds one run of
                                 `dnakb extract --batch-size 1` (our one-at-a-time path).
+  sweep (opt-in)                our llama-cpp backend in-process at 1, 8, ... sequences decoded together.
+  big (opt-in)                  a Llama-2-7B-shaped Q4_0 GGUF with random weights, one at a time vs batched.
 
-Usage: .venv/bin/python bench/bench_extract.py [--sections hf,llama] [--probes 100] [--tokens 32] [--reps 3]
-         [--gguf-probes 600] [--gguf-tokens 64] [--gguf-threads 2]
+Usage: .venv/bin/python bench/bench_extract.py [--sections hf,llama,sweep,big] [--probes 100] [--tokens 32]
+         [--reps 3] [--gguf-probes 600] [--gguf-tokens 64] [--gguf-threads 2]
        (run bench/setup-reference.sh first; --no-reference skips the reference)
 Writes a Markdown section to bench/out/extract.md (or --out), to copy into bench/RESULTS.md.
 """
@@ -276,6 +278,31 @@ def big_section(args, work: Path) -> list[str]:
             f"its full budget: the hours are an upper bound for a real model of this shape)."]
 
 
+def sweep_section(args, work: Path) -> list[str]:
+    """Generation tokens/s of SmolLM2 Q4_1 against the number of sequences decoded together, in-process."""
+    from ingest.backends.llamacpp import LlamaCppBackend
+    from ingest.packaged import smollm2_gguf
+    from ingest.probes import load_probes
+
+    prompts = load_probes().head(args.sweep_probes)
+    sizes = [int(x) for x in args.sweep.split(",")]
+    lines = ["", f"### Sequences decoded together (SmolLM2-135M Q4_1, {len(prompts)} probes x {args.sweep_tokens} "
+             f"tokens, {args.gguf_threads} threads, in-process, generation only)", "",
+             "| sequences | tokens | generation s | tokens/s | vs one at a time |", "|---|---|---|---|---|"]
+    base = None
+    for size in sizes:
+        with LlamaCppBackend(smollm2_gguf(), n_threads=args.gguf_threads, batch_size=size) as backend:
+            t = time.perf_counter()
+            backend.generate(prompts, args.sweep_tokens)
+            elapsed = time.perf_counter() - t
+            rate = backend.tokens_generated / elapsed
+        base = base or (rate if size == 1 else None)
+        print(f"sweep {size}: {rate:.1f} tok/s, load {os.getloadavg()[0]:.1f}", file=sys.stderr)
+        lines.append(f"| {size} | {backend.tokens_generated} | {elapsed:.1f} | {rate:.1f} | "
+                     f"{f'{rate / base:.2f}x' if base else '-'} |")
+    return lines
+
+
 def mean_prompt_tokens(gguf: Path, prompts: list[str]) -> float:
     """Mean prompt length in this model's tokens (BOS included), from its vocabulary alone."""
     from llama_cpp import Llama
@@ -313,7 +340,10 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=32)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--sections", default="hf,llama", help="comma-separated: hf, llama, big (a 7B-shaped GGUF)")
+    parser.add_argument("--sections", default="hf,llama", help="comma-separated: hf, llama, sweep (sequences decoded together), big (a 7B-shaped GGUF)")
+    parser.add_argument("--sweep", default="1,8,16,32,64,128", help="sequence counts for --sections sweep")
+    parser.add_argument("--sweep-probes", type=int, default=192)
+    parser.add_argument("--sweep-tokens", type=int, default=32)
     parser.add_argument("--big-probes", type=int, default=16)
     parser.add_argument("--big-tokens", type=int, default=16)
     parser.add_argument("--gguf-probes", type=int, default=600)
@@ -335,6 +365,8 @@ def main() -> None:
             lines += hf_section(args, work)
         if "llama" in sections:
             lines += llama_section(args, work)
+        if "sweep" in sections:
+            lines += sweep_section(args, work)
         if "big" in sections:
             lines += big_section(args, work)
     finally:
