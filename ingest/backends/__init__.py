@@ -80,7 +80,7 @@ def load_backend(path: str | os.PathLike[str], forced: str | None = None, *, bat
     if name == "llama-cpp":
         from ingest.backends.llamacpp import LlamaCppBackend
 
-        return LlamaCppBackend(target, n_threads=n_threads)
+        return LlamaCppBackend(target, n_threads=n_threads, batch_size=batch_size)
     from ingest.backends.seq2seq import Seq2SeqBackend, is_encoder_decoder
 
     if is_encoder_decoder(target):

@@ -5,6 +5,16 @@ are slow and lose greedy agreement). Prompts are sorted by token length and gene
 left padding — 10-30× faster than one prompt at a time on CPU — and a position-aware attention mask
 keeps batched greedy output equal to one-at-a-time output. On CUDA out-of-memory the batch halves and
 the same batch is retried, when generating and when scoring.
+
+Decoding on CUDA (`decode="auto"`) uses a static KV cache and a compiled decode step: transformers'
+`StaticCache` with its `torch.compile` hook in `reduce-overhead` mode, which captures each decode step in a
+CUDA graph, so a step costs one graph launch instead of a few hundred kernel launches (decoding small models
+is bound by that launch overhead, not by the GPU's arithmetic). Transformers compiles only the one-token
+decode step and keeps the prefill eager, so prompt widths never recompile; we fix the cache length per call
+and pad the last batch to the batch size, so one call compiles once. It applies where the model class
+declares `_can_compile_fullgraph`; elsewhere, on the CPU, with `decode="eager"`, or when compiling fails,
+generation takes the eager path with a dynamic cache. `decode="compiled"` forces it on any device (the CPU
+test of equality with the eager path).
 """
 
 from __future__ import annotations
@@ -24,6 +34,9 @@ MAX_GPU_BATCH = 1024
 H200 a cap of 512 ran them as 512 + 88, two full-length passes, 1.9x slower (bench/RESULTS.md)."""
 CPU_SCORE_BATCH = 8
 MAX_GPU_SCORE_BATCH = 64
+DECODE_MODES = ("auto", "eager", "compiled")
+CACHE_PAD = 64
+"""Static caches are sized to a multiple of 64 positions, so calls with similar prompt lengths share a graph."""
 TINY_PARAMS = 5_000_000
 """Below this many parameters a model generates on one thread: intra-op threads cost more than they
 save at hidden sizes of ~64, and on a busy machine oversubscribed OpenMP threads are 10-20× slower."""
@@ -94,8 +107,12 @@ class HFBackend(Backend):
     name = "transformers"
 
     def __init__(self, model_path: str | os.PathLike[str], *, device: str | None = None,
-                 batch_size: int | None = None, n_threads: int | None = None) -> None:
+                 batch_size: int | None = None, n_threads: int | None = None, decode: str = "auto") -> None:
         super().__init__(Path(model_path))
+        if decode not in DECODE_MODES:
+            raise InputError(f"unknown decode mode {decode!r}: use one of {', '.join(DECODE_MODES)}")
+        self.decode = decode
+        self.decode_used: str | None = None  # what the last generate() ran: "eager" or "compiled"
         _offline()
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -176,6 +193,12 @@ class HFBackend(Backend):
         return max(1, min(cap, int(budget // max(per_seq, 1))))
 
     # -- generation -----------------------------------------------------------------------------------
+    def _compiles(self) -> bool:
+        """Whether generation takes the static-cache, compiled-step path (see the module docstring)."""
+        if self.decode == "eager" or not getattr(self.model, "_can_compile_fullgraph", False):
+            return False
+        return self.decode == "compiled" or self.device.startswith("cuda")
+
     def generate(self, prompts: Sequence[str], max_new_tokens: int,
                  progress: ProgressFn | None = None) -> list[str]:
         torch = self._torch
@@ -190,27 +213,68 @@ class HFBackend(Backend):
             eos_token_id=self.eos_ids or None, pad_token_id=self.pad_id, bos_token_id=self.bos_id,
             temperature=None, top_p=None, top_k=None,
         )
+        compiled = bool(order) and self._compiles()
+        if compiled:
+            self._set_compiled(gen_config, len(encoded[order[0]]) + max_new_tokens)
         out: list[str | None] = [None] * len(prompts)
         with torch_threads(self.n_threads):
-            self._generate_sorted(encoded, order, gen_config, out, progress)
+            self._generate_sorted(encoded, order, gen_config, out, progress, compiled)
         return [t if t is not None else "" for t in out]
 
-    def _generate_sorted(self, encoded, order, gen_config, out, progress) -> None:
+    def _set_compiled(self, gen_config, longest: int) -> None:
+        from transformers import CompileConfig
+
+        cuda = self.device.startswith("cuda")
+        gen_config.cache_implementation = "static"
+        gen_config.max_cache_len = -(-longest // CACHE_PAD) * CACHE_PAD
+        # reduce-overhead = inductor + CUDA graphs; on the CPU (tests) plain inductor
+        config = CompileConfig(fullgraph=True, dynamic=False, mode="reduce-overhead" if cuda else "default")
+        if not cuda:
+            config._compile_all_devices = True  # transformers compiles on CUDA only unless told
+        gen_config.compile_config = config
+
+    @staticmethod
+    def _set_eager(gen_config) -> None:
+        gen_config.cache_implementation = None
+        gen_config.max_cache_len = None
+        gen_config.compile_config = None
+
+    def _generate_sorted(self, encoded, order, gen_config, out, progress, compiled: bool = False) -> None:
         batch = self.batch_size or (self._auto_batch(len(encoded[order[0]]) + gen_config.max_new_tokens) if order else 1)
+        state = {"compiled": compiled}
+
+        def run(chunk: list[int], size: int) -> list[str]:
+            ids = [encoded[i] for i in chunk]
+            if not state["compiled"]:
+                return self._generate_batch(ids, gen_config)
+            pad = [ids[-1]] * (size - len(ids))  # one batch shape per call: one compiled graph
+            try:
+                return self._generate_batch(ids + pad, gen_config, keep=len(ids))
+            except self._torch.OutOfMemoryError:
+                raise
+            except Exception as error:  # compiling failed (no compiler, an op dynamo cannot trace, ...)
+                state["compiled"] = False
+                self._set_eager(gen_config)
+                if progress:
+                    progress(f"compiled decoding failed ({type(error).__name__}: {str(error)[:200]}); decoding eagerly")
+                return self._generate_batch(ids, gen_config)
+
         self.last_batch_size = self._in_batches(
-            order, batch, lambda chunk: self._generate_batch([encoded[i] for i in chunk], gen_config), out,
+            order, batch, run, out,
             f"out of GPU memory generating one prompt with {self.model_path}: "
-            "lower --max-new-tokens or use a larger GPU", progress, "generate")
+            "lower --max-new-tokens or use a larger GPU", progress, "generate", pass_size=True)
+        self.decode_used = "compiled" if state["compiled"] else "eager"
 
     def _in_batches(self, order: list[int], batch: int, run, out: list, one_item_error: str,
-                    progress: ProgressFn | None = None, label: str = "") -> int:
+                    progress: ProgressFn | None = None, label: str = "", pass_size: bool = False) -> int:
         """out[i] = run(chunk)[k] for the items of `order`, `batch` at a time; CUDA out-of-memory halves the
-        batch and retries the same items. Returns the largest batch that ran."""
+        batch and retries the same items. Returns the largest batch that ran. With `pass_size`, `run` also
+        gets the current batch size (the compiled path pads a short last chunk to it)."""
         start = 0
         while start < len(order):
             chunk = order[start:start + batch]
             try:
-                results = run(chunk)
+                results = run(chunk, batch) if pass_size else run(chunk)
             except self._torch.OutOfMemoryError:
                 if batch == 1:
                     raise DnaKbError(one_item_error) from None
@@ -226,7 +290,8 @@ class HFBackend(Backend):
                 progress(f"{label}: {start}/{len(order)}")
         return min(batch, len(order))
 
-    def _generate_batch(self, batch_ids: list[list[int]], gen_config) -> list[str]:
+    def _generate_batch(self, batch_ids: list[list[int]], gen_config, keep: int | None = None) -> list[str]:
+        """Greedy responses of a left-padded batch; only the first `keep` rows are decoded and counted."""
         torch = self._torch
         width = max(len(ids) for ids in batch_ids)
         input_ids = torch.full((len(batch_ids), width), self.pad_id, dtype=torch.long)
@@ -240,7 +305,7 @@ class HFBackend(Backend):
                 input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device),
                 generation_config=gen_config,
             )
-        new = generated[:, width:].tolist()
+        new = generated[: len(batch_ids) if keep is None else keep, width:].tolist()
         eos = set(self.eos_ids)
         texts = []
         for tokens in new:
@@ -286,6 +351,9 @@ class HFBackend(Backend):
             # log p(x_k | x_<k) = logit[x_k] - logsumexp(logits)
             logp = logits.gather(-1, target.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
             return [float(v) for v in (logp * mask[:, 1:].to(self.device)).sum(dim=1).cpu().tolist()]
+
+    def describe(self) -> dict[str, object]:
+        return {**super().describe(), "decode": self.decode_used or self.decode}
 
     def close(self) -> None:
         model = getattr(self, "model", None)
