@@ -2,8 +2,8 @@
 
 Per seed: build the zoo (`dnakb zoo build DIR --random SEED --models N`), ingest it into a fresh
 embedded KB without its declared parents (fresh artifact store unless --reuse-artifacts, so the
-ingest time is a first ingest), run `dnakb eval`'s scoring (kb.lineage.evaluate.evaluate, no
-bootstrap) and the categories of ingest/zoo/scoring.py on three inference runs: with dates and
+ingest time is a first ingest), run `dnakb eval`'s scoring (kb.lineage.evaluate.evaluate; with
+--bootstrap N also accuracy by support bin) and the categories of ingest/zoo/scoring.py on three inference runs: with dates and
 weights, without dates, without weights. Prints per zoo, then mean and worst over zoos, then
 strict accuracy by trap tag summed over zoos, and the wall time of each phase plus the CPU time of
 all three (this process and its worker pools; the load-independent cost: on an idle 2-core machine
@@ -96,7 +96,7 @@ def run_seed(seed: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
                     kept.with_suffix(".done").touch()
             t_ingest, c_ingest = time.perf_counter() - t0, cpu_seconds() - c0
             t0, c0 = time.perf_counter(), cpu_seconds()
-            official = evaluate(store, true_edges(manifest), bootstrap=0, variants=False)
+            official = evaluate(store, true_edges(manifest), bootstrap=args.bootstrap, variants=False)
             entries = load_zoo_manifest(manifest)
             evs = store_evidence(store, protocol.id)
             runs = {name: Inferred.from_result(infer_lineage(evs, protocol=protocol.id, use_declared=False,
@@ -116,7 +116,7 @@ def run_seed(seed: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
            "by_tag": main.by_tag, "by_direction_no_dates": by_direction(entries, runs["no_dates"]), "seconds": {"build": round(t_build, 1), "ingest": round(t_ingest, 1),
                                               "eval": round(t_eval, 1)},
            "cpu_seconds": {"build": round(c_build, 1), "ingest": round(c_ingest, 1), "eval": round(c_eval, 1)},
-           "built": built, "reused": reused}
+           "calibration": official.calibration, "built": built, "reused": reused}
     return row
 
 
@@ -163,6 +163,18 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     print("| direction | right | n | rate |\n|---|---|---|---|")
     for label, (right, n) in sorted(dirs.items()):
         print(f"| {label} | {right} | {n} | {right / n:.2f} |")
+    bins: dict[str, list[int]] = {}
+    for r in rows:
+        for b in r.get("calibration") or []:
+            if b["edges"]:
+                bins.setdefault(b["support"], [0, 0])
+                bins[b["support"]][0] += round(b["accuracy"] * b["edges"])
+                bins[b["support"]][1] += b["edges"]
+    if bins:
+        print("\nWith dates, inferred edges by bootstrap support (parent a true parent / edges), summed over zoos:")
+        print("| support | right | n | rate |\n|---|---|---|---|")
+        for label, (right, n) in sorted(bins.items()):
+            print(f"| {label} | {right} | {n} | {right / n:.2f} |")
     print("\nBy trap tag (strict parent right / models; for roots: left without a parent), summed over zoos:")
     print("| tag | right | n | rate |\n|---|---|---|---|")
     for tag, (right, n) in sorted(tags.items()):
@@ -182,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reuse-artifacts", action="store_true", help="keep one artifact store across runs")
     ap.add_argument("--keep-kbs", type=Path, default=None,
                     help="keep each zoo's KB here and reuse it on the next run (develop rules in seconds)")
+    ap.add_argument("--bootstrap", type=int, default=0,
+                    help="bootstrap replicates for `dnakb eval`'s run (adds accuracy by support bin)")
     ap.add_argument("--json", type=Path, default=None, help="write the rows here")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)

@@ -83,6 +83,20 @@ def preference(child: ModelEvidence, members: Sequence[int], evs: Sequence[Model
     return first + [i for i in order if i not in first]
 
 
+def plausible_sources(child: ModelEvidence, members: Sequence[int], evs: Sequence[ModelEvidence]) -> list[int]:
+    """The copies (`members`, the child's own class without it) that the way files are made leaves
+    possible as the source of the copy `child`: its weights cannot tell them apart, so an edge to any
+    one of them is a guess among these. The quantize tool reads any float GGUF; the converter reads the
+    checkpoint, and a float GGUF can be quantized to q8_0 too; nothing is made from a file of its own
+    type or of lower precision."""
+    rank = _rank(child)
+    if 0 <= rank <= QUANTIZE_TOOL_RANK and child.fmt != "hf":
+        floats = [i for i in members if evs[i].fmt != "hf" and _rank(evs[i]) > QUANTIZE_TOOL_RANK + 1]
+        if floats:
+            return floats
+    return [i for i in members if _rank(evs[i]) > rank or (evs[i].fmt != child.fmt and _rank(evs[i]) >= rank)]
+
+
 def equalise(edge: np.ndarray, allowed: np.ndarray, classes: np.ndarray,
              evs: Sequence[ModelEvidence]) -> np.ndarray:
     """Edge costs where a child pays the same for every copy of one model (a copy, for the others of

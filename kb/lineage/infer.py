@@ -210,8 +210,10 @@ def infer_lineage(
         InferredEdge(
             child=evs[e.child].id, parent=evs[e.parent].id,
             distance=float(e.distance) if np.isfinite(e.distance) else float("nan"),
-            support=None if np.isnan(s) else float(s), method=e.method, relation=e.relation,
-            channel=e.channel, flag=flag, reason=reason or e.reason, direction=e.direction,
+            support=None if np.isnan(s) else float(s) / e.among, method=e.method, relation=e.relation,
+            channel=e.channel, flag=flag, direction=e.direction,
+            reason=_joined(reason or e.reason, f"one of {e.among} copies the weights cannot tell apart as its source"
+                           if e.among > 1 else ""),
         )
         for e, s, (flag, reason) in zip(edges, support, per_edge)
     ]
@@ -311,3 +313,7 @@ def _load_projections(store, pid: str, ids: Sequence[str], loader: EmbeddingsLoa
     if not out:
         messages.append("bootstrap over probes skipped: no per-probe embeddings found in the artifact store")
     return out
+
+
+def _joined(*parts: str) -> str:
+    return "; ".join(p for p in parts if p)

@@ -20,7 +20,7 @@ import numpy as np
 from kb.channels import NAMES
 from kb.errors import InputError
 from kb.lineage.arborescence import DENSE_MAX, K_CANDIDATES, arborescence, descends
-from kb.lineage.copies import copy_root_penalty
+from kb.lineage.copies import copy_root_penalty, plausible_sources
 from kb.lineage.costs import (PRECISION_PENALTY, PairCosts, Scales, channel_scales, later_than,
                               edge_costs, pair_costs, precision_ranks)
 from kb.lineage.evidence import ModelEvidence, channel_distances, precision_rank
@@ -45,6 +45,8 @@ class ParentEdge:
     reason: str = ""
     direction: str = "uncertain"
     """What says the parent came first (see `direction_of`)."""
+    among: int = 1
+    """The parent is one of this many copies that could equally be the source (`plausible_sources`)."""
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,18 @@ def family_parents(
     parent = resolve_siblings(parent, ch, allowed, classes, fixed=set(merges))
     edges = [edge for ci in range(m) if parent[ci] >= 0
              for edge in _edges_of(ci, int(parent[ci]), evs, parent, merges, ch, pairs, scales)]
-    return [replace(e, direction=direction_of(e, evs, classes, later, options.use_dates)) for e in edges]
+    return [replace(e, direction=direction_of(e, evs, classes, later, options.use_dates),
+                    among=_among(e, evs, classes, allowed)) for e in edges]
+
+
+def _among(edge: ParentEdge, evs: Sequence[ModelEvidence], classes: np.ndarray, allowed: np.ndarray) -> int:
+    """How many copies the edge's parent was chosen from by convention alone (1: the evidence chose)."""
+    c, p = edge.child, edge.parent
+    if classes[c] != classes[p] or edge.relation != "quantized":
+        return 1
+    members = [int(i) for i in np.flatnonzero(classes == classes[c]) if i != c and allowed[c, i]]
+    sources = plausible_sources(evs[c], members, evs)
+    return len(sources) if p in sources else 1
 
 
 def _preferred(costs: np.ndarray, classes: np.ndarray, x: int) -> int:
