@@ -99,6 +99,7 @@ class Seq2SeqBackend(HFBackend):
         self.n_params = sum(p.numel() for p in self.model.parameters())
         self.tokens_generated = 0
         self.n_threads = int(n_threads) if n_threads else (1 if self.n_params < TINY_PARAMS else default_threads())
+        self.decode = self.decode_used = "eager"  # the encoder-decoder loop has no compiled decode step
 
     def describe(self) -> dict[str, object]:
         return {**super().describe(), "encoder_decoder": True, "score_source": "empty"}
