@@ -400,6 +400,8 @@ class EstimateRow:
     cached: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    gen_tokens: int = 0
+    seconds: float | None = None
     note: str | None = None
 
 
@@ -408,14 +410,17 @@ class Estimate:
     protocol: str
     rows: list[EstimateRow]
 
-    def totals(self) -> dict[str, int]:
-        keys = ("requests", "cached", "prompt_tokens", "completion_tokens")
-        return {key: sum(getattr(r, key) for r in self.rows) for key in keys}
+    def totals(self) -> dict[str, Any]:
+        keys = ("requests", "cached", "prompt_tokens", "completion_tokens", "gen_tokens")
+        out: dict[str, Any] = {key: sum(getattr(r, key) for r in self.rows) for key in keys}
+        out["seconds"] = sum(r.seconds for r in self.rows if r.seconds is not None)
+        return out
 
     def table_rows(self) -> list[dict[str, Any]]:
         return [{"model": r.model, "backend": r.backend, "action": r.action, "probes": r.probes, "texts": r.texts,
+                 "tokens≤": r.gen_tokens or r.completion_tokens, "time≈": _duration(r.seconds),
                  "requests": r.requests, "cached": r.cached, "prompt tokens≈": r.prompt_tokens,
-                 "answer tokens≤": r.completion_tokens, "note": r.note} for r in self.rows]
+                 "note": r.note} for r in self.rows]
 
     def as_dict(self) -> dict[str, Any]:
         return {"protocol": self.protocol, "totals": self.totals(), "models": [asdict(r) for r in self.rows]}
@@ -424,15 +429,18 @@ class Estimate:
 def estimate(
     manifest_or_entries: str | Path | Sequence[ManifestEntry | dict[str, Any]], store: GraphStore, *,
     protocol: DnaProtocol | None = None, force: bool = False, artifacts: str | Path | None = None,
-    declared: bool = True, progress: Progress | None = None,
+    declared: bool = True, progress: Progress | None = None, calibrate: bool = True,
 ) -> Estimate:
     """Plan an ingest and write nothing: per model the action, the probes and reference texts it would
-    run, and for an API model the requests and tokens (prompt tokens ≈ 4 bytes each; answer tokens at
-    most the budget), leaving out what the artifact store already holds (a resumed run asks only the rest)."""
+    run, the tokens it would generate (at most the budget), and for an API model the requests and
+    prompt tokens (≈ 4 bytes each), leaving out what the artifact store already holds (a resumed run
+    asks only the rest). With `calibrate`, a local model's wall time is estimated from a short run of
+    the model itself (ingest/calibrate.py)."""
     from kb import channels as registry
     from kb.probes import load_probes
     from kb.reftexts import load_reftexts
     from ingest.backends.api import estimate as api_estimate
+    from ingest.calibrate import calibrate as run_calibration
 
     say = progress or (lambda _msg: None)
     entries = entries_from(manifest_or_entries)
@@ -454,14 +462,29 @@ def estimate(
             loglik_done = bool(texts) and not force and registry.get("loglik").load(artifact) is not None
             row.probes = 0 if text_done else len(prompts)
             row.texts = 0 if loglik_done else len(texts)
+            row.gen_tokens = row.probes * chosen.max_new_tokens
             if plan.entry.api is not None:
                 cost = api_estimate(plan.entry.api, prompts[: row.probes], chosen.max_new_tokens, texts[: row.texts],
                                     None if force else artifact.directory)
                 row.requests, row.cached = cost["requests"], cost["cached"]
                 row.prompt_tokens, row.completion_tokens = cost["prompt_tokens"], cost["completion_tokens"]
                 row.note = row.note or "no weight sketch (API)"
+            elif calibrate and (row.probes or row.texts):
+                say(f"calibrating {plan.entry.id}")
+                try:
+                    source = plan.entry.source()
+                    cal = run_calibration(source.target, source.backend, prompts, chosen.max_new_tokens, texts)
+                    row.seconds = cal.seconds(row.probes, chosen.max_new_tokens, row.texts)
+                except Exception as exc:  # noqa: BLE001 - the ingest would fail the same way: say so, go on
+                    row.note = f"calibration failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
         rows.append(row)
     return Estimate(chosen.id, rows)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return f"{seconds:.0f} s" if seconds < 120 else (f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h")
 
 
 def _settle(plan: _Plan, result: JobResult, pid: str) -> tuple[ModelOutcome, ModelRecord]:

@@ -31,7 +31,7 @@ def ingest(
     max_new_tokens: MaxNewTokensOpt = None,
     protocol_file: ProtocolFileOpt = None,
     artifacts: ArtifactsOpt = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan only and write nothing: per model the action, and an API model's requests and tokens.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan only and write nothing: per model the action, the tokens to generate, an API model's requests, and a local model's wall time estimated from a short run of it.")] = False,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -48,9 +48,10 @@ def ingest(
             plan = _estimate(manifest, store, protocol=protocol, force=force, artifacts=artifacts,
                              declared=not no_declared, progress=Progress(quiet))
         totals = plan.totals()
-        summary = (f"dry run, nothing written (protocol {plan.protocol}): {totals['requests']} API requests "
-                   f"({totals['cached']} answers cached), ≈{totals['prompt_tokens']} prompt tokens, "
-                   f"≤{totals['completion_tokens']} answer tokens")
+        summary = (f"dry run, nothing written (protocol {plan.protocol}): ≤{totals['gen_tokens']} tokens to generate "
+                   f"locally, ≈{totals['seconds'] / max(1, workers):.0f} s with {workers} worker(s) on this machine; "
+                   f"{totals['requests']} API requests ({totals['cached']} answers cached), "
+                   f"≈{totals['prompt_tokens']} prompt tokens, ≤{totals['completion_tokens']} answer tokens")
         emit(plan.as_dict(), as_json=as_json, human=table(plan.table_rows()) + "\n\n" + summary)
         return
     with store_from(ctx, write=True) as store:

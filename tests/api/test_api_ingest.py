@@ -16,7 +16,7 @@ from ingest.backends.api import ApiSpec
 from ingest.extract import extract
 from kb.stores import StoreConfig, open_store
 from tests.api.conftest import LLAMA_EXTRA
-from tests.ingest.models import LOGLIK_TEXTS, N_PROBES, cli_protocol, protocol, variant, write_manifest
+from tests.ingest.models import LOGLIK_TEXTS, MAX_NEW_TOKENS, N_PROBES, cli_protocol, protocol, variant, write_manifest
 
 SECRET = "sk-live-SECRET-0123456789abcdef"
 
@@ -185,6 +185,8 @@ def test_dry_run_writes_nothing_and_estimates_per_model(fake, tiny_llama, tmp_pa
     rows = {r["model"]: r for r in plan["models"]}
     assert rows["d/ok"]["requests"] == N_PROBES + 1 + LOGLIK_TEXTS and rows["d/ok"]["backend"] == "api"
     assert rows["d/local"]["requests"] == 0 and rows["d/local"]["probes"] == N_PROBES
+    assert rows["d/local"]["gen_tokens"] == N_PROBES * MAX_NEW_TOKENS and rows["d/local"]["seconds"] > 0
+    assert rows["d/ok"]["seconds"] is None  # an API model's time is the server's
     assert fake.requests["ok"] == 0
     assert not arts.exists() or not any(arts.rglob("*"))
     if db.exists():
@@ -193,6 +195,7 @@ def test_dry_run_writes_nothing_and_estimates_per_model(fake, tiny_llama, tmp_pa
     code, out, err = run_cli("--db", str(db), "ingest", str(manifest), *cli_protocol(tmp_path), "--artifacts",
                              str(arts), "--dry-run")
     assert code == 0 and "d/ok" in out and "dry run, nothing written" in out and "answer tokens" in out
+    assert "tokens to generate locally" in out and " s with 1 worker(s) on this machine" in out
     code, out, err = run_cli("--db", str(db), "ingest", str(manifest), *cli_protocol(tmp_path), "--artifacts",
                              str(arts), "--quiet")
     asked = N_PROBES + 1 + LOGLIK_TEXTS
