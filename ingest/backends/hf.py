@@ -114,47 +114,18 @@ class HFBackend(Backend):
         self.decode = decode
         self.decode_used: str | None = None  # what the last generate() ran: "eager" or "compiled"
         _offline()
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM
         from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
         config = read_config(self.model_path)
         self.architecture = check_architecture(self.model_path, config)
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        if self.device.startswith("cuda"):
-            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        else:
-            dtype = torch.float32
-        self._torch = torch
-        self._dtype = dtype
-        self.dtype = str(dtype).removeprefix("torch.")
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(str(self.model_path), local_files_only=True)
-        except Exception as error:
-            raise InputError(f"cannot load the tokenizer of {self.model_path}: {type(error).__name__}: {error}") from None
-        try:
-            model = AutoModelForCausalLM.from_pretrained(str(self.model_path), dtype=dtype, local_files_only=True)
-        except Exception as error:
-            raise InputError(
-                f"cannot load the weights of {self.model_path} ({self.architecture}): {type(error).__name__}: "
-                f"{str(error).splitlines()[0] if str(error) else ''}"
-            ) from None
-        self.model = model.to(self.device).eval()
-        self.batch_size = batch_size
+        self._load(AutoModelForCausalLM, device, batch_size, "")
         cfg = self.model.config
         self.bos_id: int | None = self.tokenizer.bos_token_id
         if self.bos_id is None:
             self.bos_id = getattr(cfg, "bos_token_id", None)
-        eos: set[int] = set()
-        for source in (getattr(cfg, "eos_token_id", None), getattr(self.model.generation_config, "eos_token_id", None),
-                       self.tokenizer.eos_token_id):
-            if isinstance(source, int):
-                eos.add(source)
-            elif isinstance(source, (list, tuple)):
-                eos.update(int(x) for x in source)
-        self.eos_ids = sorted(eos)
         pad = self.tokenizer.pad_token_id
         self.pad_id = pad if pad is not None else (self.eos_ids[0] if self.eos_ids else 0)
         self.max_positions = int(getattr(cfg, "max_position_embeddings", 0) or 0) or None
@@ -351,6 +322,41 @@ class HFBackend(Backend):
             # log p(x_k | x_<k) = logit[x_k] - logsumexp(logits)
             logp = logits.gather(-1, target.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
             return [float(v) for v in (logp * mask[:, 1:].to(self.device)).sum(dim=1).cpu().tolist()]
+
+    def _load(self, auto_class: type, device: str | None, batch_size: int | None, kind: str) -> None:
+        """Tokenizer and weights on the device (bf16/fp16 on CUDA, fp32 on CPU), and the end-of-generation ids
+        of config, generation config and tokenizer together; `kind` names the model in errors."""
+        import torch
+        from transformers import AutoTokenizer
+
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        if self.device.startswith("cuda"):
+            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        else:
+            dtype = torch.float32
+        self._torch, self._dtype = torch, dtype
+        self.dtype = str(dtype).removeprefix("torch.")
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(str(self.model_path), local_files_only=True)
+        except Exception as error:
+            raise InputError(f"cannot load the tokenizer of {self.model_path}: {type(error).__name__}: {error}") from None
+        try:
+            model = auto_class.from_pretrained(str(self.model_path), dtype=dtype, local_files_only=True)
+        except Exception as error:
+            raise InputError(
+                f"cannot load the weights of {self.model_path} ({self.architecture}{kind}): {type(error).__name__}: "
+                f"{str(error).splitlines()[0] if str(error) else ''}"
+            ) from None
+        self.model = model.to(self.device).eval()
+        self.batch_size = batch_size
+        eos: set[int] = set()
+        for source in (getattr(self.model.config, "eos_token_id", None),
+                       getattr(self.model.generation_config, "eos_token_id", None), self.tokenizer.eos_token_id):
+            if isinstance(source, int):
+                eos.add(source)
+            elif isinstance(source, (list, tuple)):
+                eos.update(int(x) for x in source)
+        self.eos_ids = sorted(eos)
 
     def describe(self) -> dict[str, object]:
         return {**super().describe(), "decode": self.decode_used or self.decode}

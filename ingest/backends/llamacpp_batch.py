@@ -21,6 +21,7 @@ plus one logits row; S = min(cap, prompts, budget // per sequence), the budget a
 from __future__ import annotations
 
 import ctypes
+import heapq
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -135,13 +136,13 @@ class BatchedGreedy:
         self._out: list[list[int]] = [[] for _ in prompts]
         self._budget, self._on_done = max_new_tokens, on_done
         waiting = deque(range(len(prompts)))
-        free = list(range(self.n_seq - 1, -1, -1))
+        free = list(range(self.n_seq))  # a heap: new prompts take the lowest free sequence ids
         running: dict[int, tuple[int, int, int]] = {}  # seq -> (prompt index, position of the next token, next token)
         while waiting or running:
             admitted: dict[int, list[tuple[int, int]]] = {}  # prompt length -> [(seq, prompt index)]
             while waiting and free:
                 i = waiting.popleft()
-                admitted.setdefault(len(prompts[i]), []).append((free.pop(), i))
+                admitted.setdefault(len(prompts[i]), []).append((heapq.heappop(free), i))
             for length, group in sorted(admitted.items()):
                 self._prefill(prompts, length, group, running, free)
             if running:
@@ -168,9 +169,11 @@ class BatchedGreedy:
             self._decode(n, rows, running, free)
 
     def _step(self, running: dict, free: list[int]) -> None:
-        """The next token of every running sequence, one row each, in one call."""
+        """The next token of every running sequence, one row each, in one call, in increasing sequence ids:
+        with a KV stream per sequence llama.cpp puts only consecutive ids (in batch order) into one ubatch,
+        so rows in any other order, or ids with gaps, split the step into many small matrix products."""
         rows = []
-        for n, (seq, (_, pos, last)) in enumerate(running.items()):
+        for n, (seq, (_, pos, last)) in enumerate(sorted(running.items())):
             self._put(n, last, pos, seq, True)
             rows.append((n, seq))
         self._decode(len(rows), rows, running, free)
@@ -206,7 +209,7 @@ class BatchedGreedy:
     def _finish(self, seq: int, running: dict, free: list[int]) -> None:
         i = running.pop(seq)[0]
         self._lib.llama_memory_seq_rm(self._mem, seq, -1, -1)  # the whole sequence: never fails
-        free.append(seq)
+        heapq.heappush(free, seq)
         if self._on_done:
             self._on_done(i)
 

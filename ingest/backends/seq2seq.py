@@ -51,32 +51,14 @@ class Seq2SeqBackend(HFBackend):
                  batch_size: int | None = None, n_threads: int | None = None) -> None:
         Backend.__init__(self, Path(model_path))
         _offline()
-        import torch
-        from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+        from transformers import AutoModelForSeq2SeqLM
         from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
         config = read_config(self.model_path)
         self.architecture = check_architecture(self.model_path, config)
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if self.device.startswith("cuda") \
-            else torch.float32
-        self._torch, self._dtype = torch, dtype
-        self.dtype = str(dtype).removeprefix("torch.")
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(str(self.model_path), local_files_only=True)
-        except Exception as error:
-            raise InputError(f"cannot load the tokenizer of {self.model_path}: {type(error).__name__}: {error}") from None
-        try:
-            model = AutoModelForSeq2SeqLM.from_pretrained(str(self.model_path), dtype=dtype, local_files_only=True)
-        except Exception as error:
-            raise InputError(
-                f"cannot load the weights of {self.model_path} ({self.architecture}, encoder-decoder): "
-                f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
-            ) from None
-        self.model = model.to(self.device).eval()
-        self.batch_size = batch_size
+        self._load(AutoModelForSeq2SeqLM, device, batch_size, ", encoder-decoder")
         cfg = self.model.config
         start = getattr(cfg, "decoder_start_token_id", None)
         if start is None:
@@ -85,14 +67,6 @@ class Seq2SeqBackend(HFBackend):
             raise InputError(f"{self.model_path}/config.json has no decoder_start_token_id: cannot start the decoder")
         self.start_id = int(start)
         self.bos_id = None  # the decoder start token plays BOS's part
-        eos: set[int] = set()
-        for source in (getattr(cfg, "eos_token_id", None), getattr(self.model.generation_config, "eos_token_id", None),
-                       self.tokenizer.eos_token_id):
-            if isinstance(source, int):
-                eos.add(source)
-            elif isinstance(source, (list, tuple)):
-                eos.update(int(x) for x in source)
-        self.eos_ids = sorted(eos)
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else getattr(cfg, "pad_token_id", None)
         self.pad_id = int(pad) if pad is not None else (self.eos_ids[0] if self.eos_ids else 0)
         self.max_positions = int(getattr(cfg, "max_position_embeddings", 0) or 0) or None  # T5: relative, none

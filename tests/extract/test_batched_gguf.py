@@ -92,3 +92,25 @@ def test_decode_mode_in_the_artifact_meta_and_bad_batch_size(tiny_llama_gguf, sm
     assert batched.responses == one.responses and np.array_equal(batched.dna, one.dna)
     with pytest.raises(InputError, match="batch_size=0: expected at least 1"):
         load_backend(tiny_llama_gguf["q8_0"], batch_size=0)
+
+
+def test_each_decode_step_sends_consecutive_sequence_ids(tiny_llama_gguf, prompts48, monkeypatch):
+    """llama.cpp puts only consecutive sequence ids (in batch order) into one ubatch when each sequence
+    has its own KV stream: a step in any other order runs as many small products, as slow as one at a
+    time. Rows go in increasing ids, and while prompts wait the running ids fill 0..slots-1."""
+    from ingest.backends.llamacpp_batch import BatchedGreedy
+
+    steps: list[list[int]] = []
+    decode = BatchedGreedy._decode
+
+    def recording(self, n, rows, running, free):
+        if n == len(rows):  # one row per sequence: a decode step (a prefill call has whole prompts)
+            steps.append([self._batch.seq_id[k][0] for k in range(n)])
+        return decode(self, n, rows, running, free)
+
+    monkeypatch.setattr(BatchedGreedy, "_decode", recording)
+    with LlamaCppBackend(tiny_llama_gguf["q8_0"], n_threads=1, batch_size=6) as many:
+        many.generate(prompts48, 16)
+    assert steps and all(ids == sorted(set(ids)) for ids in steps)
+    full = [ids for ids in steps if len(ids) == 6]
+    assert len(full) >= len(steps) // 2 and all(ids == list(range(6)) for ids in full)
