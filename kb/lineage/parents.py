@@ -94,7 +94,7 @@ def family_parents(
         return arborescence(candidates, root_cost + not_root,
                             dense_max=options.dense_max, k_candidates=options.k_candidates)
 
-    parent = solve(root_costs(evs, lexical, ranks, options.use_dates))
+    parent = solve(root_costs(evs, lexical, ranks, options.use_dates, classes=classes))
     if not (options.use_dates and any(e.released for e in evs)) and m > 2:
         # no dates: root at the centroid of the tree just found, where a random recursive tree's
         # root sits (the medoid of raw costs is a weaker guess for deep families)
@@ -102,7 +102,7 @@ def family_parents(
         if parent[centroid] >= 0:
             central = np.ones(m)
             central[centroid] = 0.0
-            parent = solve(root_costs(evs, lexical, ranks, options.use_dates, central))
+            parent = solve(root_costs(evs, lexical, ranks, options.use_dates, central, classes))
     parent = resolve_siblings(parent, ch, allowed, classes, fixed=set(merges))
     edges = [edge for ci in range(m) if parent[ci] >= 0
              for edge in _edges_of(ci, int(parent[ci]), evs, parent, merges, ch, pairs, scales)]

@@ -5,7 +5,8 @@ a separate choice (`root_costs`, lower = better): the earliest release date (whe
 known) ≫ not quantized (0.1 per float precision step) ≫ most central member (smallest mean cost to
 the rest of the family: fine-tunes move away from their base in independent directions, so the base
 sits at the centre of its family — the medoid rule). A merge has parents and is never a root, nor is
-a model whose weights grew from another member's (`LATER_ROOT_PENALTY`, parents.py).
+a model whose weights grew from another member's (`LATER_ROOT_PENALTY`, parents.py). An undated
+checkpoint existed by the date of its earliest file (`existed_by`): files are made from checkpoints.
 Without dates the tree found is re-rooted at its centroid (`tree_centroid`), where the root of a
 random recursive tree lies; the direction of every other edge follows from the root.
 """
@@ -17,6 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from kb.lineage.copies import source_order
 from kb.lineage.costs import PRECISION_PENALTY, QUANTIZED_RANK
 from kb.lineage.evidence import ModelEvidence
 
@@ -28,9 +30,23 @@ LATER_ROOT_PENALTY = 2 * DATE_WEIGHT
 which only places an undated model in the middle of the dated ones."""
 
 
+def existed_by(evs: Sequence[ModelEvidence], classes: np.ndarray) -> list[str | None]:
+    """Per model its release date; an undated source of a copy class takes its class's earliest date.
+    Only for choosing the root: it bounds the date from above, so it never forbids a parent."""
+    out = [e.released for e in evs]
+    for label in np.unique(classes):
+        members = [int(i) for i in np.flatnonzero(classes == label)]
+        dates = [evs[i].released for i in members if evs[i].released]
+        source = source_order(members, evs)[0]
+        if dates and not out[source]:
+            out[source] = min(dates)
+    return out
+
+
 def root_costs(evs: Sequence[ModelEvidence], cost: np.ndarray, ranks: np.ndarray, use_dates: bool,
-               central: np.ndarray | None = None) -> np.ndarray:
-    """Lower = better root (see the module docstring); `central` overrides the medoid term."""
+               central: np.ndarray | None = None, classes: np.ndarray | None = None) -> np.ndarray:
+    """Lower = better root (see the module docstring); `central` overrides the medoid term; `classes`
+    (copy classes) date undated checkpoints by their files."""
     m = len(evs)
     if central is None:
         finite = np.where(np.isfinite(cost), cost, np.nan)
@@ -45,11 +61,12 @@ def root_costs(evs: Sequence[ModelEvidence], cost: np.ndarray, ranks: np.ndarray
         quantized = known & (ranks <= QUANTIZED_RANK) & (ranks < ranks.max())
         out = out + PRECISION_PENALTY * quantized + 0.1 * np.where(known, ranks.max() - ranks, 0)
     if use_dates:
-        dated = [e.released for e in evs if e.released]
+        days = existed_by(evs, classes) if classes is not None else [e.released for e in evs]
+        dated = [d for d in days if d]
         if dated:
             order = {d: k for k, d in enumerate(sorted(set(dated)))}
             span = max(len(order) - 1, 1)
-            out = out + DATE_WEIGHT * np.array([order[e.released] / span if e.released else 0.5 for e in evs])
+            out = out + DATE_WEIGHT * np.array([order[d] / span if d else 0.5 for d in days])
     return out
 
 

@@ -227,6 +227,23 @@ def test_an_edge_among_copies_the_weights_cannot_tell_apart_says_how_many():
     assert among["q/base-q4_k_m"][0] in ("q/base-a-f16", "q/base-b-f16") and among["q/base-q4_k_m"][1] == 2
 
 
+def test_an_undated_checkpoint_existed_by_the_date_of_its_own_file():
+    """A base with no release date, its f16 GGUF dated, two dated fine-tunes of the base: the file was
+    made from the checkpoint, so the checkpoint existed by the file's date and the family starts there."""
+    rng = np.random.default_rng(15)
+    base = rng.normal(size=16 * K2)
+    text = rng.normal(size=8)
+    ft = [base + 0.2 * rng.normal(size=base.size) for _ in range(2)]
+    evs = [ev("u/base", text=text, weights=base, signature="s", precision="f32", fmt="hf"),
+           ev("u/base-f16", text=text, weights=base + 1e-4 * rng.normal(size=base.size), signature="s",
+              precision="f16", fmt="gguf", released="2024-01-10"),
+           ev("u/ft-a", text=text + 1, weights=ft[0], signature="s", precision="f32", fmt="hf", released="2024-02-01"),
+           ev("u/ft-b", text=text - 1, weights=ft[1], signature="s", precision="f32", fmt="hf", released="2024-03-01")]
+    edges = family_parents(evs, channel_scales(evs), ParentOptions(use_dates=True))
+    assert {(evs[e.child].id, evs[e.parent].id) for e in edges} == {
+        ("u/base-f16", "u/base"), ("u/ft-a", "u/base"), ("u/ft-b", "u/base")}
+
+
 @pytest.mark.parametrize("dates", [True, False])
 def test_a_checkpoint_never_descends_from_its_own_file(dates):
     """A fine-tune and its f32 GGUF (same precision, same weights): the GGUF is the copy, the fine-tune
