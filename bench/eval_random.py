@@ -147,38 +147,34 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         cpu = [sum(r["cpu_seconds"].values()) for r in rows]
         secs.append(statistics.fmean(cpu) if fn else max(cpu))
         print("| " + " | ".join(_f(c) for c in [label, "", *cells, *secs]) + " |")
-    tags: dict[str, list[int]] = {}
-    for r in rows:
-        for tag, (right, n) in r["by_tag"].items():
-            tags.setdefault(tag, [0, 0])
-            tags[tag][0] += right
-            tags[tag][1] += n
-    dirs: dict[str, list[int]] = {}
-    for r in rows:
-        for label, (right, n) in r["by_direction_no_dates"].items():
-            dirs.setdefault(label, [0, 0])
-            dirs[label][0] += right
-            dirs[label][1] += n
-    print("\nWithout dates, by what set each edge's direction (parent a true parent / edges), summed over zoos:")
-    print("| direction | right | n | rate |\n|---|---|---|---|")
-    for label, (right, n) in sorted(dirs.items()):
-        print(f"| {label} | {right} | {n} | {right / n:.2f} |")
-    bins: dict[str, list[int]] = {}
-    for r in rows:
-        for b in r.get("calibration") or []:
-            if b["edges"]:
-                bins.setdefault(b["support"], [0, 0])
-                bins[b["support"]][0] += round(b["accuracy"] * b["edges"])
-                bins[b["support"]][1] += b["edges"]
+    dirs = _summed(rows, lambda r: r["by_direction_no_dates"].items())
+    _print_rates("Without dates, by what set each edge's direction (parent a true parent / edges), summed over zoos:",
+                 "direction", dirs)
+    bins = _summed(rows, lambda r: [(b["support"], (round(b["accuracy"] * b["edges"]), b["edges"]))
+                                    for b in r.get("calibration") or [] if b["edges"]])
     if bins:
-        print("\nWith dates, inferred edges by bootstrap support (parent a true parent / edges), summed over zoos:")
-        print("| support | right | n | rate |\n|---|---|---|---|")
-        for label, (right, n) in sorted(bins.items()):
-            print(f"| {label} | {right} | {n} | {right / n:.2f} |")
-    print("\nBy trap tag (strict parent right / models; for roots: left without a parent), summed over zoos:")
-    print("| tag | right | n | rate |\n|---|---|---|---|")
-    for tag, (right, n) in sorted(tags.items()):
-        print(f"| {tag} | {right} | {n} | {right / n:.2f} |")
+        _print_rates("With dates, inferred edges by bootstrap support (parent a true parent / edges), summed over zoos:",
+                     "support", bins)
+    _print_rates("By trap tag (strict parent right / models; for roots: left without a parent), summed over zoos:",
+                 "tag", _summed(rows, lambda r: r["by_tag"].items()))
+
+
+def _summed(rows: list[dict[str, Any]], counts: Any) -> dict[str, list[int]]:
+    """(right, n) per label, summed over zoos; `counts(row)` yields (label, (right, n))."""
+    out: dict[str, list[int]] = {}
+    for r in rows:
+        for label, (right, n) in counts(r):
+            total = out.setdefault(label, [0, 0])
+            total[0] += right
+            total[1] += n
+    return out
+
+
+def _print_rates(title: str, column: str, table: dict[str, list[int]]) -> None:
+    print(f"\n{title}")
+    print(f"| {column} | right | n | rate |\n|---|---|---|---|")
+    for label, (right, n) in sorted(table.items()):
+        print(f"| {label} | {right} | {n} | {right / n:.2f} |")
 
 
 def main(argv: list[str] | None = None) -> int:
