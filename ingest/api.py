@@ -462,21 +462,21 @@ def estimate(
             loglik_done = bool(texts) and not force and registry.get("loglik").load(artifact) is not None
             row.probes = 0 if text_done else len(prompts)
             row.texts = 0 if loglik_done else len(texts)
-            row.gen_tokens = row.probes * chosen.max_new_tokens
             if plan.entry.api is not None:
                 cost = api_estimate(plan.entry.api, prompts[: row.probes], chosen.max_new_tokens, texts[: row.texts],
                                     None if force else artifact.directory)
                 row.requests, row.cached = cost["requests"], cost["cached"]
                 row.prompt_tokens, row.completion_tokens = cost["prompt_tokens"], cost["completion_tokens"]
                 row.note = row.note or "no weight sketch (API)"
-            elif calibrate and (row.probes or row.texts):
-                say(f"calibrating {plan.entry.id}")
-                try:
-                    source = plan.entry.source()
-                    cal = run_calibration(source.target, source.backend, prompts, chosen.max_new_tokens, texts)
-                    row.seconds = cal.seconds(row.probes, chosen.max_new_tokens, row.texts)
-                except Exception as exc:  # noqa: BLE001 - the ingest would fail the same way: say so, go on
-                    row.note = f"calibration failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+            else:
+                row.gen_tokens = row.probes * chosen.max_new_tokens
+                if calibrate and (row.probes or row.texts):
+                    say(f"calibrating {plan.entry.id}")
+                    try:
+                        cal = run_calibration(plan.entry.source(), prompts, chosen.max_new_tokens, texts)
+                        row.seconds = cal.seconds(row.probes, chosen.max_new_tokens, row.texts)
+                    except Exception as exc:  # noqa: BLE001 - the ingest would fail the same way: say so, go on
+                        row.note = f"calibration failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
         rows.append(row)
     return Estimate(chosen.id, rows)
 

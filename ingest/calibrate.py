@@ -12,6 +12,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ingest.access import ModelSource
 
 SAMPLE_PROBES = 8
 SAMPLE_TOKENS = 8
@@ -32,13 +36,14 @@ class Calibration:
         return self.load_s + gen + texts * self.per_text_s
 
 
-def calibrate(path: str | Path, backend: str | None, prompts: Sequence[str], max_new_tokens: int,
+def calibrate(source: str | Path | ModelSource, prompts: Sequence[str], max_new_tokens: int,
               texts: Sequence[str]) -> Calibration:
-    """Load the model, generate for a few prompts at a small budget, score a few texts, and time each."""
-    from ingest.backends import load_backend
+    """Open the model as ingest does, generate for a few prompts at a small budget, score a few texts,
+    and time each."""
+    from ingest.access import resolve_source
 
     started = time.perf_counter()
-    model = load_backend(path, backend)
+    model = resolve_source(source).open()
     try:
         load_s = time.perf_counter() - started
         sample, budget = list(prompts[:SAMPLE_PROBES]), max(1, min(SAMPLE_TOKENS, max_new_tokens))

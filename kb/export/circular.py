@@ -19,7 +19,7 @@ import io
 import math
 import warnings
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -225,8 +225,3 @@ def to_png(kb: KbTree, colour_by: str = "family", title: str | None = None, max_
     with _quiet_glyphs():
         fig.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()
-
-
-def label_counts(kb: KbTree, colour_by: str) -> Mapping[str, int]:
-    """How many leaves each colour group has (for reports)."""
-    return Counter((facts.get(colour_by) or "(unknown)") for facts in kb.models.values())

@@ -58,6 +58,8 @@ def links_of(model: str, store: Any) -> dict[str, str]:
 
 def evidence(store: Any, model: str, k: int = 5) -> list[dict[str, Any]]:
     """The `evidence` template: `neighbour_rows` for `model` among the models of its protocol."""
+    from kb.lineage.infer import store_evidence  # infer imports most of kb.lineage: only when asked
+
     protocol = store.cypher(PROTOCOL_OF, {"id": model})[0]["protocol"]
     ids, matrix = store.dna_matrix(protocol)
     links = links_of(model, store)
@@ -67,10 +69,5 @@ def evidence(store: Any, model: str, k: int = 5) -> list[dict[str, Any]]:
         gap = np.linalg.norm(matrix.astype(np.float64) - matrix[index[model]].astype(np.float64), axis=1)
         near = {ids[i] for i in np.lexsort((np.arange(len(ids)), gap))[:CANDIDATES]}
         chosen = sorted(near | {m for m in links if m in index})
-    records = {r.id: r for r in store.get_models(chosen)}
-    evs = []
-    for mid in chosen:
-        ev = ModelEvidence.from_record(records[mid])
-        ev.vectors["text"] = np.asarray(matrix[index[mid]], dtype=np.float64)
-        evs.append(ev)
+    evs = store_evidence(store, protocol, chosen, declared=False, dnas=(ids, matrix))
     return neighbour_rows(chosen.index(model), evs, k, links)

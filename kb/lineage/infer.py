@@ -280,17 +280,22 @@ def infer(
     return result
 
 
-def store_evidence(store, pid: str) -> list[ModelEvidence]:
-    """The evidence of every model with a DNA of protocol `pid`, sorted by id, declared parents included."""
-    ids, matrix = store.dna_matrix(pid)
-    records = {r.id: r for r in store.get_models(ids)}
+def store_evidence(store, pid: str, models: Sequence[str] | None = None, *, declared: bool = True,
+                   dnas: tuple[list[str], np.ndarray] | None = None) -> list[ModelEvidence]:
+    """The evidence of every model with a DNA of protocol `pid`, sorted by id (or of `models`, in their
+    order); `declared` adds the declared parents (one read of every declared edge); `dnas`: the
+    protocol's `dna_matrix` when the caller has read it already."""
+    ids, matrix = dnas if dnas is not None else store.dna_matrix(pid)
+    row = {mid: i for i, mid in enumerate(ids)}
+    chosen = list(ids) if models is None else list(models)
+    records = {r.id: r for r in store.get_models(chosen)}
     by_child: dict[str, list] = {}
-    for edge in store.declared_edges():
+    for edge in store.declared_edges() if declared else ():
         by_child.setdefault(edge.child, []).append(edge)
     evs = []
-    for i, mid in enumerate(ids):
+    for mid in chosen:
         ev = ModelEvidence.from_record(records[mid], by_child.get(mid, []))
-        ev.vectors["text"] = np.asarray(matrix[i], dtype=np.float64)
+        ev.vectors["text"] = np.asarray(matrix[row[mid]], dtype=np.float64)
         evs.append(ev)
     return evs
 

@@ -194,7 +194,7 @@ def collect_kb_tree(store: Any, selection: Selection = Selection(), *, distance:
     """Read the models of one protocol that `selection` keeps and build their rooted tree (facts
     first, so a selection over `NJ_MAX` is refused before any vector is read)."""
     from kb.lineage.groups import model_groups
-    from kb.lineage.infer import choose_protocol
+    from kb.lineage.infer import choose_protocol, store_evidence
 
     messages: list[str] = []
     pid = choose_protocol(store.protocols(), protocol, messages)
@@ -207,14 +207,7 @@ def collect_kb_tree(store: Any, selection: Selection = Selection(), *, distance:
     if len(chosen) > NJ_MAX:
         raise InputError(f"{len(chosen)} models: one tree is O(n³) and limited to {NJ_MAX}; "
                          "select families, a date range or organisations")
-    ids, matrix = store.dna_matrix(pid)
-    index = {m: i for i, m in enumerate(ids)}
-    records = {r.id: r for r in store.get_models(chosen)}
-    evs = []
-    for model in chosen:
-        ev = ModelEvidence.from_record(records[model])
-        ev.vectors["text"] = np.asarray(matrix[index[model]], dtype=np.float64)
-        evs.append(ev)
+    evs = store_evidence(store, pid, chosen, declared=False)
     released = {m: facts[m]["released"] for m in chosen}
     tree = build_tree(tree_distances(evs, distance), chosen, root, released)
     rho, dated = time_signal(tree, released)

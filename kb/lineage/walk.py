@@ -48,21 +48,20 @@ def read_parent_edges(store: Any, edges: str = "both") -> list[ParentEdge]:
 
 def parents_of(edges: Iterable[ParentEdge]) -> dict[str, list[ParentEdge]]:
     """child -> its parent edges (sorted by parent, kind)."""
-    out: dict[str, list[ParentEdge]] = {}
-    for edge in edges:
-        out.setdefault(edge.child, []).append(edge)
-    for found in out.values():
-        found.sort(key=lambda e: (e.parent, e.kind))
-    return out
+    return _grouped(edges, "child", "parent")
 
 
 def children_of(edges: Iterable[ParentEdge]) -> dict[str, list[ParentEdge]]:
     """parent -> its child edges (sorted by child, kind)."""
+    return _grouped(edges, "parent", "child")
+
+
+def _grouped(edges: Iterable[ParentEdge], by: str, then: str) -> dict[str, list[ParentEdge]]:
     out: dict[str, list[ParentEdge]] = {}
     for edge in edges:
-        out.setdefault(edge.parent, []).append(edge)
+        out.setdefault(getattr(edge, by), []).append(edge)
     for found in out.values():
-        found.sort(key=lambda e: (e.child, e.kind))
+        found.sort(key=lambda e: (getattr(e, then), e.kind))
     return out
 
 

@@ -186,7 +186,8 @@ def test_dry_run_writes_nothing_and_estimates_per_model(fake, tiny_llama, tmp_pa
     assert rows["d/ok"]["requests"] == N_PROBES + 1 + LOGLIK_TEXTS and rows["d/ok"]["backend"] == "api"
     assert rows["d/local"]["requests"] == 0 and rows["d/local"]["probes"] == N_PROBES
     assert rows["d/local"]["gen_tokens"] == N_PROBES * MAX_NEW_TOKENS and rows["d/local"]["seconds"] > 0
-    assert rows["d/ok"]["seconds"] is None  # an API model's time is the server's
+    assert rows["d/ok"]["seconds"] is None and rows["d/ok"]["gen_tokens"] == 0  # the server's time and tokens
+    assert plan["totals"]["gen_tokens"] == N_PROBES * MAX_NEW_TOKENS
     assert fake.requests["ok"] == 0
     assert not arts.exists() or not any(arts.rglob("*"))
     if db.exists():
