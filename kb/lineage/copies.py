@@ -35,12 +35,23 @@ PREFERENCE_STEP = 1e-6
 """What one place further in the preference order costs (far below any real difference of costs)."""
 
 
-def copy_classes(cost: np.ndarray, decisive: np.ndarray) -> np.ndarray:
-    """Class label per model: connected components of pairs within `COPY_NEAR` of each other by a
-    `decisive` cost (a structural channel's, or a functional one's where no weights compare); labels
-    are the smallest member index."""
+def copy_classes(cost: np.ndarray, decisive: np.ndarray,
+                 evs: Sequence[ModelEvidence] | None = None) -> np.ndarray:
+    """Class label per model: pairs within `COPY_NEAR` of each other by a `decisive` cost (a structural
+    channel's, or a functional one's where no weights compare) joined nearest first; labels are the
+    smallest member index.
+
+    Two checkpoints (HF folders) of one precision never join one class: saving a model again in its own
+    format and dtype gives the same bytes, so any difference between them is training, however small
+    (a real fine-tune of a few dozen steps moves the weights less than q8_0 rounding does). Joining
+    nearest first also keeps a rounded file with the checkpoint it rounds, not with a fine-tune of that
+    checkpoint that happens to lie within `COPY_NEAR` of it too."""
     m = cost.shape[0]
     label = np.arange(m)
+    checkpoints: list[set[int]] = [set() for _ in range(m)]  # precision ranks of the class's HF folders
+    for i, e in enumerate(evs or ()):
+        if e.fmt == "hf" and (rank := _rank(e)) >= 0:
+            checkpoints[i].add(rank)
 
     def find(i: int) -> int:
         while label[i] != i:
@@ -49,10 +60,13 @@ def copy_classes(cost: np.ndarray, decisive: np.ndarray) -> np.ndarray:
         return i
 
     close = decisive & (cost < COPY_NEAR)
-    for i, j in zip(*np.nonzero(np.triu(close, 1))):
+    pairs = sorted(zip(*np.nonzero(np.triu(close, 1))), key=lambda ij: (cost[ij], ij))
+    for i, j in pairs:
         a, b = find(int(i)), find(int(j))
-        if a != b:
-            label[max(a, b)] = min(a, b)
+        if a != b and not checkpoints[a] & checkpoints[b]:
+            keep, gone = min(a, b), max(a, b)
+            label[gone] = keep
+            checkpoints[keep] |= checkpoints[gone]
     return np.array([find(i) for i in range(m)])
 
 

@@ -253,7 +253,7 @@ def edge_costs(
             allowed &= ~(day[None, :] > day[:, None])  # parent released after child (NaN: unknown)
     structural = structural_codes(code)
     lexical = quantize(np.where(pairs.kin & structural, cost, W_RELATED + cost))
-    classes = copy_classes(cost, structural | ~pairs.weighed)
+    classes = copy_classes(cost, structural | ~pairs.weighed, evs)
     allowed &= ~from_own_copy(classes, evs)
     edge = equalise(lexical, allowed, classes, evs)
     ranks = precision_ranks(evs)
