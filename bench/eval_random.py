@@ -60,15 +60,8 @@ def cpu_seconds() -> float:
 
 
 def run_seed(seed: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    from ingest.api import ingest, make_protocol
-    from ingest.evaluation import true_edges
+    from ingest.api import make_protocol
     from ingest.zoo.build import build_zoo
-    from ingest.zoo.manifest import load_zoo_manifest
-    from ingest.zoo.scoring import Inferred, by_direction, score_zoo
-    from kb.lineage.evaluate import evaluate
-    from kb.channels import select
-    from kb.lineage.infer import infer_lineage, store_evidence
-    from kb.stores import StoreConfig, open_store
 
     say = (lambda m: print(f"  [{seed}] {m}", file=sys.stderr)) if args.verbose else (lambda m: None)
     t0, c0 = time.perf_counter(), cpu_seconds()
@@ -84,40 +77,60 @@ def run_seed(seed: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     t_build, c_build = time.perf_counter() - t0, cpu_seconds() - c0
     protocol = make_protocol(args.probes, args.tokens, loglik_texts=args.loglik_texts)
     with tempfile.TemporaryDirectory(prefix=f"eval-random-{seed}-") as tmp:
-        artifacts = work / "artifacts" if args.reuse_artifacts else Path(tmp) / "artifacts"
-        store = open_store(StoreConfig(kind="embedded", db=kept or Path(tmp) / "kb"))
-        try:
-            t0, c0 = time.perf_counter(), cpu_seconds()
-            failed = 0
-            if not reuse_kb:
-                failed = ingest(manifest, store, workers=args.jobs, declared=False, protocol=protocol,
-                                artifacts=artifacts, progress=say).failed
-                if kept is not None:  # marks the KB complete (an interrupted ingest is resumed, not reused)
-                    kept.with_suffix(".done").touch()
-            t_ingest, c_ingest = time.perf_counter() - t0, cpu_seconds() - c0
-            t0, c0 = time.perf_counter(), cpu_seconds()
-            official = evaluate(store, true_edges(manifest), bootstrap=args.bootstrap, variants=False)
-            entries = load_zoo_manifest(manifest)
-            evs = store_evidence(store, protocol.id)
-            runs = {name: Inferred.from_result(infer_lineage(evs, protocol=protocol.id, use_declared=False,
-                                                             trees=False, **opts))
-                    for name, opts in (("dated", {}), ("no_dates", {"use_dates": False}),
-                                       ("no_weights", {"channels": select(without=["weights"])}))}
-            t_eval, c_eval = time.perf_counter() - t0, cpu_seconds() - c0
-        finally:
-            store.close()
+        row, _runs = score_manifest(manifest, protocol, kept or Path(tmp) / "kb",
+                             artifacts=work / "artifacts" if args.reuse_artifacts else Path(tmp) / "artifacts",
+                             jobs=args.jobs, bootstrap=args.bootstrap, say=say, reuse_kb=reuse_kb)
+    row["seconds"]["build"], row["cpu_seconds"]["build"] = round(t_build, 1), round(c_build, 1)
+    return {"seed": seed, **row, "built": built, "reused": reused}
+
+
+def score_manifest(manifest: Path, protocol: Any, kb: Path, *, artifacts: Path, jobs: int, bootstrap: int,
+                   say: Any, reuse_kb: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Ingest a zoo into the embedded KB at `kb` (unless `reuse_kb`, or the KB marks itself done), infer
+    with dates, without dates and without weights, and score each against the manifest's truth.
+    Returns the figures and the three inference runs ("dated", "no_dates", "no_weights")."""
+    from ingest.api import ingest
+    from ingest.evaluation import true_edges
+    from ingest.zoo.manifest import load_zoo_manifest
+    from ingest.zoo.scoring import Inferred, by_direction, score_zoo
+    from kb.channels import select
+    from kb.lineage.evaluate import evaluate
+    from kb.lineage.infer import infer_lineage, store_evidence
+    from kb.stores import StoreConfig, open_store
+
+    done_mark = kb.with_suffix(".done")
+    reuse_kb = reuse_kb or done_mark.exists()
+    store = open_store(StoreConfig(kind="embedded", db=kb))
+    try:
+        t0, c0 = time.perf_counter(), cpu_seconds()
+        failed = 0
+        if not reuse_kb:
+            failed = ingest(manifest, store, workers=jobs, declared=False, protocol=protocol,
+                            artifacts=artifacts, progress=say).failed
+            done_mark.touch()  # marks the KB complete (an interrupted ingest is resumed, not reused)
+        t_ingest, c_ingest = time.perf_counter() - t0, cpu_seconds() - c0
+        t0, c0 = time.perf_counter(), cpu_seconds()
+        official = evaluate(store, true_edges(manifest), bootstrap=bootstrap, variants=False)
+        entries = load_zoo_manifest(manifest)
+        evs = store_evidence(store, protocol.id)
+        runs = {name: Inferred.from_result(infer_lineage(evs, protocol=protocol.id, use_declared=False,
+                                                         trees=False, **opts))
+                for name, opts in (("dated", {}), ("no_dates", {"use_dates": False}),
+                                   ("no_weights", {"channels": select(without=["weights"])}))}
+        t_eval, c_eval = time.perf_counter() - t0, cpu_seconds() - c0
+    finally:
+        store.close()
     main = score_zoo(entries, runs["dated"], roots_from=runs["no_dates"])
-    row = {"seed": seed, "models": main.n_models, "failed": failed,
-           "strict": main.strict, "lenient": main.lenient,
-           "strict_no_dates": score_zoo(entries, runs["no_dates"]).strict,
-           "strict_no_weights": score_zoo(entries, runs["no_weights"]).strict,
-           "relation": main.relation, "ari": main.ari, "roots_no_dates": main.roots, "distill": main.distill,
-           "lookalikes_together": main.lookalikes_together, "dnakb_eval_parent_acc": official.parents.accuracy,
-           "by_tag": main.by_tag, "by_direction_no_dates": by_direction(entries, runs["no_dates"]), "seconds": {"build": round(t_build, 1), "ingest": round(t_ingest, 1),
-                                              "eval": round(t_eval, 1)},
-           "cpu_seconds": {"build": round(c_build, 1), "ingest": round(c_ingest, 1), "eval": round(c_eval, 1)},
-           "calibration": official.calibration, "built": built, "reused": reused}
-    return row
+    return {"models": main.n_models, "failed": failed,
+            "strict": main.strict, "lenient": main.lenient,
+            "strict_no_dates": score_zoo(entries, runs["no_dates"]).strict,
+            "strict_no_weights": score_zoo(entries, runs["no_weights"]).strict,
+            "relation": main.relation, "ari": main.ari, "roots_no_dates": main.roots, "distill": main.distill,
+            "lookalikes_together": main.lookalikes_together, "dnakb_eval_parent_acc": official.parents.accuracy,
+            "by_tag": main.by_tag, "by_direction_no_dates": by_direction(entries, runs["no_dates"]),
+            "seconds": {"build": 0.0, "ingest": round(t_ingest, 1), "eval": round(t_eval, 1)},
+            "cpu_seconds": {"build": 0.0, "ingest": round(c_ingest, 1), "eval": round(c_eval, 1)},
+            "calibration": official.calibration}, runs
 
 
 def _f(x: Any) -> str:

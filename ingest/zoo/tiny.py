@@ -132,15 +132,17 @@ def token_rows(tokenizer: "PreTrainedTokenizerBase", texts: list[str], seq_len: 
 
 def train(model: "PreTrainedModel", rows: "torch.Tensor", *, steps: int, batch_size: int,
           lr: float, seed: int, params: list["torch.nn.Parameter"] | None = None,
-          loss_fn: Any = None) -> list[float]:
+          loss_fn: Any = None, threads: int = 1) -> list[float]:
     """Next-token training with AdamW and a cosine schedule; returns the loss per step.
 
     `params` restricts what is trained (LoRA trains only its factors). Batches are drawn from
-    a generator seeded with `seed`, so runs repeat exactly.
+    a generator seeded with `seed`, so runs repeat exactly. One thread by default: the zoo builds
+    several tiny models in parallel; a real-sized model takes every core (`threads`).
     """
     import torch
 
     _single_thread()
+    torch.set_num_threads(threads)
     gen = torch.Generator().manual_seed(seed)
     trainable = params if params is not None else [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(trainable, lr=lr, weight_decay=0.0, betas=(0.9, 0.98))
