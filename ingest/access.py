@@ -112,9 +112,8 @@ class ModelHandle:
         return self._backend
 
     def generate(self, prompts: Sequence[str], max_new_tokens: int, *, chat: bool, progress: Say) -> list[str]:
-        if chat:
-            raise InputError("chat templates are not supported by the backends yet: use chat_template=false")
-        return self._loaded().generate(prompts, max_new_tokens, progress=progress)
+        """Greedy responses; `chat`: through the model's own chat template (raw where it has none)."""
+        return self._loaded().generate(prompts, max_new_tokens, progress=progress, chat=chat)
 
     def score(self, texts: Sequence[str]) -> list[tuple[float, int]]:
         return self._loaded().score(texts)

@@ -146,13 +146,14 @@ def active_protocol(store: GraphStore) -> DnaProtocol | None:
 
 def make_protocol(
     n_probes: int | None = None, max_new_tokens: int | None = None, *, channels: bool = True,
-    loglik_texts: int | None = None,
+    loglik_texts: int | None = None, chat_template: bool = False,
 ) -> DnaProtocol:
-    """The default protocol (optionally other probe / token / reference-text counts), with the evidence channels."""
+    """The default protocol (optionally other probe / token / reference-text counts, or probing through each
+    model's chat template), with the evidence channels."""
     from ingest.extract import DEFAULT_MAX_NEW_TOKENS, default_protocol
     from kb.channels import with_channels
 
-    protocol = default_protocol(n_probes or 600, max_new_tokens or DEFAULT_MAX_NEW_TOKENS)
+    protocol = default_protocol(n_probes or 600, max_new_tokens or DEFAULT_MAX_NEW_TOKENS, chat_template=chat_template)
     return with_channels(protocol, None if channels else (), n_texts=loglik_texts)
 
 
@@ -464,7 +465,7 @@ def estimate(
             row.texts = 0 if loglik_done else len(texts)
             if plan.entry.api is not None:
                 cost = api_estimate(plan.entry.api, prompts[: row.probes], chosen.max_new_tokens, texts[: row.texts],
-                                    None if force else artifact.directory)
+                                    None if force else artifact.directory, chat=chosen.chat_template)
                 row.requests, row.cached = cost["requests"], cost["cached"]
                 row.prompt_tokens, row.completion_tokens = cost["prompt_tokens"], cost["completion_tokens"]
                 row.note = row.note or "no weight sketch (API)"
@@ -473,7 +474,8 @@ def estimate(
                 if calibrate and (row.probes or row.texts):
                     say(f"calibrating {plan.entry.id}")
                     try:
-                        cal = run_calibration(plan.entry.source(), prompts, chosen.max_new_tokens, texts)
+                        cal = run_calibration(plan.entry.source(), prompts, chosen.max_new_tokens, texts,
+                                              chat=chosen.chat_template)
                         row.seconds = cal.seconds(row.probes, chosen.max_new_tokens, row.texts)
                     except Exception as exc:  # noqa: BLE001 - the ingest would fail the same way: say so, go on
                         row.note = f"calibration failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"

@@ -37,9 +37,9 @@ class Calibration:
 
 
 def calibrate(source: str | Path | ModelSource, prompts: Sequence[str], max_new_tokens: int,
-              texts: Sequence[str]) -> Calibration:
-    """Open the model as ingest does, generate for a few prompts at a small budget, score a few texts,
-    and time each."""
+              texts: Sequence[str], *, chat: bool = False) -> Calibration:
+    """Open the model as ingest does, generate for a few prompts at a small budget (through the chat
+    template when the protocol asks), score a few texts, and time each."""
     from ingest.access import resolve_source
 
     started = time.perf_counter()
@@ -50,7 +50,7 @@ def calibrate(source: str | Path | ModelSource, prompts: Sequence[str], max_new_
         per_probe_token = 0.0
         if sample:
             clock = time.perf_counter()
-            model.generate(sample, budget)
+            model.generate(sample, budget, chat=chat)
             per_probe_token = (time.perf_counter() - clock) / (len(sample) * budget)
         per_text = 0.0
         if texts:

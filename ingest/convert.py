@@ -5,7 +5,8 @@ llama-cpp-python sdist (fetching and unpacking it costs a download per machine a
 its vendored gguf-py), while the architectures the zoo uses (Llama, Qwen2) with a GPT-2-style
 byte-level BPE need only ~150 lines: rename tensors to GGUF names, permute Llama's Q/K rows from
 HF's rotate-half layout into GGML's interleaved RoPE layout, and write the tokenizer's tokens,
-merges and special ids. Quantization beyond q8_0 goes through llama.cpp itself
+merges, special ids and chat template (as llama.cpp's converter does: `tokenizer.chat_template`).
+Quantization beyond q8_0 goes through llama.cpp itself
 (`llama_cpp.llama_model_quantize`).
 
 Supported input: a folder with config.json (LlamaForCausalLM or Qwen2ForCausalLM),
@@ -122,7 +123,20 @@ def _tokenizer_metadata(hf_dir: Path, vocab_rows: int) -> dict[str, Any]:
     add_bos = bos is not None and tconf.get("add_bos_token", True) and (
         "TemplateProcessing" in post or tconf.get("add_bos_token") is True)
     return {"tokens": tokens, "types": types, "merges": merges, "bos": bos,
-            "eos": special_id("eos_token"), "pad": special_id("pad_token"), "add_bos": bool(add_bos)}
+            "eos": special_id("eos_token"), "pad": special_id("pad_token"), "add_bos": bool(add_bos),
+            "chat_template": chat_template(hf_dir, tconf)}
+
+
+def chat_template(hf_dir: Path, tconf: dict[str, Any]) -> str | list[dict[str, str]] | None:
+    """The folder's chat template as transformers saves it: `chat_template.jinja` (transformers >= 4.50),
+    else `tokenizer_config.json`'s `chat_template` (a string, or a list of {name, template})."""
+    jinja = hf_dir / "chat_template.jinja"
+    if jinja.is_file():
+        return jinja.read_text(encoding="utf-8")
+    value = tconf.get("chat_template")
+    if isinstance(value, dict):  # {name: template}, as a tokenizer holds several in memory
+        value = [{"name": name, "template": text} for name, text in value.items()]
+    return value if isinstance(value, (str, list)) and value else None
 
 
 def hf_to_gguf(hf_dir: Path | str, out_file: Path | str, outtype: str = "f16") -> Path:
@@ -178,6 +192,8 @@ def hf_to_gguf(hf_dir: Path | str, out_file: Path | str, outtype: str = "f16") -
                 adder(tk[key])
         w.add_add_bos_token(tk["add_bos"])
         w.add_add_eos_token(False)
+        if tk["chat_template"] is not None:
+            w.add_chat_template(tk["chat_template"])
         for name in sorted(tensors, key=_tensor_order):
             data = tensors[name].astype(np.float32)
             if arch == "llama" and ".self_attn.q_proj." in name:

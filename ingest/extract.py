@@ -70,14 +70,15 @@ class DNAResult:
 def default_protocol(
     n_probes: int = 600, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, *,
     embedder: str | os.PathLike[str] | None = None, probes: str | os.PathLike[str] | None = None,
-    seed: int = DEFAULT_SEED, dim: int = DEFAULT_DIM,
+    seed: int = DEFAULT_SEED, dim: int = DEFAULT_DIM, chat_template: bool = False,
 ) -> DnaProtocol:
-    """The protocol for the shipped probe file (first `n_probes`) and the default (or named) embedder."""
+    """The protocol for the shipped probe file (first `n_probes`) and the default (or named) embedder;
+    `chat_template`: probe each model through its own chat template (raw where it has none)."""
     probe_set = load_probes(probes)
     probe_set.head(n_probes)  # range check
     info = embedder_info(embedder)
     return DnaProtocol(probe_set=probe_set.id, n_probes=n_probes, max_new_tokens=max_new_tokens,
-                       embedder=info.id, embedder_dim=info.dim, seed=seed, dim=dim)
+                       chat_template=chat_template, embedder=info.id, embedder_dim=info.dim, seed=seed, dim=dim)
 
 
 @dataclass

@@ -46,3 +46,28 @@ def seq2seq_zoo() -> Path:
     from ingest.zoo.seq2seq import cached_seq2seq_zoo
 
     return cached_seq2seq_zoo()
+
+
+CHAT_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}{{ message['role'] }}: {{ message['content'] }}{{ eos_token }}\n"
+    "{% endfor %}{% if add_generation_prompt %}assistant:{% endif %}"
+)
+"""A chat template for the tiny tokenizer: BOS placed by the template, EOS (a special token) between turns."""
+
+
+@pytest.fixture(scope="session")
+def chat_llama(tiny_llama: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The tiny Llama with `CHAT_TEMPLATE` saved on its tokenizer (as transformers saves one), and its f32
+    GGUF made by our converter: {"hf": folder, "gguf": file}. Built in well under a second."""
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    from ingest.convert import hf_to_gguf
+
+    folder = tmp_path_factory.mktemp("chat-llama") / "model"
+    shutil.copytree(tiny_llama, folder)
+    tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+    tokenizer.chat_template = CHAT_TEMPLATE
+    tokenizer.save_pretrained(str(folder))
+    return {"hf": folder, "gguf": hf_to_gguf(folder, folder.parent / "model-f32.gguf", "f32")}

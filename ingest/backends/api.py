@@ -1,4 +1,5 @@
-"""The `api` backend: a model behind an OpenAI-compatible HTTP server (`POST {base_url}/completions`).
+"""The `api` backend: a model behind an OpenAI-compatible HTTP server (`POST {base_url}/completions`, or
+`{base_url}/chat/completions` under a chat-template protocol).
 
 What the local backends do with weights, this one does with requests, under the same contract
 (ingest/backends/base.py) so that an API model's DNA compares with a local one of the same protocol:
@@ -7,7 +8,10 @@ What the local backends do with weights, this one does with requests, under the 
   `max_tokens` = the protocol's budget, no stop strings (the server stops at the model's end token).
   Whether the server adds the model's BOS token is its own business (llama.cpp's server does when the
   GGUF says so); a server's non-greedy defaults beyond OpenAI's fields (llama.cpp's `repeat_penalty`
-  1.1) are switched off through the entry's `extra_body`.
+  1.1) are switched off through the entry's `extra_body`. With `chat=True` each probe is one user message
+  to `/chat/completions` (the server applies the model's own chat template), the answer
+  `choices[0].message.content`; the same fields otherwise. Raw and chat answers are cached under
+  different keys (the key hashes the endpoint and the body), so they never mix.
 - score: `echo` + `logprobs` with `max_tokens` 1; the prompt's token log-probabilities are summed. The
   API reports no log-probability for the first token (OpenAI's convention, kept by llama.cpp), so the
   first token given BOS, which the local backends score, is missing: measured in bench/RESULTS.md. A
@@ -163,7 +167,8 @@ def check_spec(base_url: Any, model: Any, api_key_env: Any, concurrency: Any = D
         if not isinstance(extra_body, dict) or not all(isinstance(k, str) for k in extra_body):
             problems.append("extra_body must be a mapping of request fields")
         else:
-            reserved = sorted(set(extra_body) & {"model", "prompt", "max_tokens", "echo", "logprobs", "stream", "n"})
+            reserved = sorted(set(extra_body) & {"model", "prompt", "messages", "max_tokens", "echo", "logprobs",
+                                                 "stream", "n"})
             if reserved:
                 problems.append(f"extra_body must not set {', '.join(reserved)} (the backend sets them)")
             try:
@@ -183,6 +188,20 @@ def _redact_url(url: str) -> str:
 def generate_body(spec: ApiSpec, prompt: str, max_tokens: int) -> dict[str, Any]:
     return {**dict(spec.extra_body), "model": spec.model, "prompt": prompt, "max_tokens": int(max_tokens),
             "temperature": 0.0, "top_p": 1.0, "seed": 0, "n": 1, "stream": False}
+
+
+def chat_body(spec: ApiSpec, prompt: str, max_tokens: int) -> dict[str, Any]:
+    """generate_body for /chat/completions: the probe as one user message."""
+    body = generate_body(spec, prompt, max_tokens)
+    del body["prompt"]
+    return {**body, "messages": [{"role": "user", "content": prompt}]}
+
+
+def generation_request(spec: ApiSpec, prompt: str, max_tokens: int, chat: bool) -> tuple[str, dict[str, Any]]:
+    """(endpoint, body) of one probe: /chat/completions under a chat-template protocol, else /completions."""
+    if chat:
+        return "chat/completions", chat_body(spec, prompt, max_tokens)
+    return "completions", generate_body(spec, prompt, max_tokens)
 
 
 def score_body(spec: ApiSpec, text: str) -> dict[str, Any]:
@@ -485,17 +504,21 @@ class ApiBackend(Backend):
         return out
 
     # -- generation ---------------------------------------------------------------------------------
-    def generate(self, prompts: Sequence[str], max_new_tokens: int, progress: ProgressFn | None = None) -> list[str]:
+    def generate(self, prompts: Sequence[str], max_new_tokens: int, progress: ProgressFn | None = None, *,
+                 chat: bool = False) -> list[str]:
         if max_new_tokens < 1:
             raise InputError(f"max_new_tokens={max_new_tokens}: expected at least 1")
-        check = lambda answer: self._completion_text(answer, max_new_tokens)  # noqa: E731
-        texts = self._in_parallel(list(prompts), lambda p: self._ask("completions", generate_body(self.spec, p, max_new_tokens), check),
+        self.chat_used = "template" if chat else None  # the server applies the model's template
+        check = lambda answer: self._completion_text(answer, max_new_tokens, chat)  # noqa: E731
+        texts = self._in_parallel(list(prompts),
+                                  lambda p: self._ask(*generation_request(self.spec, p, max_new_tokens, chat), check),
                                   progress, "generate")
         if texts and not any(t.strip() for t in texts):
+            hint = "a wrong model id?" if chat else "a wrong model id, or a chat-only endpoint (try --chat-template)?"
             raise ApiError(f"{self.spec.label}: every one of {len(texts)} answers is empty: the server returns no "
-                           "text for this model (a wrong model id, or a chat-only endpoint?)")
+                           f"text for this model ({hint})")
         if prompts:
-            again = self._ask("completions", generate_body(self.spec, prompts[0], max_new_tokens), check, use_cache=False)
+            again = self._ask(*generation_request(self.spec, prompts[0], max_new_tokens, chat), check, use_cache=False)
             self.determinism = {"temperature": 0.0, "seed": 0, "repeated_probe": 0, "repeat_identical": again == texts[0],
                                 "system_fingerprints": sorted(self.client.usage.system_fingerprints)}
             if again != texts[0]:
@@ -504,9 +527,16 @@ class ApiBackend(Backend):
         self.tokens_generated = self.client.usage.completion_tokens
         return texts
 
-    def _completion_text(self, answer: dict[str, Any], max_tokens: int) -> str:
+    def _completion_text(self, answer: dict[str, Any], max_tokens: int, chat: bool = False) -> str:
         choice = _first_choice(answer, self.spec)
-        text = choice.get("text")
+        if chat:
+            message = choice.get("message")
+            if not isinstance(message, dict) or not isinstance(message.get("content") or "", str):
+                raise ApiError(f"{self.spec.base_url} is not an OpenAI-compatible chat server: its answer has no "
+                               "choices[0].message.content")
+            text = message.get("content") or ""  # null content: an empty answer
+        else:
+            text = choice.get("text")
         if not isinstance(text, str):
             raise ApiError(f"{self.spec.base_url} is not an OpenAI-compatible completions server: its answer has no "
                            "choices[0].text")
@@ -561,8 +591,11 @@ class ApiBackend(Backend):
 
     def describe(self) -> dict[str, object]:
         usage = self.client.usage
-        return {"backend": self.name, "device": self.device, "dtype": None, "architecture": None,
+        chat = {"chat": self.chat_used} if self.chat_used else {}
+        endpoint = "chat/completions" if self.chat_used else "completions"
+        return {"backend": self.name, "device": self.device, "dtype": None, "architecture": None, **chat,
                 "model_path": None, "api": {"base_url": self.spec.base_url, "model": self.spec.model,
+                                            "endpoint": endpoint,
                                             "identity": "sha256 of base_url + model + extra_body",
                                             "extra_body": dict(self.spec.extra_body),
                                             "concurrency": self.spec.concurrency,
@@ -584,14 +617,14 @@ def _int(value: Any) -> int:
 
 # --- the dry-run's estimate --------------------------------------------------------------------
 def estimate(spec: ApiSpec, prompts: Sequence[str], max_new_tokens: int, texts: Sequence[str],
-             cache_dir: str | os.PathLike[str] | None) -> dict[str, int]:
+             cache_dir: str | os.PathLike[str] | None, chat: bool = False) -> dict[str, int]:
     """Requests and tokens one extraction would ask for, those the cache already holds left out.
 
     Prompt tokens are estimated at 4 bytes each (no tokenizer is at hand for a remote model); answer
     tokens are the budget's upper bound. The first probe's determinism check counts as one more request.
     """
     cached = read_cache(Path(cache_dir) / CACHE_FILE) if cache_dir else {}
-    todo = [p for p in prompts if request_key("completions", generate_body(spec, p, max_new_tokens)) not in cached]
+    todo = [p for p in prompts if request_key(*generation_request(spec, p, max_new_tokens, chat)) not in cached]
     scored = [t for t in texts if request_key("completions", score_body(spec, t)) not in cached]
     check = 1 if prompts else 0
     prompt_tokens = sum(_tokens(p) for p in todo + list(prompts[:check])) + sum(_tokens(t) for t in scored)
@@ -605,5 +638,5 @@ def _tokens(text: str) -> int:
     return 1 + math.ceil(len(text.encode("utf-8")) / BYTES_PER_TOKEN)
 
 
-__all__ = ["ApiBackend", "ApiClient", "ApiError", "ApiSpec", "ResponseCache", "check_spec", "estimate",
-           "generate_body", "score_body"]
+__all__ = ["ApiBackend", "ApiClient", "ApiError", "ApiSpec", "ResponseCache", "chat_body", "check_spec", "estimate",
+           "generate_body", "generation_request", "score_body"]

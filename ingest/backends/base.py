@@ -3,6 +3,10 @@
 Contract shared by every backend (so that the same weights land at the same DNA through either):
 - the prompt is tokenised without special tokens and the model's BOS token is prepended explicitly
   (when the vocabulary has one): tokenisers and runtimes disagree about adding it themselves;
+- `generate(..., chat=True)` wraps each prompt in the model's own chat template (`chat_template`,
+  rendered by ingest/chat.py for every backend alike) and tokenises that text with special tokens
+  parsed and no BOS of ours (the template places it, as transformers' `apply_chat_template` does); a
+  model without a template gets the raw prompt. `describe()["chat"]` says which ("template" / "raw");
 - decoding is greedy; a response holds only the new tokens, up to (not including) the first
   end-of-generation token, at most `max_new_tokens` tokens, decoded without special tokens;
 - `score(text)` = (Σ log p(token_k | BOS, tokens_<k) over the text's tokens, UTF-8 byte count of the text);
@@ -39,7 +43,8 @@ def default_threads() -> int:
 def fit_to_context(
     ids: list[int], max_new_tokens: int, context: int | None, keep_bos: bool, model_path: object
 ) -> list[int]:
-    """Drop the oldest prompt tokens (keeping BOS) when prompt + budget exceed the context."""
+    """Drop the oldest prompt tokens (keeping the first when `keep_bos`) when prompt + budget exceed the
+    context. Callers pass `keep_bos` only when ids[0] is BOS: a chat template may not start with it."""
     if context is None or len(ids) + max_new_tokens <= context:
         return ids
     room = context - max_new_tokens
@@ -63,19 +68,45 @@ class Backend(ABC):
         self.device: str = "cpu"
         self.dtype: str | None = None
         self.tokens_generated = 0  # new tokens produced so far (EOS excluded)
+        self.chat_used: str | None = None  # the last generate(chat=True): "template" or "raw"; None: not asked
 
     @abstractmethod
     def generate(self, prompts: Sequence[str], max_new_tokens: int,
-                 progress: ProgressFn | None = None) -> list[str]:
-        """Greedy responses, one per prompt, in the prompts' order."""
+                 progress: ProgressFn | None = None, *, chat: bool = False) -> list[str]:
+        """Greedy responses, one per prompt, in the prompts' order (`chat`: through the chat template)."""
+
+    # -- chat templates -----------------------------------------------------------------------------
+    @property
+    def chat_template(self) -> str | None:
+        """The model's own Jinja chat template, or None when it has none."""
+        return None
+
+    def chat_specials(self) -> tuple[str, str]:
+        """The (bos_token, eos_token) strings a chat template sees ("" where the vocabulary has none)."""
+        return "", ""
+
+    def chat_prompts(self, prompts: Sequence[str], chat: bool) -> list[str] | None:
+        """The prompts rendered through the chat template, or None when they go raw (chat not asked, or the
+        model has no template); records which in `chat_used`."""
+        template = self.chat_template if chat else None
+        self.chat_used = None if not chat else ("template" if template else "raw")
+        if not template:
+            return None
+        from ingest.chat import render_chat
+
+        bos, eos = self.chat_specials()
+        return [render_chat(template, p, bos_token=bos, eos_token=eos, source=self.model_path) for p in prompts]
 
     @abstractmethod
     def score(self, texts: Sequence[str]) -> list[tuple[float, int]]:
         """(sum of token log-probs given BOS, UTF-8 byte count) per text."""
 
     def describe(self) -> dict[str, object]:
-        return {"backend": self.name, "device": self.device, "dtype": self.dtype,
-                "architecture": self.architecture, "model_path": str(self.model_path)}
+        out: dict[str, object] = {"backend": self.name, "device": self.device, "dtype": self.dtype,
+                                  "architecture": self.architecture, "model_path": str(self.model_path)}
+        if self.chat_used:
+            out["chat"] = self.chat_used
+        return out
 
     def close(self) -> None:  # noqa: B027 - optional for backends without resources
         """Free the model's memory."""

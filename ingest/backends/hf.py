@@ -138,8 +138,25 @@ class HFBackend(Backend):
         ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
         return ([self.bos_id] if self.bos_id is not None else []) + list(ids)
 
+    def _encode_chat(self, text: str) -> list[int]:
+        """A rendered chat prompt: special tokens in the text parsed, no BOS of ours (the template's)."""
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
     def _fit(self, ids: list[int], max_new_tokens: int) -> list[int]:
-        return fit_to_context(ids, max_new_tokens, self.max_positions, self.bos_id is not None, self.model_path)
+        keep_bos = self.bos_id is not None and ids[:1] == [self.bos_id]
+        return fit_to_context(ids, max_new_tokens, self.max_positions, keep_bos, self.model_path)
+
+    # -- chat template --------------------------------------------------------------------------------
+    @property
+    def chat_template(self) -> str | None:
+        """tokenizer.chat_template ("default" of several; None when absent)."""
+        template = getattr(self.tokenizer, "chat_template", None)
+        if isinstance(template, dict):
+            template = template.get("default")
+        return template if isinstance(template, str) and template else None
+
+    def chat_specials(self) -> tuple[str, str]:
+        return str(self.tokenizer.bos_token or ""), str(self.tokenizer.eos_token or "")
 
     def _auto_batch(self, max_len: int) -> int:
         """Sequences that fit in a quarter of free memory: KV cache + activations + logits per sequence."""
@@ -171,13 +188,15 @@ class HFBackend(Backend):
         return self.decode == "compiled" or self.device.startswith("cuda")
 
     def generate(self, prompts: Sequence[str], max_new_tokens: int,
-                 progress: ProgressFn | None = None) -> list[str]:
+                 progress: ProgressFn | None = None, *, chat: bool = False) -> list[str]:
         torch = self._torch
         from transformers import GenerationConfig
 
         if max_new_tokens < 1:
             raise InputError(f"max_new_tokens={max_new_tokens}: expected at least 1")
-        encoded = [self._fit(self._encode(p), max_new_tokens) for p in prompts]
+        rendered = self.chat_prompts(prompts, chat)
+        ids = [self._encode(p) for p in prompts] if rendered is None else [self._encode_chat(t) for t in rendered]
+        encoded = [self._fit(i, max_new_tokens) for i in ids]
         order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))  # longest first: OOM shows early
         gen_config = GenerationConfig(
             max_new_tokens=max_new_tokens, do_sample=False, num_beams=1, repetition_penalty=1.0,

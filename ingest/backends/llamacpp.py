@@ -8,7 +8,9 @@ responses up to float noise; `describe()` records which one ran ("decode") in th
 Greedy here means top_k = 1 with every other sampler neutral (temperature 0, top_p 1, min_p 0, no
 repetition penalty — llama-cpp-python's completion API applies a 1.1 penalty by default, which
 would make its output differ from transformers' greedy search). BOS is prepended by us, the prompt is
-tokenised without special tokens, generation stops at any end-of-generation token.
+tokenised without special tokens, generation stops at any end-of-generation token. With `chat=True` the
+prompt is the GGUF's own `tokenizer.chat_template` rendered by ingest/chat.py (not llama.cpp's template
+engine, so the text equals the transformers backend's), tokenised with special tokens parsed, no BOS added.
 
 Before llama.cpp sees a file, `check_gguf` reads its header with the `gguf` package, so a truncated
 or corrupt file, or an architecture llama.cpp does not know, is reported as such (llama.cpp itself
@@ -200,14 +202,41 @@ class LlamaCppBackend(Backend):
         ids = llm.tokenize(text.encode("utf-8"), add_bos=False, special=False) if text else []
         return ([self.bos_id] if self.bos_id is not None else []) + list(ids)
 
+    def _encode_chat(self, text: str) -> list[int]:
+        """A rendered chat prompt: special tokens in the text parsed, no BOS of ours (the template's)."""
+        return list(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
     def _fit(self, ids: list[int], max_new_tokens: int) -> list[int]:
-        return fit_to_context(ids, max_new_tokens, self.n_ctx, self.bos_id is not None, self.model_path)
+        keep_bos = self.bos_id is not None and ids[:1] == [self.bos_id]
+        return fit_to_context(ids, max_new_tokens, self.n_ctx, keep_bos, self.model_path)
+
+    # -- chat template --------------------------------------------------------------------------------
+    @property
+    def chat_template(self) -> str | None:
+        """The GGUF metadata key `tokenizer.chat_template` (None when absent)."""
+        template = (getattr(self.llm, "metadata", None) or {}).get("tokenizer.chat_template")
+        return template if isinstance(template, str) and template else None
+
+    def chat_specials(self) -> tuple[str, str]:
+        return self._token_text(self.bos_id), self._token_text(self.eos_id)
+
+    def _token_text(self, token: int | None) -> str:
+        """A special token's text as the template sees it ("" for none)."""
+        if token is None:
+            return ""
+        try:
+            return self.llm.detokenize([token], special=True).decode("utf-8", errors="replace")
+        except Exception:  # noqa: BLE001 - a piece over llama-cpp-python's 32-byte buffer: read the vocabulary
+            vocab = self._llama_cpp.llama_model_get_vocab(self.llm.model)
+            return (self._llama_cpp.llama_vocab_get_text(vocab, token) or b"").decode("utf-8", errors="replace")
 
     def generate(self, prompts: Sequence[str], max_new_tokens: int,
-                 progress: ProgressFn | None = None) -> list[str]:
+                 progress: ProgressFn | None = None, *, chat: bool = False) -> list[str]:
         if max_new_tokens < 1:
             raise InputError(f"max_new_tokens={max_new_tokens}: expected at least 1")
-        encoded = [self._fit(self._encode(prompt), max_new_tokens) for prompt in prompts]
+        rendered = self.chat_prompts(prompts, chat)
+        ids = [self._encode(p) for p in prompts] if rendered is None else [self._encode_chat(t) for t in rendered]
+        encoded = [self._fit(i, max_new_tokens) for i in ids]
         every = max(1, len(prompts) // 20)
         done = 0
 

@@ -78,6 +78,11 @@ class Seq2SeqBackend(HFBackend):
     def describe(self) -> dict[str, object]:
         return {**super().describe(), "encoder_decoder": True, "score_source": "empty"}
 
+    @property
+    def chat_template(self) -> str | None:
+        """None: an encoder-decoder model reads the probe as its source; chat=True gives the raw probe."""
+        return None
+
     # -- inputs ---------------------------------------------------------------------------------------
     def _source(self, text: str) -> list[int]:
         """The encoder's input: the text with the tokenizer's own special tokens, cut to the positions."""
@@ -111,11 +116,13 @@ class Seq2SeqBackend(HFBackend):
         return max(1, min(MAX_BATCH, int(_available_ram() // 4 // max(per_seq, 1))))
 
     # -- generation -----------------------------------------------------------------------------------
-    def generate(self, prompts: Sequence[str], max_new_tokens: int, progress: ProgressFn | None = None) -> list[str]:
+    def generate(self, prompts: Sequence[str], max_new_tokens: int, progress: ProgressFn | None = None, *,
+                 chat: bool = False) -> list[str]:
         from transformers import GenerationConfig
 
         if max_new_tokens < 1:
             raise InputError(f"max_new_tokens={max_new_tokens}: expected at least 1")
+        self.chat_prompts(prompts, chat)  # no template: records "raw" when chat was asked
         encoded = [self._source(p) for p in prompts]
         order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
         gen_config = GenerationConfig(

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from kb.cli.options import ArtifactsOpt, JsonOpt, MaxNewTokensOpt, ProbesOpt, QuietOpt
+from kb.cli.options import ArtifactsOpt, ChatTemplateOpt, JsonOpt, MaxNewTokensOpt, ProbesOpt, QuietOpt
 from kb.cli.output import Progress, emit, table
 from ingest.extract import DEFAULT_MAX_NEW_TOKENS, EmptyResponsesWarning, default_protocol, extract_dna
 
@@ -22,6 +22,7 @@ def extract(
     path: Annotated[Path, typer.Argument(help="Model folder (config.json + weights) or .gguf file.")],
     probes: ProbesOpt = None,
     max_new_tokens: MaxNewTokensOpt = None,
+    chat_template: ChatTemplateOpt = False,
     backend: Annotated[Optional[str], typer.Option("--backend", help="Force transformers or llama-cpp.")] = None,
     embedder: Annotated[Optional[Path], typer.Option("--embedder", help="Local sentence-transformers folder (default: all-MiniLM-L6-v2).")] = None,
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Generation batch size (transformers; default: from free memory).")] = None,
@@ -32,7 +33,8 @@ def extract(
     quiet: QuietOpt = False,
 ) -> None:
     """Extract a model's DNA (greedy responses to the probes, embedded and projected)."""
-    protocol = default_protocol(probes or 600, max_new_tokens or DEFAULT_MAX_NEW_TOKENS, embedder=embedder)
+    protocol = default_protocol(probes or 600, max_new_tokens or DEFAULT_MAX_NEW_TOKENS, embedder=embedder,
+                                chat_template=chat_template)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", EmptyResponsesWarning)
         result = extract_dna(path, protocol, backend=backend, artifacts=artifacts, force=force,
@@ -45,6 +47,7 @@ def extract(
         {"field": "fingerprint", "value": result.fingerprint[:16]},
         {"field": "protocol", "value": result.protocol.id},
         {"field": "backend", "value": result.backend},
+        *([{"field": "chat", "value": result.meta.get("chat", "raw")}] if protocol.chat_template else []),
         {"field": "reused", "value": result.reused},
         {"field": "probes", "value": len(result.responses)},
         {"field": "empty responses", "value": result.n_empty},

@@ -9,7 +9,9 @@ import typer
 
 from ingest.api import estimate as _estimate, ingest as _ingest, make_protocol
 from kb.cli.app import store_from
-from kb.cli.options import ArtifactsOpt, JsonOpt, MaxNewTokensOpt, ProbesOpt, ProtocolFileOpt, QuietOpt
+from kb.cli.options import (
+    ArtifactsOpt, ChatTemplateOpt, JsonOpt, MaxNewTokensOpt, ProbesOpt, ProtocolFileOpt, QuietOpt,
+)
 from kb.cli.output import Progress, emit, table
 from kb.errors import DnaKbError, InputError
 from kb.protocol import DnaProtocol
@@ -29,6 +31,7 @@ def ingest(
     ray: Annotated[Optional[str], typer.Option("--ray", help="Run extraction as Ray tasks at ADDRESS (auto, ray://host:10001, or local).")] = None,
     probes: ProbesOpt = None,
     max_new_tokens: MaxNewTokensOpt = None,
+    chat_template: ChatTemplateOpt = False,
     protocol_file: ProtocolFileOpt = None,
     artifacts: ArtifactsOpt = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan only and write nothing: per model the action, the tokens to generate, an API model's requests, and a local model's wall time estimated from a short run of it.")] = False,
@@ -37,12 +40,13 @@ def ingest(
 ) -> None:
     """Ingest the models of a manifest: fingerprint, extract DNA in workers, store; resumable, idempotent."""
     protocol = None
+    options_given = probes is not None or max_new_tokens is not None or chat_template
     if protocol_file is not None:
-        if probes is not None or max_new_tokens is not None:
-            raise InputError("give either --protocol or --probes/--max-new-tokens, not both")
+        if options_given:
+            raise InputError("give either --protocol or --probes/--max-new-tokens/--chat-template, not both")
         protocol = DnaProtocol.load(protocol_file)
-    elif probes is not None or max_new_tokens is not None:
-        protocol = make_protocol(probes, max_new_tokens)
+    elif options_given:
+        protocol = make_protocol(probes, max_new_tokens, chat_template=chat_template)
     if dry_run:
         with store_from(ctx) as store:
             plan = _estimate(manifest, store, protocol=protocol, force=force, artifacts=artifacts,

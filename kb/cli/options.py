@@ -15,6 +15,9 @@ ArtifactsOpt = Annotated[Optional[Path], typer.Option(
     help="Artifact store folder (default: the one the KB's ingest used, else ~/.cache/dnakb/artifacts).")]
 ProbesOpt = Annotated[Optional[int], typer.Option("--probes", min=1, help="Number of probes (the first N of the probe set).")]
 MaxNewTokensOpt = Annotated[Optional[int], typer.Option("--max-new-tokens", min=1, help="Token budget per response.")]
+ChatTemplateOpt = Annotated[bool, typer.Option(
+    "--chat-template", help="Probe each model through its own chat template (a protocol field; models without "
+    "one get the raw probe).")]
 BootstrapOpt = Annotated[int, typer.Option("--bootstrap", min=0, help="Bootstrap replicates for edge support (0 = none).")]
 ChannelsOpt = Annotated[Optional[str], typer.Option(
     "--channels", help="Evidence channels to use, comma-separated (default: all; see kb/channels/).")]

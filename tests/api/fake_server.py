@@ -1,4 +1,5 @@
-"""A real HTTP server on 127.0.0.1 that speaks (and, on purpose, breaks) OpenAI's /v1/completions.
+"""A real HTTP server on 127.0.0.1 that speaks (and, on purpose, breaks) OpenAI's /v1/completions and
+/v1/chat/completions (whose answer, the user message's words reversed in capitals, differs from /completions').
 
 The request's `model` picks the behaviour, so one server serves a whole manifest of misbehaving
 models. `ok` answers deterministically from the prompt (the words reversed, cut at `max_tokens` words)
@@ -25,6 +26,7 @@ class FakeOpenAI:
     def __init__(self) -> None:
         self.requests: Counter[str] = Counter()
         self.seen: Counter[tuple[str, str]] = Counter()
+        self.endpoints: Counter[str] = Counter()
         self.in_flight = 0
         self.max_in_flight = 0
         self.fail_after: int | None = None
@@ -50,6 +52,7 @@ class FakeOpenAI:
         with self.lock:
             self.requests.clear()
             self.seen.clear()
+            self.endpoints.clear()
             self.max_in_flight = 0
             self.fail_after = None
 
@@ -75,19 +78,25 @@ class FakeOpenAI:
 
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                if not self.path.endswith("/v1/completions"):
+                chat = self.path.endswith("/v1/chat/completions")
+                if not (chat or self.path.endswith("/v1/completions")):
                     self.send(404, b'{"detail":"Not Found"}')
                     return
                 body = json.loads(raw)
                 model = body.get("model", "")
+                prompt = body["messages"][-1]["content"] if chat else body.get("prompt", "")
                 with fake.lock:
                     fake.requests[model] += 1
-                    fake.seen[(model, body.get("prompt", ""))] += 1
-                    seen = fake.seen[(model, body.get("prompt", ""))]
+                    fake.endpoints[self.path.rsplit("/v1/", 1)[1]] += 1
+                    fake.seen[(model, prompt)] += 1
+                    seen = fake.seen[(model, prompt)]
                     total = fake.requests[model]
                     fake.in_flight += 1
                     fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
                 try:
+                    if chat and model in ("ok", "slow"):
+                        self.send(200, json.dumps(chat_completion(body)).encode())
+                        return
                     self.answer(model, body, seen, total)
                 finally:
                     with fake.lock:
@@ -148,3 +157,15 @@ def completion(body: dict[str, Any], *, empty: bool = False, long: bool = False,
             "system_fingerprint": "fp_fake", "choices": [choice],
             "usage": {"prompt_tokens": len(words) + 1, "completion_tokens": len(answer),
                       "total_tokens": len(words) + 1 + len(answer)}}
+
+
+def chat_completion(body: dict[str, Any]) -> dict[str, Any]:
+    """A /chat/completions answer: the user message's words reversed in capitals, cut at `max_tokens` words."""
+    words = str(body["messages"][-1]["content"]).split()
+    answer = [w.upper() for w in reversed(words)][: int(body.get("max_tokens") or 16)]
+    return {"id": "chatcmpl-fake", "object": "chat.completion", "model": body.get("model"),
+            "system_fingerprint": "fp_fake",
+            "choices": [{"index": 0, "finish_reason": "length",
+                         "message": {"role": "assistant", "content": " ".join(answer)}}],
+            "usage": {"prompt_tokens": len(words) + 4, "completion_tokens": len(answer),
+                      "total_tokens": len(words) + 4 + len(answer)}}

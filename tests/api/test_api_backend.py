@@ -7,7 +7,9 @@ import json
 
 import pytest
 
-from ingest.backends.api import ApiBackend, ApiError, ApiSpec, ResponseCache, check_spec, estimate, generate_body
+from ingest.backends.api import (
+    ApiBackend, ApiError, ApiSpec, ResponseCache, chat_body, check_spec, estimate, generate_body,
+)
 from kb.errors import InputError
 
 PROMPTS = ["the cat sat on the mat", "a dog runs in the park", "birds sing at dawn", "rain falls on the roof"]
@@ -149,3 +151,25 @@ def test_estimate_counts_what_a_run_asks_and_leaves_out_the_cache(fake, tmp_path
     assert api.usage()["requests"] == before["requests"]
     after = estimate(spec, PROMPTS, 3, texts, tmp_path)
     assert (after["requests"], after["cached"]) == (1, len(PROMPTS) + len(texts))
+
+
+def test_chat_asks_chat_completions_and_never_mixes_with_raw_answers(fake, tmp_path):
+    api = backend(fake, "ok", tmp_path)
+    raw = api.generate(PROMPTS, 3)
+    assert "chat" not in api.describe() and api.describe()["api"]["endpoint"] == "completions"
+    chat = api.generate(PROMPTS, 3, chat=True)
+    assert chat == ["MAT THE ON", "PARK THE IN", "DAWN AT SING", "ROOF THE ON"] and chat != raw
+    assert (fake.endpoints["completions"], fake.endpoints["chat/completions"]) == (5, 5)  # the cache held raw apart
+    meta = api.describe()
+    assert meta["chat"] == "template" and meta["api"]["endpoint"] == "chat/completions"
+    body = chat_body(api.spec, "x y", 3)
+    assert body["messages"] == [{"role": "user", "content": "x y"}] and "prompt" not in body
+    assert (body["temperature"], body["seed"], body["max_tokens"]) == (0.0, 0, 3)
+
+    again = backend(fake, "ok", tmp_path)  # a rerun: both kinds come from the cache, each its own
+    assert again.generate(PROMPTS, 3, chat=True) == chat and again.generate(PROMPTS, 3) == raw
+    assert again.usage()["cached"] == 2 * len(PROMPTS) and fake.endpoints["chat/completions"] == 6
+    assert estimate(api.spec, PROMPTS, 3, [], tmp_path, chat=True)["cached"] == len(PROMPTS)
+    assert estimate(api.spec, PROMPTS, 3, [], tmp_path / "other", chat=True)["cached"] == 0
+    with pytest.raises(ApiError, match=r"not an OpenAI-compatible chat server: its answer has no choices\[0\]\.message"):
+        backend(fake, "ok-no-logprobs", tmp_path / "x").generate(PROMPTS[:1], 3, chat=True)

@@ -73,7 +73,7 @@ class _ApiOnly(Backend):
 
     name = "api"
 
-    def generate(self, prompts: Sequence[str], max_new_tokens: int, progress=None) -> list[str]:
+    def generate(self, prompts: Sequence[str], max_new_tokens: int, progress=None, *, chat: bool = False) -> list[str]:
         return ["ok" for _ in prompts]
 
     def score(self, texts: Sequence[str]) -> list[tuple[float, int]]:

@@ -31,6 +31,15 @@ def test_backend_contract_batched_equals_one_at_a_time(seq2seq_zoo, name):
     assert backend.describe()["encoder_decoder"] is True and backend.describe()["score_source"] == "empty"
 
 
+def test_chat_is_the_raw_probe_for_an_encoder_decoder(seq2seq_zoo):
+    """An encoder-decoder model reads the probe as its source: no chat template, chat=True answers raw."""
+    with load_backend(seq2seq_zoo.parent / "t5-s", n_threads=1) as backend:
+        assert backend.chat_template is None
+        raw = backend.generate(PROMPTS, 8)
+        assert "chat" not in backend.describe()
+        assert backend.generate(PROMPTS, 8, chat=True) == raw and backend.describe()["chat"] == "raw"
+
+
 def test_every_channel_and_the_weight_names(seq2seq_zoo, tmp_path):
     t5 = extract(seq2seq_zoo.parent / "t5-s", protocol(), artifacts=tmp_path, n_threads=1)
     bart = extract(seq2seq_zoo.parent / "bart-s", protocol(), artifacts=tmp_path, n_threads=1)
