@@ -6,7 +6,8 @@ that name). Rendering it here, rather than through transformers' `apply_chat_tem
 llama.cpp's C++ template engine on the other, gives both backends byte-identical prompt text, so the same
 weights still land at the same DNA. The environment is transformers' (sandboxed, `trim_blocks`,
 `lstrip_blocks`, `loopcontrols`, `raise_exception`, `strftime_now`, a `tojson` that does not escape
-HTML), so the text equals what `apply_chat_template(add_generation_prompt=True)` renders.
+HTML), so the text equals what `apply_chat_template(add_generation_prompt=True)` renders (except that
+`strftime_now` answers a fixed date, `PROBE_DATE`).
 
 The probe is one user message; the template decides every special token, BOS included: a chat prompt is
 tokenised with special tokens parsed and no BOS of ours prepended (as `apply_chat_template` does).
@@ -30,8 +31,13 @@ def _raise_exception(message: Any) -> None:
     raise _Raised(str(message))
 
 
+PROBE_DATE = datetime(2025, 1, 1)
+"""What a template's `strftime_now` sees (Llama 3 templates print today's date into the system turn):
+one fixed day, so a model's DNA does not depend on the day it was extracted."""
+
+
 def _strftime_now(fmt: str) -> str:
-    return datetime.now().strftime(fmt)
+    return PROBE_DATE.strftime(fmt)
 
 
 def _tojson(value: Any, ensure_ascii: bool = False, indent: int | None = None, separators: Any = None,

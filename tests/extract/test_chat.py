@@ -3,7 +3,6 @@ through byte-identical prompt text and the same token ids; a model without a tem
 
 from __future__ import annotations
 
-import re
 
 import pytest
 
@@ -34,7 +33,7 @@ def test_render_chatml_and_bos_templates():
     assert render_chat(CHAT_TEMPLATE, "Hi", bos_token="", eos_token="") == "user: Hi\nassistant:"
     # the globals and filters transformers gives templates
     year = render_chat("{{ strftime_now('%Y') }}|{{ messages | tojson }}", "é<b>", bos_token="", eos_token="")
-    assert re.fullmatch(r'\d{4}\|\[\{"role": "user", "content": "é<b>"\}\]', year)
+    assert year == '2025|[{"role": "user", "content": "é<b>"}]'  # a fixed date: the DNA does not age
     loops = "{% for m in messages %}{% if loop.first %}{% break %}{% endif %}x{% endfor %}ok"
     assert render_chat(loops, "p", bos_token="", eos_token="") == "ok"
 
