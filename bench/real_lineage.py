@@ -264,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     from ingest.api import make_protocol
     from eval_random import print_table, score_manifest
 
-    protocol = dataclasses.replace(make_protocol(args.probes, args.tokens), chat_template=not args.no_chat)
+    protocol = make_protocol(args.probes, args.tokens, chat_template=not args.no_chat)
     kb = args.dir / f"kb-{protocol.id}"
     row, runs = score_manifest(manifest, protocol, kb, artifacts=args.dir / "artifacts", jobs=args.jobs,
                                bootstrap=args.bootstrap, say=say)

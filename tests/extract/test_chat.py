@@ -3,7 +3,6 @@ through byte-identical prompt text and the same token ids; a model without a tem
 
 from __future__ import annotations
 
-
 import pytest
 
 from ingest.backends import load_backend
