@@ -2,8 +2,10 @@
 
 A weight average m = (1 − t)·a + t·b, give or take a little training, lies on the segment between its
 parents in any channel that is linear in the weights (the weight sketch is): m = a + t(b − a) + h with
-‖h‖/‖b − a‖ < `MERGE_HEIGHT` and `MERGE_T` ≤ t ≤ 1 − `MERGE_T` (so m is not merely a near copy of a
-or b), and a, b not near copies of each other. m may then only take a or b as parent, a and b may not
+‖h‖ < `MERGE_HEIGHT`·‖b − a‖ + ρ‖m‖ and `MERGE_T` ≤ t ≤ 1 − `MERGE_T` (so m is not merely a near copy
+of a or b), and a, b not near copies of each other. ρ is the rounding noise of m's number format
+(evidence.rounding_noise): a merge saved in bf16 is the exact average rounded once, and for fine-tunes of
+a real model, which differ by about three bf16 roundings, that rounding is most of the height. m may then only take a or b as parent, a and b may not
 descend from m, and m gets the other one as a second parent (relation merge).
 
 Copies of one model count once among a model's neighbours, and only the source of a copy class can be
@@ -22,7 +24,7 @@ import numpy as np
 from kb.channels import REGISTRY, Channel
 from kb.lineage.copies import COPY_NEAR
 from kb.lineage.costs import QUANT_NEAR_WEIGHTS
-from kb.lineage.evidence import ModelEvidence, comparable_groups
+from kb.lineage.evidence import ModelEvidence, comparable_groups, rounding_noise
 
 MERGE_HEIGHT = 0.05
 MERGE_T = 0.15
@@ -36,10 +38,13 @@ def merge_channel() -> Channel | None:
 
 def find_merges(
     evs: Sequence[ModelEvidence], distances: dict[str, np.ndarray], *, use_dates: bool = True,
-    neighbours: int = MERGE_NEIGHBOURS,
+    neighbours: int = MERGE_NEIGHBOURS, classes: np.ndarray | None = None,
 ) -> dict[int, tuple[int, int, float, float]]:
     """m -> (a, b, t, relative height) for models lying on a segment between two others, judged by
-    the first linear channel of the registry that the models carry."""
+    the first linear channel of the registry that the models carry. `classes` (copies.copy_classes)
+    says which models are copies of one another; without it, copies are pairs within `COPY_NEAR`.
+    Copy classes matter for real checkpoints: two fine-tunes of one base may lie closer together
+    than `COPY_NEAR` and still be distinct models, and the merge of two of them a distinct third."""
     linear = merge_channel()
     if linear is None:
         return {}
@@ -52,7 +57,9 @@ def find_merges(
         g = x @ x.T
         sub = distances[linear.name][np.ix_(rows, rows)]
         for li, m in enumerate(rows):
-            order = np.array(_distinct_neighbours(sub, li, unit, neighbours))
+            same = (None if classes is None else
+                    classes[np.asarray(rows)][:, None] == classes[np.asarray(rows)][None, :])
+            order = np.array(_distinct_neighbours(sub, li, unit, neighbours, same))
             if order.size < 2:
                 continue
             ia, ib = np.triu_indices(order.size, 1)
@@ -63,8 +70,10 @@ def find_merges(
             with np.errstate(divide="ignore", invalid="ignore"):
                 t = dot / ab2
                 h = np.sqrt(np.clip(am2 - t * t * ab2, 0.0, None) / ab2)  # ‖m − a − t(b − a)‖/‖b − a‖
-            ok = ((sub[a, b] / unit >= 2 * QUANT_NEAR_WEIGHTS)  # a ≠ b in weights
-                  & (t >= MERGE_T) & (t <= 1 - MERGE_T) & (h < MERGE_HEIGHT))
+                rounding = rounding_noise(evs[m].precision) * np.sqrt(g[li, li] / ab2)  # ρ‖m‖/‖b − a‖
+            apart = sub[a, b] / unit >= 2 * QUANT_NEAR_WEIGHTS if same is None else ~same[a, b]
+            ok = (apart  # a ≠ b in weights
+                  & (t >= MERGE_T) & (t <= 1 - MERGE_T) & (h < MERGE_HEIGHT + rounding))
             for q in np.nonzero(ok)[0][np.argsort(h[ok], kind="stable")]:
                 pa, pb = rows[int(a[q])], rows[int(b[q])]
                 if use_dates and not (not_later(evs[pa], evs[m]) and not_later(evs[pb], evs[m])):
@@ -74,12 +83,14 @@ def find_merges(
     return found
 
 
-def _distinct_neighbours(sub: np.ndarray, li: int, unit: float, k: int) -> list[int]:
-    """The `k` nearest models to `li` that are not copies of it or of one already taken: copies of
-    one model (its GGUF files) would otherwise fill the list and hide a merge's other parent."""
+def _distinct_neighbours(sub: np.ndarray, li: int, unit: float, k: int, same: np.ndarray | None = None) -> list[int]:
+    """The `k` nearest models to `li` that are not copies of it or of one already taken (`same`: [i, j]
+    in one copy class; else within `COPY_NEAR`): copies of one model (its GGUF files) would otherwise
+    fill the list and hide a merge's other parent."""
+    copies = same if same is not None else sub / unit < COPY_NEAR
     taken: list[int] = []
     for j in np.argsort(sub[li], kind="stable"):
-        if j != li and sub[li, j] / unit >= COPY_NEAR and all(sub[j, q] / unit >= COPY_NEAR for q in taken):
+        if j != li and not copies[li, j] and not any(copies[j, q] for q in taken):
             taken.append(int(j))
             if len(taken) == k:
                 break

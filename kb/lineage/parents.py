@@ -71,7 +71,7 @@ def family_parents(
     cost, code, raw = pairs.cost, pairs.code, pairs.raw
     edge_cost, allowed, lexical, classes = edge_costs(evs, pairs, use_dates=options.use_dates,
                                                       use_declared=options.use_declared)
-    merges = find_merges(evs, ch, use_dates=options.use_dates) if options.use_merges else {}
+    merges = find_merges(evs, ch, use_dates=options.use_dates, classes=classes) if options.use_merges else {}
     is_copy = copy_root_penalty(classes, evs) > 0
     merges = {mi: found for mi, found in merges.items() if not is_copy[mi]}  # a merge's files are its copies
     for mi, (a, b, _t, _h) in merges.items():
@@ -91,8 +91,18 @@ def family_parents(
                 + LATER_ROOT_PENALTY * later.any(axis=0))
 
     def solve(root_cost: np.ndarray) -> np.ndarray:
-        return arborescence(candidates, root_cost + not_root,
-                            dense_max=options.dense_max, k_candidates=options.k_candidates)
+        """The cheapest arborescence in which no merge (nor a file of it) is an ancestor of its own
+        parents: both were there before it. A tree that puts a merge parent below the merge loses the
+        edge from the merge (or its file) to the child on that path, and is solved again."""
+        costs = candidates.copy()
+        for _ in range(m):
+            parent = arborescence(costs, root_cost + not_root,
+                                  dense_max=options.dense_max, k_candidates=options.k_candidates)
+            below = _merge_parent_below(parent, merges, classes)
+            if below is None:
+                break
+            costs[below] = np.inf
+        return parent
 
     parent = solve(root_costs(evs, lexical, ranks, options.use_dates, classes=classes))
     if not (options.use_dates and any(e.released for e in evs)) and m > 2:
@@ -108,6 +118,21 @@ def family_parents(
              for edge in _edges_of(ci, int(parent[ci]), evs, parent, merges, ch, pairs, scales)]
     return [replace(e, direction=direction_of(e, evs, classes, later, options.use_dates),
                     among=_among(e, evs, classes, allowed)) for e in edges]
+
+
+def _merge_parent_below(parent: np.ndarray, merges: dict[int, tuple[int, int, float, float]],
+                        classes: np.ndarray) -> tuple[int, int] | None:
+    """(child, p) for the first merge found with one of its parents below the merge or one of its files
+    (p, its copy class), where child is p's child on the path down to that parent; None when none is."""
+    for mi, (a, b, _t, _h) in sorted(merges.items()):
+        for x in (a, b):
+            node, seen = x, set()
+            while parent[node] >= 0 and node not in seen:
+                seen.add(node)
+                if classes[parent[node]] == classes[mi]:
+                    return node, int(parent[node])
+                node = int(parent[node])
+    return None
 
 
 def _among(edge: ParentEdge, evs: Sequence[ModelEvidence], classes: np.ndarray, allowed: np.ndarray) -> int:

@@ -105,6 +105,54 @@ def test_merge_gets_two_parents_and_dates_bind():
     assert find_merges(evs, channel_distances(evs)) == {}
 
 
+def _bf16_merge(precision: str = "bf16") -> list[ModelEvidence]:
+    """Three fine-tunes of a real-sized base (0.5% apart, as 40 steps at lr 1e-4 move SmolLM2-135M) and
+    the 50/50 merge of two of them, rounded once to its number format (bf16: 0.13% of the weights)."""
+    rng = np.random.default_rng(31)
+    base = rng.normal(size=16 * K2)
+    fts = [base + 5e-3 * rng.normal(size=base.size) for _ in range(3)]
+    merge = (fts[0] + fts[1]) / 2 + 1.3e-3 * rng.normal(size=base.size)
+    text = rng.normal(size=8)
+    return [ev(n, text=text + i, weights=w, signature="s", precision=precision if n == "m" else "bf16", fmt="hf")
+            for i, (n, w) in enumerate((("base", base), ("a", fts[0]), ("b", fts[1]), ("c", fts[2]), ("m", merge)))]
+
+
+def test_a_merge_saved_in_bf16_lies_on_its_segment_up_to_bf16_rounding():
+    """Between fine-tunes of a real model the segment is only a few roundings long: the rounding of the
+    merge's own format is allowed for, and only that (the same height in an f32 file is not a merge)."""
+    evs, distinct = _bf16_merge(), np.arange(5)  # no two are copies (copies.copy_classes)
+    merges = find_merges(evs, channel_distances(evs), use_dates=False, classes=distinct)
+    assert set(merges) == {4} and set(merges[4][:2]) == {1, 2}
+    assert find_merges(_bf16_merge("f32"), channel_distances(evs), use_dates=False, classes=distinct) == {}
+
+
+@pytest.mark.parametrize("seed,with_file", [(0, False), (1, False), (2, False), (0, True), (1, True)])
+def test_a_merge_is_never_an_ancestor_of_its_own_parents(seed, with_file):
+    """Undated, the merge of two fine-tunes is the medoid of their family, and a seed twin of one parent
+    (same data: a correlated update) sits nearer the merge than the base does. Cheapest, the tree hangs
+    the twin, the parent and the base below the merge; both merge parents must still come before it."""
+    rng = np.random.default_rng(seed)
+    base = rng.normal(size=16 * K2)
+    da, db = (5e-3 * rng.normal(size=base.size) for _ in range(2))
+    models = (("base", base), ("a", base + da), ("b", base + db),
+              ("twin", base + 0.7 * da + 3.5e-3 * rng.normal(size=base.size)),
+              ("m", base + (da + db) / 2 + 1.3e-3 * rng.normal(size=base.size)))
+    evs = [ev(n, text=np.full(4, float(i)), weights=w, signature="s", precision="bf16", fmt="hf")
+           for i, (n, w) in enumerate(models)]
+    if with_file:  # the merge's f16 GGUF: a copy of it, just as late
+        evs.append(ev("m-f16", text=np.full(4, 4.0), weights=models[-1][1], signature="s", precision="f16", fmt="gguf"))
+    edges = family_parents(evs, channel_scales(evs), ParentOptions(use_dates=False))
+    parents: dict[str, set[str]] = {}
+    for e in edges:
+        parents.setdefault(evs[e.child].id, set()).add(evs[e.parent].id)
+    assert parents["m"] == {"a", "b"}
+    for start in ("a", "b"):
+        node = start
+        while node in parents:
+            node = min(parents[node])
+            assert node not in ("m", "m-f16")
+
+
 def test_dates_forbid_later_parents_and_declarations_count():
     t = np.array([[0.0, 0.0], [1.0, 0.0], [2.0, 0.0]])
     evs = [ev(n, text=t[i], released=d) for i, (n, d) in
