@@ -4,9 +4,10 @@ A weight average m = (1 − t)·a + t·b, give or take a little training, lies o
 parents in any channel that is linear in the weights (the weight sketch is): m = a + t(b − a) + h with
 ‖h‖ < `MERGE_HEIGHT`·‖b − a‖ + ρ‖m‖ and `MERGE_T` ≤ t ≤ 1 − `MERGE_T` (so m is not merely a near copy
 of a or b), and a, b not near copies of each other. ρ is the rounding noise of m's number format
-(evidence.rounding_noise): a merge saved in bf16 is the exact average rounded once, and for fine-tunes of
-a real model, which differ by about three bf16 roundings, that rounding is most of the height. m may then only take a or b as parent, a and b may not
-descend from m, and m gets the other one as a second parent (relation merge).
+(evidence.rounding_noise): a merge saved in bf16 is the exact average rounded once, and between
+fine-tunes of a real model, about three bf16 roundings apart, that rounding is most of the height.
+m may then only take a or b as parent, a and b may not descend from m, and m gets the other one as a
+second parent (relation merge).
 
 Copies of one model count once among a model's neighbours, and only the source of a copy class can be
 a merge (its GGUF files lie on the same segment, and are copies of it).
@@ -56,9 +57,9 @@ def find_merges(
         x = np.stack([evs[i].vectors[linear.name] for i in rows])
         g = x @ x.T
         sub = distances[linear.name][np.ix_(rows, rows)]
+        own = None if classes is None else classes[np.asarray(rows)]
+        same = None if own is None else own[:, None] == own[None, :]
         for li, m in enumerate(rows):
-            same = (None if classes is None else
-                    classes[np.asarray(rows)][:, None] == classes[np.asarray(rows)][None, :])
             order = np.array(_distinct_neighbours(sub, li, unit, neighbours, same))
             if order.size < 2:
                 continue
