@@ -239,9 +239,11 @@ class EmbeddedStore(GraphStore):
                 break
             except RuntimeError as error:
                 message = str(error).splitlines()[0]
-                # a writer holds the lock, or is checkpointing (a read-only open must then wait too)
+                # a writer holds the lock, or is checkpointing (a read-only open must then wait too);
+                # mid-checkpoint, a reader may find the header ahead of the pages it names
                 locked = "lock" in message.lower() or "checkpoint" in message.lower()
-                if locked and time.monotonic() < deadline:
+                growing = read_only and "out of bounds for file" in message.lower()
+                if (locked or growing) and time.monotonic() < deadline:
                     if not said:
                         self._notice(f"the embedded store at {self.location} is committing in another process: "
                                      f"waiting up to {self._wait:g} s")
