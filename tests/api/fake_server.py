@@ -91,16 +91,10 @@ class FakeOpenAI:
                     fake.seen[(model, prompt)] += 1
                     seen = fake.seen[(model, prompt)]
                     total = fake.requests[model]
-                    fake.in_flight += 1
-                    fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
-                try:
-                    if chat and model in ("ok", "slow"):
-                        self.send(200, json.dumps(chat_completion(body)).encode())
-                        return
-                    self.answer(model, body, seen, total)
-                finally:
-                    with fake.lock:
-                        fake.in_flight -= 1
+                if chat and model in ("ok", "slow"):
+                    self.send(200, json.dumps(chat_completion(body)).encode())
+                    return
+                self.answer(model, body, seen, total)
 
             def answer(self, model: str, body: dict[str, Any], seen: int, total: int) -> None:
                 if model == "html":
@@ -123,8 +117,13 @@ class FakeOpenAI:
                     got = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
                     self.send(401, json.dumps({"error": {"message": f"Incorrect API key provided: {got}."}}).encode())
                 else:
-                    if model == "slow":
+                    if model == "slow":  # in flight while it "thinks", not while the answer is on its way
+                        with fake.lock:
+                            fake.in_flight += 1
+                            fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
                         time.sleep(0.05)
+                        with fake.lock:
+                            fake.in_flight -= 1
                     self.send(200, json.dumps(completion(body, empty=model == "empty", long=model == "long",
                                                          logprobs=model != "ok-no-logprobs")).encode())
 
