@@ -204,6 +204,21 @@ class EmbeddedStore(GraphStore):
             if self._shared:
                 self._close_handle()
 
+    def _writer_active(self) -> bool:
+        """Whether another process holds this store's writer lock (an ingest is running)."""
+        import fcntl
+
+        try:
+            with open(f"{self.location}.writer.lock") as handle:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                except OSError:
+                    return True
+                fcntl.flock(handle, fcntl.LOCK_UN)
+        except OSError:
+            return False
+        return False
+
     def _take_writer_lock(self) -> None:
         import fcntl
 
@@ -240,10 +255,11 @@ class EmbeddedStore(GraphStore):
             except RuntimeError as error:
                 message = str(error).splitlines()[0]
                 # a writer holds the lock, or is checkpointing (a read-only open must then wait too);
-                # mid-checkpoint, a reader may find the header ahead of the pages it names
+                # while a writer works, a reader may also find the file or its WAL mid-write (a header
+                # naming pages not yet on disk, an empty WAL): that is work in progress, not damage
                 locked = "lock" in message.lower() or "checkpoint" in message.lower()
-                growing = read_only and "out of bounds for file" in message.lower()
-                if (locked or growing) and time.monotonic() < deadline:
+                writing = read_only and self._writer_active()
+                if (locked or writing) and time.monotonic() < deadline:
                     if not said:
                         self._notice(f"the embedded store at {self.location} is committing in another process: "
                                      f"waiting up to {self._wait:g} s")
