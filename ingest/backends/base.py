@@ -97,6 +97,21 @@ class Backend(ABC):
         bos, eos = self.chat_specials()
         return [render_chat(template, p, bos_token=bos, eos_token=eos, source=self.model_path) for p in prompts]
 
+    def prompt_ids(self, prompts: Sequence[str], max_new_tokens: int, chat: bool, context: int | None) -> list[list[int]]:
+        """Token ids per prompt as `generate` feeds them: raw (our BOS + the text) or through the chat
+        template (`_encode_chat`: the template's own special tokens), cut to fit `context` with the budget."""
+        rendered = self.chat_prompts(prompts, chat)
+        ids = [self._encode(p) for p in prompts] if rendered is None else [self._encode_chat(t) for t in rendered]
+        bos = getattr(self, "bos_id", None)
+        return [fit_to_context(i, max_new_tokens, context, bos is not None and i[:1] == [bos], self.model_path)
+                for i in ids]
+
+    def _encode(self, text: str) -> list[int]:
+        raise NotImplementedError
+
+    def _encode_chat(self, text: str) -> list[int]:
+        raise NotImplementedError
+
     @abstractmethod
     def score(self, texts: Sequence[str]) -> list[tuple[float, int]]:
         """(sum of token log-probs given BOS, UTF-8 byte count) per text."""

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from kb.errors import DnaKbError, InputError
-from ingest.backends.base import Backend, ProgressFn, default_threads, fit_to_context
+from ingest.backends.base import Backend, ProgressFn, default_threads
 
 MAX_BATCH = 64
 MAX_GPU_BATCH = 1024
@@ -142,10 +142,6 @@ class HFBackend(Backend):
         """A rendered chat prompt: special tokens in the text parsed, no BOS of ours (the template's)."""
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    def _fit(self, ids: list[int], max_new_tokens: int) -> list[int]:
-        keep_bos = self.bos_id is not None and ids[:1] == [self.bos_id]
-        return fit_to_context(ids, max_new_tokens, self.max_positions, keep_bos, self.model_path)
-
     # -- chat template --------------------------------------------------------------------------------
     @property
     def chat_template(self) -> str | None:
@@ -194,9 +190,7 @@ class HFBackend(Backend):
 
         if max_new_tokens < 1:
             raise InputError(f"max_new_tokens={max_new_tokens}: expected at least 1")
-        rendered = self.chat_prompts(prompts, chat)
-        ids = [self._encode(p) for p in prompts] if rendered is None else [self._encode_chat(t) for t in rendered]
-        encoded = [self._fit(i, max_new_tokens) for i in ids]
+        encoded = self.prompt_ids(prompts, max_new_tokens, chat, self.max_positions)
         order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))  # longest first: OOM shows early
         gen_config = GenerationConfig(
             max_new_tokens=max_new_tokens, do_sample=False, num_beams=1, repetition_penalty=1.0,

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from kb.errors import DnaKbError, InputError
-from ingest.backends.base import Backend, ProgressFn, default_threads, fit_to_context
+from ingest.backends.base import Backend, ProgressFn, default_threads
 from ingest.backends.hf import _available_ram
 from ingest.backends.llamacpp_batch import BatchedGreedy, choose_n_seq, model_shape, padded_ctx
 
@@ -206,10 +206,6 @@ class LlamaCppBackend(Backend):
         """A rendered chat prompt: special tokens in the text parsed, no BOS of ours (the template's)."""
         return list(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
-    def _fit(self, ids: list[int], max_new_tokens: int) -> list[int]:
-        keep_bos = self.bos_id is not None and ids[:1] == [self.bos_id]
-        return fit_to_context(ids, max_new_tokens, self.n_ctx, keep_bos, self.model_path)
-
     # -- chat template --------------------------------------------------------------------------------
     @property
     def chat_template(self) -> str | None:
@@ -234,9 +230,7 @@ class LlamaCppBackend(Backend):
                  progress: ProgressFn | None = None, *, chat: bool = False) -> list[str]:
         if max_new_tokens < 1:
             raise InputError(f"max_new_tokens={max_new_tokens}: expected at least 1")
-        rendered = self.chat_prompts(prompts, chat)
-        ids = [self._encode(p) for p in prompts] if rendered is None else [self._encode_chat(t) for t in rendered]
-        encoded = [self._fit(i, max_new_tokens) for i in ids]
+        encoded = self.prompt_ids(prompts, max_new_tokens, chat, self.n_ctx)
         every = max(1, len(prompts) // 20)
         done = 0
 

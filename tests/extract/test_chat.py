@@ -117,13 +117,14 @@ def test_a_model_without_a_template_gets_the_raw_probe(tiny_llama, tiny_llama_gg
 
 
 def test_context_fitting_keeps_bos_only_where_the_template_put_it(chat_llama):
+    long = "word " * 60
     with load_backend(chat_llama["gguf"], n_threads=1) as gg:
-        ids = gg._encode_chat(render_chat(CHAT_TEMPLATE, "word " * 60, bos_token="<s>", eos_token="</s>"))
-        gg.n_ctx = 40
-        fitted = gg._fit(ids, 8)
+        ids = gg._encode_chat(render_chat(CHAT_TEMPLATE, long, bos_token="<s>", eos_token="</s>"))
+        fitted = gg.prompt_ids([long], 8, True, 40)[0]
         assert len(fitted) == 32 and fitted[0] == gg.bos_id and fitted[1:] == ids[-31:]
-        no_bos = gg._encode_chat(render_chat(CHAT_TEMPLATE, "word " * 60, bos_token="", eos_token="</s>"))
-        assert gg.bos_id not in no_bos and gg._fit(no_bos, 8) == no_bos[-32:]
+        gg.chat_specials = lambda: ("", "</s>")  # a template rendered without BOS: nothing to keep
+        no_bos = gg._encode_chat(render_chat(CHAT_TEMPLATE, long, bos_token="", eos_token="</s>"))
+        assert gg.bos_id not in no_bos and gg.prompt_ids([long], 8, True, 40)[0] == no_bos[-32:]
 
 
 def test_smollm2_instruct_answers_through_its_template():
