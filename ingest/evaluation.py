@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 from ingest.api import ingest
 from ingest.zoo.manifest import load_zoo_manifest
-from kb.artifacts import ArtifactEmbeddings
+from kb.artifacts import ArtifactArrays
 from kb.lineage.evaluate import EvalReport, evaluate
 from kb.protocol import DnaProtocol
 from kb.stores import GraphStore
@@ -30,4 +30,4 @@ def evaluate_zoo(
         if report.failed:
             progress and progress(f"warning: {report.failed} zoo model(s) failed to ingest")
     return evaluate(store, true_edges(manifest), bootstrap=bootstrap, run_infer=not use_current,
-                    embeddings=ArtifactEmbeddings(store, artifacts), progress=progress, **infer_options)
+                    arrays=ArtifactArrays(store, artifacts), progress=progress, **infer_options)

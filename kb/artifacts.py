@@ -233,19 +233,20 @@ def artifact_store_for(store: Any, root: str | os.PathLike[str] | None = None) -
     return ArtifactStore(root if root is not None else store.get_meta(ARTIFACTS_META))
 
 
-class ArtifactEmbeddings:
-    """Per-probe embeddings of a KB's models, read from an artifact store: an `EmbeddingsLoader`
-    for `kb.lineage.infer` (model id, protocol id -> embeddings of its finished DNA artifact, or None)."""
+class ArtifactArrays:
+    """Arrays of a KB's models' finished artifacts (per-probe embeddings, per-text log-likelihoods), read
+    from an artifact store: an `ArraysLoader` for `kb.lineage.infer` (model id, protocol id, array
+    name -> the array, or None)."""
 
     def __init__(self, store: Any, root: str | os.PathLike[str] | None = None) -> None:
         self.store = store
         self.cache = artifact_store_for(store, root)
         self._fingerprints: dict[str, dict[str, str]] = {}
 
-    def __call__(self, model_id: str, protocol_id: str) -> np.ndarray | None:
+    def __call__(self, model_id: str, protocol_id: str, name: str) -> np.ndarray | None:
         if protocol_id not in self._fingerprints:
             self._fingerprints[protocol_id] = self.store.fingerprints(protocol_id)
         fingerprint = self._fingerprints[protocol_id].get(model_id)
         if not fingerprint or not self.cache.is_complete(fingerprint, protocol_id):
             return None
-        return self.cache.load_array(fingerprint, protocol_id, "embeddings")
+        return self.cache.load_array(fingerprint, protocol_id, name)

@@ -227,8 +227,22 @@ class Channel(ABC):
         return None
 
     # -- bootstrap -------------------------------------------------------------------------------
+    parts_array: ClassVar[str | None] = None
+    """The artifact array holding the independent parts the stored vector was made from (one row per
+    probe or reference text): a bootstrap replicate resamples them (`parts`, `from_parts`). None: the
+    stored vector is all there is (`bootstrap_draw` then decides)."""
+
+    def parts(self, array: np.ndarray, protocol: DnaProtocol) -> np.ndarray:
+        """What replicates combine, computed once per model from its `parts_array`."""
+        return np.asarray(array, dtype=np.float64)
+
+    def from_parts(self, parts: np.ndarray, counts: np.ndarray, protocol: DnaProtocol) -> np.ndarray:
+        """Vectors (n × dim) of n models over one resample of their parts (n × t × ...): `counts[i]` is
+        how often part i was drawn; all-ones counts give the stored vectors."""
+        raise NotImplementedError(f"channel {self.name} has no parts to resample")
+
     def bootstrap_draw(self, size: int, rng: np.random.Generator) -> np.ndarray | None:
-        """Indices to resample a vector of `size` values by, one draw shared by every model of a
+        """Indices to resample a stored vector of `size` values by, one draw shared by every model of a
         replicate; None holds the channel fixed (its vector has no independent parts)."""
         return None
 

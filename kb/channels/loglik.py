@@ -19,6 +19,7 @@ Cost: one forward pass over ~20-40 tokens per text.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Sequence
@@ -66,6 +67,17 @@ class LoglikChannel(Channel):
                         detail={"descriptor": protocol.channel(self.name), "score_seconds": seconds,
                                 "seconds": seconds})
 
+    parts_array = "loglik_raw"
+
+    def from_parts(self, parts: np.ndarray, counts: np.ndarray, protocol: Any) -> np.ndarray:
+        """The profile of each model over a resample of the texts: A(√c ⊙ (x − x̄_c)), so that squared
+        distances are Σ c_i d_i² as over the resampled list itself (x̄_c: the mean over the draw)."""
+        spec = self.parse(protocol.channel(self.name))
+        x = np.asarray(parts, dtype=np.float64)
+        w = counts.astype(np.float64)
+        centred = x - (x @ w / w.sum())[:, None]
+        return (centred * np.sqrt(w)) @ projection(spec["seed"], x.shape[1], spec["dim"]).T
+
 
 def texts_for(spec: dict[str, Any], reftexts: RefTextSet | None = None) -> list[str]:
     """The texts a descriptor scores; InputError when the shipped set is another one."""
@@ -106,9 +118,13 @@ def per_byte(scores: Sequence[tuple[float, int]]) -> np.ndarray:
     return values
 
 
+@functools.lru_cache(maxsize=4)
 def projection(seed: int, n_texts: int, dim: int = LOGLIK_DIM) -> np.ndarray:
-    """dim x n_texts Gaussian projection with N(0, 1/dim) entries, drawn from `seed`."""
-    return gaussian(seed, f"loglik:{n_texts}", (dim, n_texts), 1.0 / math.sqrt(dim))
+    """dim x n_texts Gaussian projection with N(0, 1/dim) entries, drawn from `seed` (read-only: cached
+    for bootstrap replicates)."""
+    a = gaussian(seed, f"loglik:{n_texts}", (dim, n_texts), 1.0 / math.sqrt(dim)).astype(np.float64)
+    a.flags.writeable = False
+    return a
 
 
 def profile(values: np.ndarray, seed: int, dim: int = LOGLIK_DIM) -> np.ndarray:
@@ -120,8 +136,7 @@ def profile(values: np.ndarray, seed: int, dim: int = LOGLIK_DIM) -> np.ndarray:
     """
     x = np.asarray(values, dtype=np.float64).ravel()
     centred = x - x.mean()  # a per-model offset carries no lineage signal
-    a = projection(seed, x.size, dim).astype(np.float64)
-    return (a @ centred).astype(np.float32)  # E||A(x - y)||^2 = ||x - y||^2
+    return (projection(seed, x.size, dim) @ centred).astype(np.float32)  # E||A(x - y)||^2 = ||x - y||^2
 
 
 CHANNEL = LoglikChannel()

@@ -23,7 +23,7 @@ import numpy as np
 
 from kb.artifacts import Artifact
 from kb.channels.base import Channel, ModelAccess, Produced, Say
-from kb.dna import dna_from_embeddings
+from kb.dna import dna_from_embeddings, project_probes
 from kb.errors import InputError, NotFoundError
 from kb.probes import ProbeSet, load_probes
 from kb.protocol import DnaProtocol
@@ -83,6 +83,15 @@ class TextChannel(Channel):
     @property
     def artifact_name(self) -> str:
         return "dna"
+
+    parts_array = "embeddings"
+
+    def parts(self, array: np.ndarray, protocol: DnaProtocol) -> np.ndarray:
+        return project_probes(array, protocol).astype(np.float32)  # P_i = A_i e_i, once per model
+
+    def from_parts(self, parts: np.ndarray, counts: np.ndarray, protocol: DnaProtocol) -> np.ndarray:
+        t = parts.shape[1]
+        return np.einsum("t,ntl->nl", counts.astype(np.float32), parts) / np.sqrt(t)  # (1/√t) Σ c_i P_i
 
 
 def probes_for(protocol: DnaProtocol, probes: ProbeSet | None = None) -> list[str]:

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from kb.artifacts import ArtifactEmbeddings
+from kb.artifacts import ArtifactArrays
 from kb.cli.app import store_from
 from kb.cli.options import ArtifactsOpt, BootstrapOpt, ChannelsOpt, JsonOpt, NoChannelOpt, QuietOpt, channel_names
 from kb.cli.output import Progress, emit, table
@@ -63,7 +63,7 @@ def infer(
     chosen = channel_names(channels, no_channel)
     with store_from(ctx, write=True) as store:
         result = infer_kb(
-            store, protocol, embeddings=ArtifactEmbeddings(store, artifacts), bootstrap=bootstrap,
+            store, protocol, arrays=ArtifactArrays(store, artifacts), bootstrap=bootstrap,
             min_cluster_size=min_cluster_size, min_samples=min_samples, epsilon=epsilon, channels=chosen,
             use_dates=not no_dates, use_declared=not no_declared, seed=seed, progress=Progress(quiet),
         )

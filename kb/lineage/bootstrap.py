@@ -1,18 +1,17 @@
-"""Bootstrap support of inferred parents (Felsenstein 1985, applied to probes).
+"""Bootstrap support of inferred parents (Felsenstein 1985, applied to probes, texts and tensors).
 
-Each replicate resamples, with replacement and the same draw for every model:
-- probes: text DNAs are recomputed from the stored per-probe projections P_i = A_i e_i
-  (`kb.dna.project_probes`, computed once per model): DNA* = (1/√t) Σ_i c_i P_i with c_i the count
-  of probe i in the replicate — exactly `kb.dna.combine` on the resampled indices, as one einsum;
-- every other channel as it says (`Channel.bootstrap_draw`): the weight sketch resamples its blocks
-  (one per weight matrix), so an edge decided by the weights gets support from resampling its
-  tensors; a channel without independent parts (the log-likelihood profile: only its projection is
-  stored) is held fixed.
+Each replicate resamples every channel's independent parts, with replacement and the same draw for
+every model:
+- a channel whose parts an artifact keeps (`Channel.parts_array`: the text DNA's per-probe
+  embeddings, the log-likelihood profile's per-text values) is recomputed from a resample of them
+  (`Channel.from_parts`), so an edge that rests on a few probes or texts loses support;
+- a channel whose stored vector has parts of its own resamples them (`Channel.bootstrap_draw`: the
+  weight sketch's blocks, one per weight matrix);
+- a model whose parts are missing keeps its stored vector in every replicate.
 Families are held fixed; parents are re-inferred within them with the original channel scales.
-Support of an edge c → p = fraction of replicates in which p is (one of) c's parent(s). A model
-without per-probe embeddings keeps its DNA in every replicate.
+Support of an edge c → p = fraction of replicates in which p is (one of) c's parent(s).
 
-Cost: replicates × `infer_parents` (O(Σ m_f²) each) plus O(replicates · n · t · L) for DNAs.
+Cost: replicates × `infer_parents` (O(Σ m_f²) each) plus O(replicates · n · t · L) for the parts.
 """
 
 from __future__ import annotations
@@ -23,30 +22,43 @@ from dataclasses import replace
 import numpy as np
 
 from kb.channels import REGISTRY
+from kb.channels.base import Channel
 from kb.errors import InputError
 from kb.lineage.costs import Scales
 from kb.lineage.evidence import ModelEvidence
 from kb.lineage.families import FamilyLabels
 from kb.lineage.parents import ParentEdge, ParentOptions, infer_parents
 from kb.progress import step
+from kb.protocol import DnaProtocol
+
+
+Parts = dict[str, dict[int, np.ndarray]]
+"""Channel name -> model index -> that model's parts (`Channel.parts`); one shape per channel."""
 
 
 def bootstrap_support(
     evs: Sequence[ModelEvidence], families: FamilyLabels, edges: Sequence[ParentEdge],
-    projections: dict[int, np.ndarray], *, replicates: int = 100, seed: int = 0,
+    parts: Parts, *, protocol: DnaProtocol | None = None, replicates: int = 100, seed: int = 0,
     scales: Scales, options: ParentOptions = ParentOptions(),
     progress: Callable[[str], None] | None = None,
 ) -> np.ndarray:
-    """Support in [0, 1] per edge (edge order). `projections`: model index -> (t × L) per-probe
-    projections; all must share t and L."""
+    """Support in [0, 1] per edge (edge order). `protocol`: the record the parts were made under
+    (needed when `parts` is not empty)."""
     if replicates < 1:
         raise InputError(f"bootstrap replicates={replicates}: must be at least 1")
-    shapes = {p.shape for p in projections.values()}
-    if len(shapes) > 1:
-        raise InputError(f"per-probe projections of different shapes {sorted(shapes)}: mixed protocols")
+    by_name = {c.name: c for c in REGISTRY}
+    stacks: list[tuple[Channel, list[int], np.ndarray]] = []
+    for name, per_model in sorted(parts.items()):
+        if not per_model:
+            continue
+        shapes = {v.shape for v in per_model.values()}
+        if len(shapes) > 1:
+            raise InputError(f"{name} parts of different shapes {sorted(shapes)}: mixed protocols")
+        if protocol is None:
+            raise InputError("bootstrap over parts needs the protocol record they were made under")
+        rows = sorted(per_model)
+        stacks.append((by_name[name], rows, np.stack([per_model[i] for i in rows])))
     rng = np.random.default_rng(seed)
-    rows = sorted(projections)
-    stack = np.stack([projections[i] for i in rows]).astype(np.float32) if rows else None
     # only families that have an edge need re-inference
     keep = np.isin(families.labels, np.unique([families.labels[e.child] for e in edges]))
     sub_idx = np.nonzero(keep)[0]
@@ -56,22 +68,23 @@ def bootstrap_support(
     hits = np.zeros(len(edges))
     wanted = [(local[e.child], local[e.parent]) for e in edges]
     for r in range(replicates):
-        dnas = {}
-        if stack is not None:
+        remade: dict[tuple[str, int], np.ndarray] = {}  # (channel, model) -> vector of this replicate
+        for chan, rows, stack in stacks:
             t = stack.shape[1]
-            counts = np.bincount(rng.integers(0, t, t), minlength=t).astype(np.float32)
-            new = np.einsum("t,ntl->nl", counts, stack) / np.sqrt(t)  # (1/√t) Σ c_i P_i
-            dnas = {i: new[k] for k, i in enumerate(rows)}
+            counts = np.bincount(rng.integers(0, t, t), minlength=t)
+            for i, v in zip(rows, chan.from_parts(stack, counts, protocol)):
+                remade[(chan.name, i)] = v
         draws: dict[tuple[str, int], np.ndarray | None] = {}  # one draw per (channel, vector size)
         rep = []
         for g in sub_idx:
             e = evs[g]
             vectors = dict(e.vectors)
-            if int(g) in dnas:
-                vectors["text"] = dnas[int(g)]
             for chan in REGISTRY:
                 v = e.vectors.get(chan.name)
-                if v is None or chan.name == "text":
+                if v is None:
+                    continue
+                if (chan.name, int(g)) in remade:
+                    vectors[chan.name] = remade[(chan.name, int(g))]
                     continue
                 key = (chan.name, v.size)
                 if key not in draws:

@@ -17,7 +17,7 @@ import numpy as np
 from kb.channels import select
 from kb.errors import InputError
 from kb.lineage.costs import channel_scales
-from kb.lineage.infer import EmbeddingsLoader, InferenceResult, infer, infer_lineage, store_evidence
+from kb.lineage.infer import ArraysLoader, InferenceResult, infer, infer_lineage, store_evidence
 from kb.lineage.metrics import (
     ParentScore,
     family_ari,
@@ -80,7 +80,7 @@ def _score(result: InferenceResult, truth: Sequence[tuple[str, str, str]], model
 def evaluate(
     store, truth: Sequence[tuple[str, str, str]], *, protocol: str | None = None,
     bootstrap: int = 100, variants: bool = True, run_infer: bool = True,
-    embeddings: EmbeddingsLoader | None = None,
+    arrays: ArraysLoader | None = None,
     progress: Callable[[str], None] | None = None, **infer_options: object,
 ) -> EvalReport:
     """Infer on `store` (or, with `run_infer=False`, take its current inferred results) and score
@@ -90,7 +90,7 @@ def evaluate(
         raise InputError("no true edges to evaluate against: the zoo manifest declares no parents")
     if run_infer:
         result = infer(store, protocol, bootstrap=bootstrap, use_declared=False,
-                       embeddings=embeddings, progress=say, **infer_options)  # type: ignore[arg-type]
+                       arrays=arrays, progress=say, **infer_options)  # type: ignore[arg-type]
     else:  # score what the KB holds now
         pid = protocol or max(store.protocols().items(), key=lambda x: x[1], default=(None, 0))[0]
         if pid is None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from kb.channels import NAMES, select
+from kb.channels import NAMES, REGISTRY, select
 from kb.errors import InputError, NotFoundError
 from kb.lineage.bootstrap import bootstrap_support
 from kb.lineage.costs import W_RELATED, Scales, channel_scales, pair_costs
@@ -37,7 +37,8 @@ from kb.progress import step
 from kb.protocol import PROTOCOL_META, DnaProtocol
 from kb.records import Family, InferredEdge, Membership
 
-EmbeddingsLoader = Callable[[str, str], "np.ndarray | None"]
+ArraysLoader = Callable[[str, str, str], "np.ndarray | None"]
+"""(model id, protocol id, array name) -> that array of the model's artifact, or None."""
 """(model id, protocol id) -> the model's per-probe embeddings (probes × embedder dims), or None."""
 
 EPSILON_COST = W_RELATED
@@ -116,13 +117,15 @@ def infer_lineage(
     evs: Sequence[ModelEvidence], *, protocol: str | None = None, min_cluster_size: int = 2,
     min_samples: int | None = 1, epsilon: float | None = None, channels: Sequence[str] | None = None,
     use_dates: bool = True, use_declared: bool = True, reduce_dims: int | None = 16, trees: bool = True,
-    bootstrap: int = 0, projections: dict[str, np.ndarray] | None = None, seed: int = 0,
+    bootstrap: int = 0, parts: dict[str, dict[str, np.ndarray]] | None = None,
+    protocol_record: DnaProtocol | None = None, seed: int = 0,
     families: FamilyLabels | None = None, progress: Callable[[str], None] | None = None,
 ) -> InferenceResult:
     """Infer families, parents (with relations, channels, flags), trees and support from evidence.
 
     `channels`: the evidence channels to use (default all; the text DNA always);
-    `projections`: model id -> per-probe projections (t × L, `kb.dna.project_probes`) for bootstrap;
+    `parts`: channel -> model id -> the parts bootstrap resamples (`Channel.parts`: per-probe
+    projections, per-text log-likelihoods), made under `protocol_record`;
     `families`: given labels skip clustering (evaluation against known families); `epsilon`:
     HDBSCAN's cluster_selection_epsilon as a fraction of 'unrelated' (default `EPSILON_COST` over
     the best-evidence cost, `EPSILON_TEXT` over text DNAs).
@@ -192,17 +195,19 @@ def infer_lineage(
     if bootstrap and edges:
         clock = time.perf_counter()
         index = {e.id: i for i, e in enumerate(evs)}
-        proj = {index[k]: v for k, v in (projections or {}).items() if k in index}
-        if not proj and not any(set(e.vectors) - {"text"} for e in evs):
+        held = {name: {index[k]: v for k, v in per_model.items() if k in index and name in evs[index[k]].vectors}
+                for name, per_model in (parts or {}).items()}
+        if not any(held.values()) and not any(set(e.vectors) - {"text"} for e in evs):
             messages.append("bootstrap skipped: no per-probe embeddings and no other channel to resample")
         else:
-            if not proj:
-                messages.append("bootstrap resamples the other channels only (no per-probe embeddings)")
-            elif len(proj) < n:
-                messages.append(f"bootstrap: {n - len(proj)} of {n} models have no per-probe "
-                                "embeddings; their text DNAs stay fixed in every replicate")
-            support = bootstrap_support(evs, families, edges, proj, replicates=bootstrap, seed=seed,
-                                        scales=scales, options=options, progress=say)
+            for chan in REGISTRY:
+                having = sum(chan.name in e.vectors for e in evs)
+                if chan.parts_array and having and len(held.get(chan.name, {})) < having:
+                    messages.append(f"bootstrap: {having - len(held.get(chan.name, {}))} of {having} models "
+                                    f"have no {chan.parts_array} in the artifact store; their {chan.label} "
+                                    "stays fixed in every replicate")
+            support = bootstrap_support(evs, families, edges, held, protocol=protocol_record, replicates=bootstrap,
+                                        seed=seed, scales=scales, options=options, progress=say)
         timings["bootstrap"] = time.perf_counter() - clock
 
     per_edge, flags = flag_edges(evs, families.labels, edges, scales, fam_names)
@@ -243,32 +248,33 @@ def choose_protocol(protocols: dict[str, int], wanted: str | None, messages: lis
 
 
 def infer(
-    store, protocol: str | None = None, *, embeddings: EmbeddingsLoader | None = None, bootstrap: int = 100,
+    store, protocol: str | None = None, *, arrays: ArraysLoader | None = None, bootstrap: int = 100,
     min_cluster_size: int = 2, min_samples: int | None = 1, epsilon: float | None = None,
     channels: Sequence[str] | None = None, use_dates: bool = True, use_declared: bool = True,
     seed: int = 0, write: bool = True, progress: Callable[[str], None] | None = None,
 ) -> InferenceResult:
     """Infer over the DNAs of one protocol of `store` and replace its inferred results atomically.
 
-    Bootstrap over probes reads per-probe embeddings through `embeddings` (default: the artifact
-    store this KB's ingest recorded, `kb.artifacts.ArtifactEmbeddings`) and the protocol record the
-    KB holds; where either is missing, support comes from the other channels and a message says why.
+    Bootstrap resamples probes and texts from the artifact arrays `arrays` reads (default: the
+    artifact store this KB's ingest recorded, `kb.artifacts.ArtifactArrays`) under the protocol record
+    the KB holds; where either is missing, support comes from the other channels and a message says why.
     """
     say = progress or (lambda _m: None)
     messages: list[str] = []
     pid = choose_protocol(store.protocols(), protocol, messages)
     evs = store_evidence(store, pid)
-    projections: dict[str, np.ndarray] = {}
-    if bootstrap:
-        if embeddings is None:
-            from kb.artifacts import ArtifactEmbeddings
+    parts: dict[str, dict[str, np.ndarray]] = {}
+    record = _protocol_record(store, pid, messages) if bootstrap else None
+    if record is not None:
+        if arrays is None:
+            from kb.artifacts import ArtifactArrays
 
-            embeddings = ArtifactEmbeddings(store)
-        projections = _load_projections(store, pid, [e.id for e in evs], embeddings, messages, say)
+            arrays = ArtifactArrays(store)
+        parts = _load_parts(pid, record, [e.id for e in evs], arrays, messages, say)
     result = infer_lineage(
         evs, protocol=pid, min_cluster_size=min_cluster_size, min_samples=min_samples, epsilon=epsilon,
         channels=channels, use_dates=use_dates, use_declared=use_declared, bootstrap=bootstrap,
-        projections=projections, seed=seed, progress=say,
+        parts=parts, protocol_record=record, seed=seed, progress=say,
     )
     result.messages[:0] = messages
     if write:
@@ -300,22 +306,28 @@ def store_evidence(store, pid: str, models: Sequence[str] | None = None, *, decl
     return evs
 
 
-def _load_projections(store, pid: str, ids: Sequence[str], loader: EmbeddingsLoader,
-                      messages: list[str], say: Callable[[str], None]) -> dict[str, np.ndarray]:
-    from kb.dna import project_probes
-
+def _protocol_record(store, pid: str, messages: list[str]) -> DnaProtocol | None:
+    """The record of protocol `pid` the KB holds (what probes and texts its artifacts were made of)."""
     raw = store.get_meta(PROTOCOL_META)
     record = DnaProtocol.from_json(raw) if raw else None
     if record is None or record.id != pid:
-        messages.append(f"bootstrap over probes skipped: the KB holds no record of protocol {pid}")
-        return {}
-    out = {}
+        messages.append(f"bootstrap over probes and texts skipped: the KB holds no record of protocol {pid}")
+        return None
+    return record
+
+
+def _load_parts(pid: str, record: DnaProtocol, ids: Sequence[str], loader: ArraysLoader,
+                messages: list[str], say: Callable[[str], None]) -> dict[str, dict[str, np.ndarray]]:
+    """Channel -> model id -> the parts its bootstrap resamples, from each model's artifact."""
+    out: dict[str, dict[str, np.ndarray]] = {}
+    resampled = [c for c in REGISTRY if c.parts_array]
     for k, mid in enumerate(ids, 1):
-        emb = loader(mid, pid)
-        if emb is not None:
-            out[mid] = project_probes(emb, record).astype(np.float32)  # P_i = A_i e_i, once
-        step(say, "per-probe projections", k, len(ids))
-    if not out:
+        for chan in resampled:
+            array = loader(mid, pid, chan.parts_array)
+            if array is not None:
+                out.setdefault(chan.name, {})[mid] = chan.parts(array, record)
+        step(say, "bootstrap parts", k, len(ids))
+    if "text" not in out:
         messages.append("bootstrap over probes skipped: no per-probe embeddings found in the artifact store")
     return out
 

@@ -120,12 +120,12 @@ def test_bootstrap_over_probes_from_the_kbs_own_protocol_record_and_artifacts(st
     fingerprints = {m: f"{i:02d}" * 8 for i, m in enumerate(emb)}
     store.upsert_models([ModelRecord(id=m, dna=dna_from_embeddings(e, protocol).tolist(), protocol=protocol.id,
                                      fingerprint=fingerprints[m]) for m, e in emb.items()])
-    loader = lambda model, pid: emb.get(model)  # noqa: E731
-    without = infer(store, bootstrap=5, embeddings=loader)
+    loader = lambda model, pid, name: emb.get(model) if name == "embeddings" else None  # noqa: E731
+    without = infer(store, bootstrap=5, arrays=loader)
     assert any(f"holds no record of protocol {protocol.id}" in m for m in without.messages)
     assert all(e.support is None for e in without.edges)
     store.set_meta(PROTOCOL_META, protocol.to_json())
-    result = infer(store, bootstrap=20, embeddings=loader)
+    result = infer(store, bootstrap=20, arrays=loader)
     assert result.bootstrap == 20 and all(e.support is not None for e in result.edges)
     assert not any("skipped" in m for m in result.messages)
 

@@ -44,12 +44,60 @@ def test_bootstrap_support_tracks_signal(star, expect_high):
     fam = families_from_labels(np.zeros(5, int))
     scales = channel_scales(evs)
     edges = infer_parents(evs, fam, scales)
-    support = bootstrap_support(evs, fam, edges, proj, replicates=30, scales=scales)
+    support = bootstrap_support(evs, fam, edges, {"text": proj}, protocol=PROTOCOL, replicates=30, scales=scales)
     assert support.shape == (len(edges),) and np.all((support >= 0) & (support <= 1))
     if expect_high:
         assert support.min() >= 0.9
     else:
         assert support.min() < 0.9
+
+
+LOGLIK_PROTOCOL = PROTOCOL.with_channels({"loglik": "rt:n=1000:seed=3:dim=128"})
+
+
+def test_resampled_parts_with_every_part_once_give_the_stored_vectors():
+    from kb.channels.loglik import CHANNEL as LOGLIK, profile
+    from kb.channels.text import CHANNEL as TEXT
+    from kb.dna import dna_from_embeddings
+
+    rng = np.random.default_rng(1)
+    raw = rng.normal(size=(2, 1000))
+    remade = LOGLIK.from_parts(raw, np.ones(1000, int), LOGLIK_PROTOCOL)
+    assert np.allclose(remade, [profile(x, seed=3, dim=128) for x in raw], atol=1e-5)
+    emb = rng.normal(size=(30, 16))
+    parts = TEXT.parts(emb, PROTOCOL)[None]
+    assert np.allclose(TEXT.from_parts(parts, np.ones(30, int), PROTOCOL)[0], dna_from_embeddings(emb, PROTOCOL),
+                       atol=1e-5)
+
+
+@pytest.mark.parametrize("one_text,expect_high", [(True, False), (False, True)])
+def test_an_edge_the_log_likelihoods_decide_on_one_text_gets_low_support(one_text, expect_high):
+    """Without weights the log-likelihood profile decides, and its stored vector is one projection of
+    per-text values. A chain p1 -> p2 -> c: p2 differs from p1 by as much as c from p2, spread over
+    every text (any resample keeps c nearer p2: support ~1) or on one text (a resample without it
+    cannot tell p2 from p1, and that text is missing from about 1 resample in e: support ~0.63)."""
+    from kb.channels.loglik import CHANNEL as LOGLIK, profile
+
+    rng = np.random.default_rng(7)
+    p1 = rng.normal(size=1000)
+    f = rng.normal(size=1000) * 0.3
+    e = rng.normal(size=1000) * 0.3
+    if one_text:
+        e = np.zeros(1000)
+        e[0] = np.linalg.norm(f)
+    raw = {"p1": p1, "p2": p1 + e, "c": p1 + e + f}
+    dates = {"p1": "2024-01-01", "p2": "2024-02-01", "c": "2024-03-01"}
+    evs = [ev(m, text=np.zeros(8), loglik=profile(x, seed=3, dim=128), released=dates[m]) for m, x in raw.items()]
+    fam = families_from_labels(np.zeros(3, int))
+    scales = channel_scales(evs)
+    edges = infer_parents(evs, fam, scales)
+    child = next(e for e in edges if evs[e.child].id == "c")
+    assert evs[child.parent].id == "p2" and child.channel == "loglik"
+    parts = {"loglik": {i: LOGLIK.parts(x, LOGLIK_PROTOCOL) for i, x in enumerate(raw.values())}}
+    held = bootstrap_support(evs, fam, [child], {}, replicates=60, scales=scales)
+    support = bootstrap_support(evs, fam, [child], parts, protocol=LOGLIK_PROTOCOL, replicates=60, scales=scales)
+    assert held[0] == 1.0  # the stored profile alone has nothing to resample
+    assert support[0] >= 0.95 if expect_high else 0.4 < support[0] < 0.85, support
 
 
 def test_flags_undocumented_and_contradicted():
