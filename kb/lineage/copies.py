@@ -35,8 +35,7 @@ PREFERENCE_STEP = 1e-6
 """What one place further in the preference order costs (far below any real difference of costs)."""
 
 
-def copy_classes(cost: np.ndarray, decisive: np.ndarray,
-                 evs: Sequence[ModelEvidence] | None = None) -> np.ndarray:
+def copy_classes(cost: np.ndarray, decisive: np.ndarray, evs: Sequence[ModelEvidence]) -> np.ndarray:
     """Class label per model: pairs within `COPY_NEAR` of each other by a `decisive` cost (a structural
     channel's, or a functional one's where no weights compare) joined nearest first; labels are the
     smallest member index.
@@ -49,7 +48,7 @@ def copy_classes(cost: np.ndarray, decisive: np.ndarray,
     m = cost.shape[0]
     label = np.arange(m)
     checkpoints: list[set[int]] = [set() for _ in range(m)]  # precision ranks of the class's HF folders
-    for i, e in enumerate(evs or ()):
+    for i, e in enumerate(evs):
         if e.fmt == "hf" and (rank := _rank(e)) >= 0:
             checkpoints[i].add(rank)
 

@@ -23,8 +23,6 @@ from collections.abc import Sequence
 import numpy as np
 
 from kb.channels import REGISTRY, Channel
-from kb.lineage.copies import COPY_NEAR
-from kb.lineage.costs import QUANT_NEAR_WEIGHTS
 from kb.lineage.evidence import ModelEvidence, comparable_groups, rounding_noise
 
 MERGE_HEIGHT = 0.05
@@ -39,28 +37,26 @@ def merge_channel() -> Channel | None:
 
 def find_merges(
     evs: Sequence[ModelEvidence], distances: dict[str, np.ndarray], *, use_dates: bool = True,
-    neighbours: int = MERGE_NEIGHBOURS, classes: np.ndarray | None = None,
+    classes: np.ndarray, neighbours: int = MERGE_NEIGHBOURS,
 ) -> dict[int, tuple[int, int, float, float]]:
     """m -> (a, b, t, relative height) for models lying on a segment between two others, judged by
     the first linear channel of the registry that the models carry. `classes` (copies.copy_classes)
-    says which models are copies of one another; without it, copies are pairs within `COPY_NEAR`.
-    Copy classes matter for real checkpoints: two fine-tunes of one base may lie closer together
-    than `COPY_NEAR` and still be distinct models, and the merge of two of them a distinct third."""
+    says which models are copies of one another. Copy classes matter for real checkpoints: two fine-tunes of one base may lie closer together
+    than `copies.COPY_NEAR` and still be distinct models, and the merge of two of them a distinct third."""
     linear = merge_channel()
     if linear is None:
         return {}
     found: dict[int, tuple[int, int, float, float]] = {}
-    unit = linear.fixed_unrelated or 1.0
     for rows in comparable_groups(evs, linear.name):
         if len(rows) < 3:
             continue
         x = np.stack([evs[i].vectors[linear.name] for i in rows])
         g = x @ x.T
         sub = distances[linear.name][np.ix_(rows, rows)]
-        own = None if classes is None else classes[np.asarray(rows)]
-        same = None if own is None else own[:, None] == own[None, :]
+        own = classes[np.asarray(rows)]
+        same = own[:, None] == own[None, :]
         for li, m in enumerate(rows):
-            order = np.array(_distinct_neighbours(sub, li, unit, neighbours, same))
+            order = np.array(_distinct_neighbours(sub, li, neighbours, same))
             if order.size < 2:
                 continue
             ia, ib = np.triu_indices(order.size, 1)
@@ -72,8 +68,8 @@ def find_merges(
                 t = dot / ab2
                 h = np.sqrt(np.clip(am2 - t * t * ab2, 0.0, None) / ab2)  # ‖m − a − t(b − a)‖/‖b − a‖
                 rounding = rounding_noise(evs[m].precision) * np.sqrt(g[li, li] / ab2)  # ρ‖m‖/‖b − a‖
-            apart = sub[a, b] / unit >= 2 * QUANT_NEAR_WEIGHTS if same is None else ~same[a, b]
-            ok = (apart  # a ≠ b in weights
+            apart = ~same[a, b]
+            ok = (apart  # a and b are not copies of one model
                   & (t >= MERGE_T) & (t <= 1 - MERGE_T) & (h < MERGE_HEIGHT + rounding))
             for q in np.nonzero(ok)[0][np.argsort(h[ok], kind="stable")]:
                 pa, pb = rows[int(a[q])], rows[int(b[q])]
@@ -84,11 +80,10 @@ def find_merges(
     return found
 
 
-def _distinct_neighbours(sub: np.ndarray, li: int, unit: float, k: int, same: np.ndarray | None = None) -> list[int]:
-    """The `k` nearest models to `li` that are not copies of it or of one already taken (`same`: [i, j]
-    in one copy class; else within `COPY_NEAR`): copies of one model (its GGUF files) would otherwise
-    fill the list and hide a merge's other parent."""
-    copies = same if same is not None else sub / unit < COPY_NEAR
+def _distinct_neighbours(sub: np.ndarray, li: int, k: int, copies: np.ndarray) -> list[int]:
+    """The `k` nearest models to `li` that are not copies of it or of one already taken (`copies`: [i, j]
+    in one copy class): copies of one model (its GGUF files) would otherwise fill the list and hide a
+    merge's other parent."""
     taken: list[int] = []
     for j in np.argsort(sub[li], kind="stable"):
         if j != li and not copies[li, j] and not any(copies[j, q] for q in taken):
