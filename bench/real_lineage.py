@@ -79,65 +79,37 @@ def _base(root: Path, out: Path) -> None:
     _save(plain, tokenizer, out, {"op": "base", "from": gguf.name})
 
 
-def _save(model: Any, tokenizer: Any, out: Path, info: dict[str, Any]) -> None:
+def _save(model: Any, tokenizer: Any, out: Path | str, info: dict[str, Any]) -> Path:
     import torch
 
     from ingest.zoo.tiny import save_model
 
     model.to(torch.bfloat16)
     model.config.dtype = torch.bfloat16
-    save_model(model, tokenizer, out, info)
-
-
-def _rows(tokenizer: Any, spec: TrainSpec) -> Any:
-    from ingest.zoo.corpora import corpus
-    from ingest.zoo.tiny import token_rows
-
-    seed = spec.corpus_seed if spec.corpus_seed is not None else spec.seed
-    return token_rows(tokenizer, corpus(spec.topics, spec.n_docs, seed, spec.styles), spec.seq_len)
+    return save_model(model, tokenizer, out, info)
 
 
 def _finetune(parent: str, spec: TrainSpec) -> Callable[[Path, Path], None]:
     def make(root: Path, out: Path) -> None:
-        from ingest.zoo.tiny import load_model, train
+        from ingest.zoo.ops import finetune
 
-        model, tokenizer = load_model(root / parent)
-        losses = train(model, _rows(tokenizer, spec), steps=spec.steps, batch_size=spec.batch_size, lr=spec.lr,
-                       seed=spec.seed, threads=THREADS)
-        _save(model, tokenizer, out, {"op": "finetune", "train": spec.to_dict(), "losses": [losses[0], losses[-1]]})
+        finetune(root / parent, out, spec, threads=THREADS, save=_save)
     return make
 
 
 def _lora(parent: str, spec: TrainSpec, rank: int, alpha: float, strength: float) -> Callable[[Path, Path], None]:
     def make(root: Path, out: Path) -> None:
-        from ingest.zoo.lora import attach_lora, merge_lora
-        from ingest.zoo.tiny import load_model, train
+        from ingest.zoo.ops import lora_finetune
 
-        model, tokenizer = load_model(root / parent)
-        factors = attach_lora(model, rank=rank, alpha=alpha, seed=spec.seed)
-        losses = train(model, _rows(tokenizer, spec), steps=spec.steps, batch_size=spec.batch_size, lr=spec.lr,
-                       seed=spec.seed, params=factors, threads=THREADS)
-        for module in model.modules():  # merged at `strength`: W + strength * (alpha/r) B A
-            if hasattr(module, "lora_a"):
-                module.scale *= strength
-        merge_lora(model)
-        _save(model, tokenizer, out, {"op": "lora", "rank": rank, "alpha": alpha, "strength": strength,
-                                      "train": spec.to_dict(), "losses": [losses[0], losses[-1]]})
+        lora_finetune(root / parent, out, spec, rank, alpha, strength=strength, threads=THREADS, save=_save)
     return make
 
 
 def _merge(a: str, b: str) -> Callable[[Path, Path], None]:
     def make(root: Path, out: Path) -> None:
-        import torch
+        from ingest.zoo.ops import average_merge
 
-        from ingest.zoo.tiny import load_model
-
-        ma, tokenizer = load_model(root / a)
-        mb, _ = load_model(root / b)
-        sb = mb.state_dict()
-        with torch.no_grad():
-            ma.load_state_dict({k: 0.5 * v + 0.5 * sb[k] for k, v in ma.state_dict().items()})
-        _save(ma, tokenizer, out, {"op": "merge", "weight": 0.5, "parents": [a, b]})
+        average_merge(root / a, root / b, out, 0.5, save=_save)
     return make
 
 

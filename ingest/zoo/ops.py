@@ -1,5 +1,8 @@
 """The zoo's derivation operations, each HF folder(s) in -> HF folder out, deterministic.
 
+`save` writes the result (default `save_model`, in the model's own dtype; the real-model lineage of
+bench/real_lineage.py saves bf16, as real checkpoints ship) and `threads` sets training's threads.
+
 - finetune: all weights trained further on a new corpus.
 - lora_finetune: LoRA factors trained on a new corpus, then merged into the weights.
 - distill: a freshly initialised student trained on text the teacher generates (sampling with a
@@ -11,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from kb.errors import InputError
 from ingest.zoo.corpora import corpus
@@ -23,27 +26,35 @@ def _corpus_rows(tokenizer: Any, spec: TrainSpec) -> Any:
     return token_rows(tokenizer, corpus(spec.topics, spec.n_docs, seed, spec.styles), spec.seq_len)
 
 
-def finetune(parent: Path | str, out_dir: Path | str, spec: TrainSpec) -> Path:
+Save = Callable[[Any, Any, "Path | str", dict[str, Any]], Path]
+
+
+def finetune(parent: Path | str, out_dir: Path | str, spec: TrainSpec, *, threads: int = 1,
+             save: Save = save_model) -> Path:
     """Full fine-tune of `parent` on the corpus of `spec`."""
     model, tokenizer = load_model(parent)
     losses = train(model, _corpus_rows(tokenizer, spec), steps=spec.steps, batch_size=spec.batch_size,
-                   lr=spec.lr, seed=spec.seed)
-    return save_model(model, tokenizer, out_dir, {"op": "finetune", "train": spec.to_dict(),
-                                                  "final_loss": losses[-1]})
+                   lr=spec.lr, seed=spec.seed, threads=threads)
+    return save(model, tokenizer, out_dir, {"op": "finetune", "train": spec.to_dict(), "final_loss": losses[-1]})
 
 
 def lora_finetune(parent: Path | str, out_dir: Path | str, spec: TrainSpec, rank: int = 4,
-                  alpha: float = 8.0) -> Path:
-    """LoRA fine-tune of `parent` (rank `rank` on attention and MLP matrices), merged on save."""
+                  alpha: float = 8.0, *, strength: float = 1.0, threads: int = 1, save: Save = save_model) -> Path:
+    """LoRA fine-tune of `parent` (rank `rank` on attention and MLP matrices), merged on save at
+    `strength`: W + strength · (alpha/rank) B A (merging at half strength is a common way to soften one)."""
     from ingest.zoo.lora import attach_lora, merge_lora
 
     model, tokenizer = load_model(parent)
     factors = attach_lora(model, rank=rank, alpha=alpha, seed=spec.seed)
     losses = train(model, _corpus_rows(tokenizer, spec), steps=spec.steps, batch_size=spec.batch_size,
-                   lr=spec.lr, seed=spec.seed, params=factors)
+                   lr=spec.lr, seed=spec.seed, params=factors, threads=threads)
+    if strength != 1.0:
+        for module in model.modules():
+            if hasattr(module, "lora_a"):
+                module.scale *= strength
     merge_lora(model)
-    return save_model(model, tokenizer, out_dir, {"op": "lora", "rank": rank, "alpha": alpha,
-                                                  "train": spec.to_dict(), "final_loss": losses[-1]})
+    return save(model, tokenizer, out_dir, {"op": "lora", "rank": rank, "alpha": alpha, "strength": strength,
+                                            "train": spec.to_dict(), "final_loss": losses[-1]})
 
 
 def teacher_texts(teacher: Any, tokenizer: Any, n_samples: int, seed: int, max_new_tokens: int = 48,
@@ -91,7 +102,8 @@ def distill(teacher_dir: Path | str, out_dir: Path | str, arch: ArchSpec, spec: 
                                                     "train": spec.to_dict(), "final_loss": losses[-1]})
 
 
-def average_merge(a_dir: Path | str, b_dir: Path | str, out_dir: Path | str, weight: float = 0.5) -> Path:
+def average_merge(a_dir: Path | str, b_dir: Path | str, out_dir: Path | str, weight: float = 0.5, *,
+                  save: Save = save_model) -> Path:
     """W = weight * W_a + (1 - weight) * W_b for every tensor; tokenizer and config from `a`."""
     import torch
 
@@ -102,7 +114,7 @@ def average_merge(a_dir: Path | str, b_dir: Path | str, out_dir: Path | str, wei
         raise InputError(f"cannot merge {str(a_dir)!r} and {str(b_dir)!r}: their tensors differ in names or shapes")
     with torch.no_grad():
         a.load_state_dict({k: weight * sa[k] + (1 - weight) * sb[k] for k in sa})
-    return save_model(a, tokenizer, out_dir, {"op": "merge", "weight": weight})
+    return save(a, tokenizer, out_dir, {"op": "merge", "weight": weight})
 
 
 __all__ = ["finetune", "lora_finetune", "teacher_texts", "distill", "average_merge"]

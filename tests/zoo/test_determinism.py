@@ -51,3 +51,16 @@ def test_lora_difference_is_low_rank_and_merge_is_the_mean(quick_model, tmp_path
     assert int(torch.linalg.matrix_rank(full)) > 2
     mean = (lo.state_dict()[name] + f.state_dict()[name]) / 2
     assert torch.allclose(m.state_dict()[name], mean, atol=1e-6)
+
+
+def test_a_lora_merged_at_half_strength_moves_half_as_far(quick_model, tmp_path):
+    from ingest.zoo.ops import lora_finetune
+
+    spec = TrainSpec(topics=("sea",), n_docs=200, steps=5, batch_size=4, seq_len=32, seed=9, lr=1e-2)
+    full = lora_finetune(quick_model, tmp_path / "full", spec, rank=2)
+    half = lora_finetune(quick_model, tmp_path / "half", spec, rank=2, strength=0.5)
+    (base, _), (f, _), (h, _) = (load_model(p) for p in (quick_model, full, half))
+    name = "model.layers.0.mlp.up_proj.weight"
+    w0 = base.state_dict()[name]
+    assert float((f.state_dict()[name] - w0).abs().max()) > 0
+    assert (h.state_dict()[name] - w0).allclose((f.state_dict()[name] - w0) / 2, atol=1e-6)
