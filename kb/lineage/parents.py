@@ -136,11 +136,13 @@ def _merge_parent_below(parent: np.ndarray, merges: dict[int, tuple[int, int, fl
 
 
 def _among(edge: ParentEdge, evs: Sequence[ModelEvidence], classes: np.ndarray, allowed: np.ndarray) -> int:
-    """How many copies the edge's parent was chosen from by convention alone (1: the evidence chose)."""
+    """How many copies the edge's parent was chosen from by convention alone (1: the evidence chose).
+    A quantized GGUF file's source is one of its parent's copies, whether or not coarse rounding put the
+    file itself outside that copy class."""
     c, p = edge.child, edge.parent
-    if classes[c] != classes[p] or edge.relation != "quantized":
+    if edge.relation != "quantized" or (classes[c] != classes[p] and evs[c].fmt != "gguf"):
         return 1
-    members = [int(i) for i in np.flatnonzero(classes == classes[c]) if i != c and allowed[c, i]]
+    members = [int(i) for i in np.flatnonzero(classes == classes[p]) if i != c and allowed[c, i]]
     sources = plausible_sources(evs[c], members, evs)
     return len(sources) if p in sources else 1
 
