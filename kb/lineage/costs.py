@@ -42,6 +42,8 @@ from kb.channels import REGISTRY
 from kb.lineage.copies import copy_classes, equalise, from_own_copy
 from kb.lineage.evidence import ModelEvidence, channel_distances, precision_rank
 
+UNRELATED = 1.0
+"""The cost of unrelated models on the common scale (each channel's distance over its unrelated one)."""
 W_RELATED = 0.5
 DECLARED_DISCOUNT = 0.5
 PRECISION_PENALTY = 2.0
@@ -119,7 +121,7 @@ class PairCosts:
     `kb.channels.NAMES`, −1 where none compares the pair), that channel's raw distance, whether a
     structural channel compares the two (`weighed`), whether it says they share training history
     (`kin`), and for kin pairs how much further training carried the second (`growth[i, j]` > 0: j is
-    the later one; NaN where no channel tells)."""
+    the later one; NaN where no channel tells), and whether it says they are unrelated (`unrelated`)."""
 
     cost: np.ndarray
     code: np.ndarray
@@ -127,6 +129,9 @@ class PairCosts:
     kin: np.ndarray
     weighed: np.ndarray
     growth: np.ndarray
+    unrelated: np.ndarray
+    """[i, j]: the evidence says the two share no history: weights independently initialised, or (other
+    architectures) behaviour no closer than the same-data null."""
 
     def later(self) -> np.ndarray:
         """[i, j]: j is clearly later than i (its weights grew from i's by more than `GROWTH_MIN`)."""
@@ -162,11 +167,13 @@ def pair_costs(evs: Sequence[ModelEvidence], scales: Scales,
     weighable = np.array([any(c.structural and c.name in e.vectors for c in REGISTRY) for e in evs])
     across = weighable[:, None] & weighable[None, :] & ~has_s  # both have weights, of other architectures
     null = scales.get(SAME_DATA_NULL, SAME_DATA_DEFAULT)
-    f_cost = np.where(across & (f_cost >= null), np.maximum(f_cost, 1.0), f_cost)  # no better than shared data
+    shared_data = across & (f_cost >= null)  # behaviour no closer than shared training data explains
+    f_cost = np.where(shared_data, np.maximum(f_cost, UNRELATED), f_cost)
     cost = np.where(use_s, s_cost, np.where(has_f, f_cost, np.inf))
     code = np.where(use_s, s_code, np.where(has_f, f_code, -1))
     raw = np.where(use_s, s_raw, np.where(has_f, f_raw, np.nan))
-    return PairCosts(cost, code, raw, kin, has_s, _growth(evs, kin, s_code))
+    unrelated = np.where(use_s, _independent(s_cost, s_code) & ~kin, shared_data)
+    return PairCosts(cost, code, raw, kin, has_s, _growth(evs, kin, s_code), unrelated)
 
 
 def _independent(s_cost: np.ndarray, s_code: np.ndarray) -> np.ndarray:

@@ -16,6 +16,7 @@ Two inputs:
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -148,3 +149,28 @@ def families_from_labels(labels: np.ndarray, probability: np.ndarray | None = No
     has_noise = (lab < 0).any()
     dense = np.where(lab < 0, -1, dense - (1 if has_noise else 0))
     return _with_singletons(dense, prob)
+
+
+def split_at_roots(families: FamilyLabels, edges: Sequence[tuple[int, int]]) -> FamilyLabels:
+    """Families cut into the trees of their parent `edges` (child, parent index pairs; a merge child's
+    two edges join both trees): clustering can join models that no edge relates
+    (`parents.cut_unrelated`), and a family is what lineage connects. A family no edge left keeps its
+    label; the pieces of a cut one follow it in order of their first member. Probabilities kept."""
+    n = families.labels.size
+    root = np.arange(n)
+
+    def find(i: int) -> int:
+        while root[i] != i:
+            root[i] = root[root[i]]
+            i = root[i]
+        return int(i)
+
+    for child, parent in edges:
+        a, b = find(child), find(parent)
+        if a != b:
+            root[max(a, b)] = min(a, b)
+    tops = np.array([find(i) for i in range(n)], dtype=int)
+    order = sorted(set(tops.tolist()), key=lambda t: (int(families.labels[t]), t))  # uncut: labels unchanged
+    new = {t: k for k, t in enumerate(order)}
+    return FamilyLabels(labels=np.array([new[t] for t in tops], dtype=int), probability=families.probability.copy(),
+                        n_noise=families.n_noise)

@@ -29,7 +29,7 @@ from kb.errors import InputError, NotFoundError
 from kb.lineage.bootstrap import bootstrap_support
 from kb.lineage.costs import W_RELATED, Scales, channel_scales, pair_costs
 from kb.lineage.evidence import ModelEvidence, without
-from kb.lineage.families import PRECOMPUTED_MAX, FamilyLabels, hdbscan_families
+from kb.lineage.families import PRECOMPUTED_MAX, FamilyLabels, hdbscan_families, split_at_roots
 from kb.lineage.flags import Flag, flag_edges
 from kb.lineage.nj import NJ_MAX, neighbor_joining
 from kb.lineage.parents import ParentOptions, infer_parents
@@ -163,6 +163,7 @@ def infer_lineage(
     clock = time.perf_counter()
     say(f"parents: {families.n_families} families")
     edges = infer_parents(evs, families, scales, options)
+    clustered, families = families, split_at_roots(families, [(e.child, e.parent) for e in edges])
     timings["parents"] = time.perf_counter() - clock
 
     members = families.members()
@@ -206,7 +207,7 @@ def infer_lineage(
                     messages.append(f"bootstrap: {having - len(held.get(chan.name, {}))} of {having} models "
                                     f"have no {chan.parts_array} in the artifact store; their {chan.label} "
                                     "stays fixed in every replicate")
-            support = bootstrap_support(evs, families, edges, held, protocol=protocol_record, replicates=bootstrap,
+            support = bootstrap_support(evs, clustered, edges, held, protocol=protocol_record, replicates=bootstrap,
                                         seed=seed, scales=scales, options=options, progress=say)
         timings["bootstrap"] = time.perf_counter() - clock
 

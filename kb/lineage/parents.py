@@ -62,7 +62,8 @@ def family_parents(
     evs: Sequence[ModelEvidence], scales: Scales, options: ParentOptions = ParentOptions(),
 ) -> list[ParentEdge]:
     """Parent edges within one family (indices into `evs`). Every member but the root gets one
-    edge; merge children get two."""
+    edge, unless its evidence says the two are unrelated (`cut_unrelated`: then it is a root too);
+    merge children get two."""
     m = len(evs)
     if m < 2:
         return []
@@ -113,11 +114,27 @@ def family_parents(
             central = np.ones(m)
             central[centroid] = 0.0
             parent = solve(root_costs(evs, lexical, ranks, options.use_dates, central, classes))
-    parent = resolve_siblings(parent, ch, allowed, classes, fixed=set(merges))
+    parent = cut_unrelated(parent, pairs.unrelated, merges)  # first, so no sibling moves up to such a parent
+    parent = cut_unrelated(resolve_siblings(parent, ch, allowed, classes, fixed=set(merges)), pairs.unrelated, merges)
     edges = [edge for ci in range(m) if parent[ci] >= 0
              for edge in _edges_of(ci, int(parent[ci]), evs, parent, merges, ch, pairs, scales)]
     return [replace(e, direction=direction_of(e, evs, classes, later, options.use_dates),
                     among=_among(e, evs, classes, allowed)) for e in edges]
+
+
+def cut_unrelated(parent: np.ndarray, unrelated: np.ndarray,
+                  merges: dict[int, tuple[int, int, float, float]]) -> np.ndarray:
+    """`parent` without the edges whose evidence says the two share no history (`PairCosts.unrelated`:
+    independently initialised weights, or behaviour across architectures no closer than shared data
+    explains). A family's arborescence must reach every member, so clustering alone would otherwise
+    make such an edge; its child becomes a root of its own (`families.split_at_roots`). Where the only
+    scale is a functional channel's median distance, nothing is cut: that median is no calibrated
+    "unrelated" in a KB of one family."""
+    out = parent.copy()
+    for ci, pi in enumerate(parent):
+        if pi >= 0 and ci not in merges and unrelated[ci, pi]:
+            out[ci] = -1
+    return out
 
 
 def _merge_parent_below(parent: np.ndarray, merges: dict[int, tuple[int, int, float, float]],

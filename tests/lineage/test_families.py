@@ -72,3 +72,51 @@ def test_independent_initialisations_stay_apart_however_alike_they_behave():
     assert family["y/ft1"] == family["y/ft2"] == family["y/base"]
     assert family["x/base"] != family["y/base"]
     assert not [e for e in result.edges if e.child[0] != e.parent[0] and "z" not in (e.child[0], e.parent[0])]
+
+
+def test_an_edge_the_evidence_calls_unrelated_is_cut_even_where_clustering_joined_the_two():
+    """Clustering may put two independently initialised same-shape bases (and their fine-tunes) in one
+    family, and the family's arborescence must then reach both. The weights say the two share no
+    history, so that edge is cut: each base heads a family of its own, and every fine-tune keeps its
+    base. A behaviour-only link no closer than shared data explains is cut the same way."""
+    from kb.lineage.evidence import ModelEvidence
+    from kb.lineage.families import families_from_labels
+    from kb.lineage.infer import infer_lineage
+
+    rng = np.random.default_rng(2)
+    n = 8 * 256
+    behaviour = rng.normal(size=64)
+    evs = []
+    for base in ("x", "y"):
+        w = rng.normal(size=n)
+        for k, name in enumerate(("base", "ft1", "ft2")):
+            weights = w if k == 0 else w + 0.3 * rng.normal(size=n)
+            evs.append(ModelEvidence(f"{base}/{name}", {"text": rng.normal(size=16),
+                                                        "loglik": behaviour + 0.2 * rng.normal(size=64),
+                                                        "weights": weights},
+                                     signature="same-shape", precision="f32", fmt="hf"))
+    evs.append(ModelEvidence("s/other-arch", {"text": rng.normal(size=16), "loglik": rng.normal(size=64),
+                                              "weights": rng.normal(size=n // 2)}, signature="other", precision="f32"))
+    for k in range(8):  # unrelated models of other architectures, each its own family
+        evs.append(ModelEvidence(f"z/other{k}", {"text": rng.normal(size=16), "loglik": rng.normal(size=64),
+                                                 "weights": rng.normal(size=n // 2)},
+                                 signature=f"other{k}", precision="f32"))
+    joined = families_from_labels(np.array([0] * 7 + list(range(1, 9))))  # x, y and s clustered together
+    result = infer_lineage(evs, trees=False, use_declared=False, families=joined)
+    parent = {e.child: e.parent for e in result.edges}
+    assert {c: parent.get(c) for c in ("x/ft1", "x/ft2", "y/ft1", "y/ft2")} == {
+        "x/ft1": "x/base", "x/ft2": "x/base", "y/ft1": "y/base", "y/ft2": "y/base"}
+    assert "x/base" not in parent and "y/base" not in parent and "s/other-arch" not in parent
+    family = {m.model: m.family for m in result.memberships}
+    assert len({family["x/base"], family["y/base"], family["s/other-arch"]}) == 3
+    assert {f.id: f.root for f in result.families}[family["y/ft1"]] == "y/base"
+
+
+def test_families_split_only_where_an_edge_is_missing():
+    from kb.lineage.families import families_from_labels, split_at_roots
+
+    fams = families_from_labels(np.array([1, 1, 0, 0, 0]))
+    kept = split_at_roots(fams, [(1, 0), (3, 2), (4, 2)])
+    assert kept.labels.tolist() == fams.labels.tolist()
+    cut = split_at_roots(fams, [(1, 0), (4, 2)])  # model 3 lost its edge
+    assert cut.labels.tolist() == [2, 2, 0, 1, 0] and cut.n_families == 3
