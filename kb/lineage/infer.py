@@ -9,9 +9,11 @@ Steps and cost (n models, families of m_f members):
    log-likelihood channel exists: over the n×n best-evidence cost (so the weights hold a family
    together when text DNAs drift). Otherwise over the text DNAs; above `PRECOMPUTED_MAX` reduced to
    `reduce_dims` principal components first (a kd-tree is fast in 16 dims, not in 128).
-2. parents per family (`parents.py`): O(Σ m_f²) distances + Edmonds.
+2. parents per family (`parents.py`): O(Σ m_f²) distances + Edmonds; an edge the evidence calls
+   unrelated is cut, and the family split there (`families.split_at_roots`).
 3. NJ trees per family and over the family roots (`nj.py`), O(m_f³), skipped above `NJ_MAX` taxa.
-4. flags (`flags.py`), and bootstrap support (`bootstrap.py`) when per-probe embeddings are at hand.
+4. flags (`flags.py`), and bootstrap support (`bootstrap.py`) over probes, reference texts and weight
+   matrices, from the artifact store where it holds them.
 No step is O(n³) over all models; step 1 is O(n²) only below `PRECOMPUTED_MAX`.
 """
 

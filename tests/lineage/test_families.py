@@ -43,12 +43,11 @@ def test_labels_wrapper_makes_noise_singletons():
     assert fam.labels.tolist() == [0, 0, 2, 1, 3]
 
 
-def test_independent_initialisations_stay_apart_however_alike_they_behave():
-    """Two bases of one architecture and shape, each with two fine-tunes, trained on the same data:
-    their behaviour (log-likelihood profiles) is as close across the pair as within a family, but
-    their weights are independent (√2 apart), and independent initialisations share no history."""
+def _same_data_bases(n_others: int = 12) -> list:
+    """x/base, y/base: one architecture and shape, independently initialised, each with two fine-tunes,
+    all trained on the same data (log-likelihood profiles alike across the pair as within a family);
+    then `n_others` unrelated models of other architectures (what unrelated behaviour looks like)."""
     from kb.lineage.evidence import ModelEvidence
-    from kb.lineage.infer import infer_lineage
 
     rng = np.random.default_rng(2)
     n = 8 * 256
@@ -62,11 +61,19 @@ def test_independent_initialisations_stay_apart_however_alike_they_behave():
                                                         "loglik": behaviour + 0.2 * rng.normal(size=64),
                                                         "weights": weights},
                                      signature="same-shape", precision="f32", fmt="hf"))
-    for k in range(12):  # unrelated models of other architectures: what "unrelated behaviour" looks like
+    for k in range(n_others):
         evs.append(ModelEvidence(f"z/other{k}", {"text": rng.normal(size=16), "loglik": rng.normal(size=64),
                                                  "weights": rng.normal(size=n // 2)},
                                  signature=f"other{k}", precision="f32"))
-    result = infer_lineage(evs, trees=False, use_declared=False)
+    return evs
+
+
+def test_independent_initialisations_stay_apart_however_alike_they_behave():
+    """The two bases behave alike, but their weights are independent (√2 apart), and independent
+    initialisations share no history."""
+    from kb.lineage.infer import infer_lineage
+
+    result = infer_lineage(_same_data_bases(), trees=False, use_declared=False)
     family = {m.model: m.family for m in result.memberships}
     assert family["x/ft1"] == family["x/ft2"] == family["x/base"]
     assert family["y/ft1"] == family["y/ft2"] == family["y/base"]
@@ -75,40 +82,21 @@ def test_independent_initialisations_stay_apart_however_alike_they_behave():
 
 
 def test_an_edge_the_evidence_calls_unrelated_is_cut_even_where_clustering_joined_the_two():
-    """Clustering may put two independently initialised same-shape bases (and their fine-tunes) in one
-    family, and the family's arborescence must then reach both. The weights say the two share no
-    history, so that edge is cut: each base heads a family of its own, and every fine-tune keeps its
-    base. A behaviour-only link no closer than shared data explains is cut the same way."""
-    from kb.lineage.evidence import ModelEvidence
+    """Clustering may put the two independently initialised bases (with their fine-tunes) and a model
+    of another architecture that behaves no closer than the same-data null in one family, and the
+    family's arborescence must then reach them all. The evidence says they share no history, so
+    those edges are cut: each heads a family of its own, and every fine-tune keeps its base."""
     from kb.lineage.families import families_from_labels
     from kb.lineage.infer import infer_lineage
 
-    rng = np.random.default_rng(2)
-    n = 8 * 256
-    behaviour = rng.normal(size=64)
-    evs = []
-    for base in ("x", "y"):
-        w = rng.normal(size=n)
-        for k, name in enumerate(("base", "ft1", "ft2")):
-            weights = w if k == 0 else w + 0.3 * rng.normal(size=n)
-            evs.append(ModelEvidence(f"{base}/{name}", {"text": rng.normal(size=16),
-                                                        "loglik": behaviour + 0.2 * rng.normal(size=64),
-                                                        "weights": weights},
-                                     signature="same-shape", precision="f32", fmt="hf"))
-    evs.append(ModelEvidence("s/other-arch", {"text": rng.normal(size=16), "loglik": rng.normal(size=64),
-                                              "weights": rng.normal(size=n // 2)}, signature="other", precision="f32"))
-    for k in range(8):  # unrelated models of other architectures, each its own family
-        evs.append(ModelEvidence(f"z/other{k}", {"text": rng.normal(size=16), "loglik": rng.normal(size=64),
-                                                 "weights": rng.normal(size=n // 2)},
-                                 signature=f"other{k}", precision="f32"))
-    joined = families_from_labels(np.array([0] * 7 + list(range(1, 9))))  # x, y and s clustered together
-    result = infer_lineage(evs, trees=False, use_declared=False, families=joined)
+    joined = families_from_labels(np.array([0] * 7 + list(range(1, 12))))  # x, y and z/other0 together
+    result = infer_lineage(_same_data_bases(), trees=False, use_declared=False, families=joined)
     parent = {e.child: e.parent for e in result.edges}
     assert {c: parent.get(c) for c in ("x/ft1", "x/ft2", "y/ft1", "y/ft2")} == {
         "x/ft1": "x/base", "x/ft2": "x/base", "y/ft1": "y/base", "y/ft2": "y/base"}
-    assert "x/base" not in parent and "y/base" not in parent and "s/other-arch" not in parent
+    assert "x/base" not in parent and "y/base" not in parent and "z/other0" not in parent
     family = {m.model: m.family for m in result.memberships}
-    assert len({family["x/base"], family["y/base"], family["s/other-arch"]}) == 3
+    assert len({family["x/base"], family["y/base"], family["z/other0"]}) == 3
     assert {f.id: f.root for f in result.families}[family["y/ft1"]] == "y/base"
 
 
