@@ -65,6 +65,8 @@ class _Source:
     skipped: list[tuple[str, str]]
     notes: list[str]
     mapping: str = "unknown"
+    made_by: str | None = None
+    """For a GGUF file, the llama.cpp tool whose tensor order it has (`gguf_writer`); None otherwise."""
 
     @property
     def precision(self) -> str:
@@ -181,6 +183,7 @@ class _GgufSource(_Source):
                 else [Part(t.name, shape[0])]
             self.entries += _entries(parts, t.name, shape, t.tensor_type.name.lower(), stored=shape)
         self.file_type = _file_type_name(_gguf_field(self._reader, "general.file_type"))
+        self.made_by = gguf_writer([t.name for t in self._reader.tensors])
         if self.arch in _ROPE_PERMUTED:
             self.notes.append("q/k rows un-permuted (llama.cpp rope layout)")
         self.mapping = mapping_of("gguf", self.arch, [e.name for e in self.entries])
@@ -262,6 +265,26 @@ def _file_type_name(value: Any) -> str | None:
     except ValueError:
         return None
     return {"ALL_F32": "f32"}.get(name, name.removeprefix("MOSTLY_").lower())
+
+
+def gguf_writer(names: list[str]) -> str:
+    """Which llama.cpp tool wrote a GGUF's tensor table, as its order tells: "quantize" when the
+    tensors are in the quantize tool's order (its loader's map: tensors outside the blocks first, then
+    block by block, names sorted within each; `weight_name_comparer` in llama-model-loader.h), else
+    "convert" (convert_hf_to_gguf.py, and our converter, write the checkpoint's own order, which is
+    not that one: HF names sort otherwise, and blocks 10+ sort before 2). The quantize tool reads a
+    GGUF, the converter a checkpoint, so this says which kind of file a copy was made from.
+
+    >>> gguf_writer(["output.weight", "token_embd.weight", "blk.0.attn_k.weight", "blk.0.ffn_up.weight"])
+    'quantize'
+    >>> gguf_writer(["token_embd.weight", "blk.0.ffn_up.weight", "blk.0.attn_k.weight", "output.weight"])
+    'convert'
+    """
+    def key(name: str) -> tuple[int, str]:
+        parts = name.split(".")
+        return (int(parts[1]) if len(parts) > 1 and parts[0] == "blk" and parts[1].isdigit() else -1, name)
+
+    return "quantize" if names == sorted(names, key=key) else "convert"
 
 
 def _gguf_field(reader: Any, key: str) -> Any:

@@ -92,8 +92,9 @@ def as_vector(value: Any, what: str, model_id: str) -> np.ndarray | None:
 class ModelRecord:
     """One model: metadata, and optionally its text DNA and other channels' vectors under one protocol.
 
-    `channels` maps a channel name (kb/channels/) other than "text" to its vector; `signature` and
-    `precision` describe the weights (architecture signature, number format). Vectors are float32
+    `channels` maps a channel name (kb/channels/) other than "text" to its vector; `signature`,
+    `precision` and `made_by` describe the weights (architecture signature, number format, and for a
+    GGUF file the llama.cpp tool its tensor order says wrote it: "quantize" or "convert"). Vectors are float32
     numpy arrays: the stores keep them as 32-bit floats, so they round-trip exactly.
     """
 
@@ -115,6 +116,7 @@ class ModelRecord:
     channels: dict[str, np.ndarray] = field(default_factory=dict)
     signature: str | None = None
     precision: str | None = None
+    made_by: str | None = None
 
     def __post_init__(self) -> None:
         check_id(self.id)

@@ -71,6 +71,9 @@ class WeightReader(Protocol):
     precision: str
     mapping: str
     """"verified" where this architecture's canonical layout is tested to agree across file formats."""
+    made_by: str | None
+    """For a GGUF file, the llama.cpp tool it was written by as far as its tensor order tells
+    ("quantize": made from another GGUF; "convert": made from a checkpoint); None otherwise."""
 
     def rows(self, entry: TensorEntry, r0: int, r1: int) -> np.ndarray:
         """Rows r0:r1 of the entry's STORED tensor's first axis as float32 (rows x its last dim)."""

@@ -86,7 +86,7 @@ class WeightsChannel(Channel):
         reader = model.weights()
         try:
             signature, tensors = signature_of(reader.entries, reader.mapping)
-            record = {"signature": signature, "precision": reader.precision}
+            record = {"signature": signature, "precision": reader.precision, "made_by": reader.made_by}
             base = {"descriptor": protocol.channel(self.name), "source": reader.kind, "arch": reader.arch,
                     "mapping": reader.mapping, "tensors": [[n, list(s)] for n, s in tensors],
                     "notes": list(reader.notes)}

@@ -13,8 +13,10 @@ files, deterministically (`preference`):
 - training and converting start from the checkpoint: otherwise a fine-tune, an adapter, a merge, and
   the types llama.cpp's converter writes straight from a checkpoint (f32, f16, bf16, q8_0) take the HF
   folder first, then the most precise copy;
-- llama.cpp's quantize tool works from a float GGUF: the other quantized types (q6_k and below) take
-  the float GGUF nearest above their precision first.
+- llama.cpp's quantize tool works from a float GGUF: a file it wrote takes the float GGUF nearest
+  above its precision first. Its tensor order tells (`ingest.weights.gguf_writer`: the quantize tool
+  writes its loader's order, the converter the checkpoint's), else its type (q6_k and below only the
+  quantize tool writes); a file the converter wrote takes the checkpoint.
 A class's source is its HF folder (else its most precise copy, then the earliest); the other members
 are copies of it, never a family's root while it is present (`copy_root_penalty`).
 """
@@ -79,6 +81,23 @@ def source_order(members: Sequence[int], evs: Sequence[ModelEvidence]) -> list[i
     return sorted(members, key=lambda i: (evs[i].fmt != "hf", -_rank(evs[i]), evs[i].released or "9999", i))
 
 
+def writer(child: ModelEvidence) -> str | None:
+    """Which llama.cpp tool made the file `child`: "quantize" (from a GGUF) or "convert" (from a
+    checkpoint), as its tensor order says (`ModelEvidence.made_by`), else as its type says (q6_k
+    and below only the quantize tool writes); None when neither tells."""
+    if child.fmt == "hf":
+        return None
+    if child.made_by in ("quantize", "convert"):
+        return child.made_by
+    return "quantize" if 0 <= _rank(child) <= QUANTIZE_TOOL_RANK else None
+
+
+def _float_ggufs(child: ModelEvidence, members: Sequence[int], evs: Sequence[ModelEvidence]) -> list[int]:
+    """What the quantize tool could have read: GGUFs of a float type above the child's precision."""
+    floor = max(QUANTIZE_TOOL_RANK + 1, _rank(child))
+    return [i for i in members if evs[i].fmt != "hf" and _rank(evs[i]) > floor]
+
+
 def preference(child: ModelEvidence, members: Sequence[int], evs: Sequence[ModelEvidence],
                copy: bool = False) -> list[int]:
     """The order in which `child` takes its parent among copies of one model (module docstring);
@@ -86,9 +105,12 @@ def preference(child: ModelEvidence, members: Sequence[int], evs: Sequence[Model
     its source: nobody converts a q8_0 GGUF into another q8_0 GGUF)."""
     order = source_order(members, evs)
     rank = _rank(child)
-    if 0 <= rank <= QUANTIZE_TOOL_RANK and child.fmt != "hf":  # made by the quantize tool
-        first = [i for i in order if _rank(evs[i]) > QUANTIZE_TOOL_RANK + 1]  # f16, bf16, f32, ...
-        first.sort(key=lambda i: (evs[i].fmt == "hf", _rank(evs[i]), i))  # a GGUF, the nearest above
+    tool = writer(child)
+    if tool == "quantize":
+        first = _float_ggufs(child, order, evs)  # f16, bf16, f32, ...
+        first.sort(key=lambda i: (_rank(evs[i]), i))  # the nearest above
+    elif tool == "convert":
+        first = [i for i in order if evs[i].fmt == "hf"]  # the checkpoint
     elif copy:
         first = []
     else:
@@ -99,14 +121,15 @@ def preference(child: ModelEvidence, members: Sequence[int], evs: Sequence[Model
 def plausible_sources(child: ModelEvidence, members: Sequence[int], evs: Sequence[ModelEvidence]) -> list[int]:
     """The copies (`members`, the child's own class without it) that the way files are made leaves
     possible as the source of the copy `child`: its weights cannot tell them apart, so an edge to any
-    one of them is a guess among these. The quantize tool reads any float GGUF; the converter reads the
-    checkpoint, and a float GGUF can be quantized to q8_0 too; nothing is made from a file of its own
-    type or of lower precision."""
+    one of them is a guess among these. The quantize tool reads a float GGUF; the converter reads the
+    checkpoint; where neither is known (a q8_0 or f16 file whose tensor order was not recorded) either
+    could have made it; nothing is made from a file of its own type or of lower precision."""
+    tool = writer(child)
+    if tool == "quantize" and (floats := _float_ggufs(child, members, evs)):
+        return floats
+    if tool == "convert" and (checkpoints := [i for i in members if evs[i].fmt == "hf"]):
+        return checkpoints
     rank = _rank(child)
-    if 0 <= rank <= QUANTIZE_TOOL_RANK and child.fmt != "hf":
-        floats = [i for i in members if evs[i].fmt != "hf" and _rank(evs[i]) > QUANTIZE_TOOL_RANK + 1]
-        if floats:
-            return floats
     return [i for i in members if _rank(evs[i]) > rank or (evs[i].fmt != child.fmt and _rank(evs[i]) >= rank)]
 
 

@@ -9,7 +9,7 @@ distance over each group of models it can compare (the weight channel: one archi
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -73,6 +73,9 @@ class ModelEvidence:
     declared_parents: list[tuple[str, str]] = field(default_factory=list)
     fmt: str | None = None
     """The file format: "hf" (a checkpoint folder), "gguf", or None (unknown, e.g. behind an API)."""
+    made_by: str | None = None
+    """For a GGUF file, the llama.cpp tool whose tensor order it has: "quantize" (made from another
+    GGUF) or "convert" (made from a checkpoint); None when unknown."""
 
     def __post_init__(self) -> None:
         clean = {}
@@ -113,14 +116,14 @@ class ModelEvidence:
         vectors = {"text": record.dna, **record.channels}
         return cls(id=record.id, vectors={k: v for k, v in vectors.items() if v is not None and len(v)},
                    signature=record.signature, precision=record.precision, released=record.released,
-                   declared_parents=parents, fmt=FORMATS.get(record.backend or ""))
+                   declared_parents=parents, fmt=FORMATS.get(record.backend or ""), made_by=record.made_by)
 
 
 def without(evs: Sequence[ModelEvidence], channels: Iterable[str]) -> list[ModelEvidence]:
     """Copies of `evs` that do not carry the named channels (ablations, `--no-channel`)."""
     dropped = set(channels)
-    return [ModelEvidence(e.id, {k: v for k, v in e.vectors.items() if k not in dropped}, e.signature,
-                          e.precision, e.released, list(e.declared_parents), e.fmt) for e in evs]
+    return [replace(e, vectors={k: v for k, v in e.vectors.items() if k not in dropped},
+                    declared_parents=list(e.declared_parents)) for e in evs]
 
 
 def comparable_groups(evs: Sequence[ModelEvidence], channel: str) -> list[list[int]]:

@@ -63,6 +63,27 @@ def test_llamacpp_conversions_land_on_hf_sketch(formats: Path, arch: str) -> Non
         assert comparable_across_formats(hf.detail(), gg.detail())
 
 
+@pytest.mark.parametrize("arch", list(TINY_ARCHS))
+def test_a_files_tensor_order_tells_which_llama_cpp_tool_wrote_it(formats: Path, arch: str) -> None:
+    """The converter (llama.cpp's and ours) writes the checkpoint's tensor order; the quantize tool its
+    loader's (globals, then block by block, names sorted): every architecture's files say which."""
+    from ingest.weights import open_weights
+
+    def made_by(name: str) -> str | None:
+        source = open_weights(formats / name)
+        try:
+            return source.made_by
+        finally:
+            source.close()
+
+    converted = [f"{arch}-{t}.gguf" for t in OUTTYPES]
+    converted += [f"{arch}-own-{t}.gguf" for t in OUTTYPES if (formats / f"{arch}-own-{t}.gguf").is_file()]
+    assert {name: made_by(name) for name in converted} == {name: "convert" for name in converted}
+    if arch in QUANTIZED:
+        assert made_by(f"{arch}-q4_0.gguf") == "quantize"
+    assert made_by(arch) is None  # an HF folder
+
+
 def test_our_converter_covers_llama_and_qwen2(formats: Path) -> None:
     owned = sorted(p.name for p in formats.glob("*-own-*.gguf"))
     assert owned == sorted(f"{a}-own-{t}.gguf" for a in ("llama", "qwen2") for t in OUTTYPES)

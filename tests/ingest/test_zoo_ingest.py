@@ -19,6 +19,9 @@ def test_small_zoo_ingest_and_rerun(small_zoo, store, artifacts):
     assert (stats.models, stats.models_with_dna, stats.declared_edges) == (len(entries), len(entries), declared)
     backends = {m.id: m.backend for m in store.get_models()}
     assert {e.id: e.backend for e in entries} == backends
+    made_by = {m.id: m.made_by for m in store.get_models()}  # our converter's f16, the quantize tool's q4_0
+    assert (made_by["zoo/llama-s"], made_by["zoo/llama-s-f16"], made_by["zoo/llama-s-q4_0"]) == (
+        None, "convert", "quantize")
 
     again = ingest(small_zoo, store, workers=2, artifacts=artifacts)
     assert [o.status for o in again.outcomes] == ["skipped"] * len(entries)

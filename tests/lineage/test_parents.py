@@ -300,6 +300,28 @@ def test_an_edge_among_copies_the_weights_cannot_tell_apart_says_how_many(q4_noi
     assert among["q/base-q4_k_m"][0] in ("q/base-a-f16", "q/base-b-f16") and among["q/base-q4_k_m"][1] == 2
 
 
+@pytest.mark.parametrize("made_by,source,among", [("convert", "q/base", 1), ("quantize", "q/base-a-f16", 2),
+                                                  (None, "q/base", 3)])
+def test_a_files_tensor_order_says_what_it_was_made_from(made_by, source, among):
+    """A q8_0 file can be written by the converter from the checkpoint or by the quantize tool from an
+    f16 GGUF, and its weights cannot tell which; the tensor order it was written in can
+    (`ingest.weights.gguf_writer`). Unknown order: one guess among the three."""
+    rng = np.random.default_rng(14)
+    base = rng.normal(size=16 * K2)
+    text = rng.normal(size=8)
+    near = lambda scale: base + scale * rng.normal(size=base.size)  # noqa: E731
+    evs = [ev("q/base", text=text, weights=base, signature="s", precision="f32", fmt="hf"),
+           ev("q/base-a-f16", text=text, weights=near(1e-4), signature="s", precision="f16", fmt="gguf",
+              made_by="convert"),
+           ev("q/base-b-f16", text=text, weights=near(1e-4), signature="s", precision="f16", fmt="gguf",
+              made_by="convert"),
+           ev("q/base-q8_0", text=text, weights=near(4e-3), signature="s", precision="q8_0", fmt="gguf",
+              made_by=made_by)]
+    edges = family_parents(evs, channel_scales(evs), ParentOptions(use_dates=False))
+    got = {evs[e.child].id: (evs[e.parent].id, e.among) for e in edges}
+    assert got["q/base-q8_0"] == (source, among)
+
+
 def test_an_undated_checkpoint_existed_by_the_date_of_its_own_file():
     """A base with no release date, its f16 GGUF dated, two dated fine-tunes of the base: the file was
     made from the checkpoint, so the checkpoint existed by the file's date and the family starts there."""

@@ -46,6 +46,13 @@ def test_dna_round_trips_exactly(store: GraphStore) -> None:
     assert stored["org/m3"].released == "2024-01-04" and stored["org/m3"].params == 3000
 
 
+def test_what_the_weights_say_about_a_file_round_trips(store: GraphStore) -> None:
+    store.upsert_models([ModelRecord(id="org/q", signature="sig", precision="q8_0", made_by="quantize"),
+                         ModelRecord(id="org/h", signature="sig", precision="f32")])
+    got = {m.id: (m.signature, m.precision, m.made_by) for m in store.get_models()}
+    assert got == {"org/q": ("sig", "q8_0", "quantize"), "org/h": ("sig", "f32", None)}
+
+
 def test_upserting_twice_changes_nothing(store: GraphStore) -> None:
     models = zoo()
     edges = [DeclaredEdge(f"org/m{i}", "org/m0", "finetune") for i in range(1, 6)]
