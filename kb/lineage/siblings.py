@@ -28,11 +28,12 @@ def distances_for_triples(ch: dict[str, np.ndarray]) -> list[np.ndarray]:
 
 
 def resolve_siblings(parent: np.ndarray, ch: dict[str, np.ndarray], allowed: np.ndarray,
-                     classes: np.ndarray, fixed: Collection[int] = ()) -> np.ndarray:
+                     classes: np.ndarray, kin: np.ndarray, fixed: Collection[int] = ()) -> np.ndarray:
     """`parent` with every sibling wrongly attached under its sibling moved up to their parent.
     Nodes in `fixed` (merges) and their parents are left alone, and so are copies (`classes`: the
-    copy class of each model; between copies of one model the metric is rounding noise). Top-down,
-    one pass."""
+    copy class of each model; between copies of one model the metric is rounding noise). A child
+    whose weights say it is kin to its parent (`kin`) is not moved up to a grandparent they do not
+    relate it to: behaviour's tree metric does not outweigh shared weights. Top-down, one pass."""
     parent = parent.copy()
     layers = distances_for_triples(ch)
     order = _top_down(parent)
@@ -42,6 +43,8 @@ def resolve_siblings(parent: np.ndarray, ch: dict[str, np.ndarray], allowed: np.
             continue
         g = int(parent[p])
         if g < 0 or not allowed[c, g] or classes[c] == classes[p] or classes[p] == classes[g]:
+            continue
+        if kin[c, p] and not kin[c, g]:
             continue
         for d in layers:
             dcg, dpg, dcp = d[c, g], d[p, g], d[c, p]

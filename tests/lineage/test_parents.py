@@ -322,6 +322,28 @@ def test_a_files_tensor_order_says_what_it_was_made_from(made_by, source, among)
     assert got["q/base-q8_0"] == (source, among)
 
 
+def test_a_child_kin_by_weights_is_not_moved_to_a_grandparent_only_behaviour_links():
+    """A base linked by behaviour to a model of another architecture (below the same-data null: a
+    distillation, say), and a fine-tune of that base which behaves even more like the other model.
+    Behaviour's tree metric alone would make the fine-tune a sibling of its base; the weights say it
+    is the base's child, and behaviour does not outweigh shared weights."""
+    rng = np.random.default_rng(21)
+    n = 8 * K2
+    z, a = rng.normal(size=64), 0.3 * rng.normal(size=64)
+    w = rng.normal(size=n)
+    others = [ev(f"u/{k}", text=rng.normal(size=8), weights=rng.normal(size=n // 4), loglik=rng.normal(size=64) * 1.2,
+                 signature=f"u{k}", precision="f32") for k in range(8)]
+    trio = [ev("g/teacher", text=rng.normal(size=8), weights=rng.normal(size=n // 2), loglik=z, signature="g",
+               precision="f32", released="2023-01-01"),
+            ev("s/base", text=rng.normal(size=8), weights=w, loglik=z + a, signature="s", precision="f32",
+               released="2023-06-01"),
+            ev("s/ft", text=rng.normal(size=8), weights=w + 0.3 * rng.normal(size=n), loglik=z + 0.9 * a,
+               signature="s", precision="f32", released="2023-09-01")]
+    edges = family_parents(trio, channel_scales(trio + others))
+    got = {trio[e.child].id: trio[e.parent].id for e in edges}
+    assert got == {"s/base": "g/teacher", "s/ft": "s/base"}
+
+
 def test_an_undated_checkpoint_existed_by_the_date_of_its_own_file():
     """A base with no release date, its f16 GGUF dated, two dated fine-tunes of the base: the file was
     made from the checkpoint, so the checkpoint existed by the file's date and the family starts there."""
