@@ -6,6 +6,7 @@ parents in any channel that is linear in the weights (the weight sketch is): m =
 of a or b), and a, b not near copies of each other. ρ is the rounding noise of m's number format
 (evidence.rounding_noise): a merge saved in bf16 is the exact average rounded once, and between
 fine-tunes of a real model, about three bf16 roundings apart, that rounding is most of the height.
+A segment shorter than about twice that rounding decides nothing (`MERGE_HEIGHT_MAX`).
 m may then only take a or b as parent, a and b may not descend from m, and m gets the other one as a
 second parent (relation merge).
 
@@ -26,6 +27,10 @@ from kb.channels import REGISTRY, Channel
 from kb.lineage.evidence import ModelEvidence, comparable_groups, rounding_noise
 
 MERGE_HEIGHT = 0.05
+MERGE_HEIGHT_MAX = 0.5
+"""The most height (over ‖b − a‖) a merge may be allowed: where rounding alone could lift a model
+half-way up the segment's length, a sibling there is as likely as a merge, and the segment decides
+nothing (a seed twin of a short real fine-tune sits 0.7 up, its own rounding allowing 0.66)."""
 MERGE_T = 0.15
 MERGE_NEIGHBOURS = 8
 
@@ -70,7 +75,8 @@ def find_merges(
                 rounding = rounding_noise(evs[m].precision) * np.sqrt(g[li, li] / ab2)  # ρ‖m‖/‖b − a‖
             apart = ~same[a, b]
             ok = (apart  # a and b are not copies of one model
-                  & (t >= MERGE_T) & (t <= 1 - MERGE_T) & (h < MERGE_HEIGHT + rounding))
+                  & (t >= MERGE_T) & (t <= 1 - MERGE_T) & (h < MERGE_HEIGHT + rounding)
+                  & (MERGE_HEIGHT + rounding <= MERGE_HEIGHT_MAX))
             for q in np.nonzero(ok)[0][np.argsort(h[ok], kind="stable")]:
                 pa, pb = rows[int(a[q])], rows[int(b[q])]
                 if use_dates and not (not_later(evs[pa], evs[m]) and not_later(evs[pb], evs[m])):

@@ -126,6 +126,23 @@ def test_a_merge_saved_in_bf16_lies_on_its_segment_up_to_bf16_rounding():
     assert find_merges(_bf16_merge("f32"), channel_distances(evs), use_dates=False, classes=distinct) == {}
 
 
+def test_a_segment_as_short_as_the_rounding_calls_nothing_a_merge():
+    """A short fine-tune of a real model (0.24% of the weights) and its seed twin, saved in bf16: the
+    twin sits 0.7 of the segment's length off it, below the 0.71 that rounding alone would allow, yet
+    it is a sibling. Where rounding could lift a model half-way up, the segment decides nothing."""
+    rng = np.random.default_rng(41)
+    base = rng.normal(size=16 * K2)
+    step = rng.normal(size=base.size)
+    step *= 0.00242 * np.linalg.norm(base) / np.linalg.norm(step)
+    off = rng.normal(size=base.size)
+    off -= (off @ step) / (step @ step) * step
+    off *= 0.7 * np.linalg.norm(step) / np.linalg.norm(off)
+    text = rng.normal(size=8)
+    evs = [ev(n, text=text + i, weights=w, signature="s", precision="bf16", fmt="hf")
+           for i, (n, w) in enumerate((("base", base), ("ft", base + step), ("twin", base + 0.3 * step + off)))]
+    assert find_merges(evs, channel_distances(evs), use_dates=False, classes=np.arange(3)) == {}
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_a_merge_is_never_an_ancestor_of_its_own_parents(seed):
     """Undated, the merge of two fine-tunes is the medoid of their family, and a seed twin of one parent
