@@ -156,21 +156,15 @@ def split_at_roots(families: FamilyLabels, edges: Sequence[tuple[int, int]]) -> 
     two edges join both trees): clustering can join models that no edge relates
     (`parents.cut_unrelated`), and a family is what lineage connects. A family no edge left keeps its
     label; the pieces of a cut one follow it in order of their first member. Probabilities kept."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     n = families.labels.size
-    root = np.arange(n)
-
-    def find(i: int) -> int:
-        while root[i] != i:
-            root[i] = root[root[i]]
-            i = root[i]
-        return int(i)
-
-    for child, parent in edges:
-        a, b = find(child), find(parent)
-        if a != b:
-            root[max(a, b)] = min(a, b)
-    tops = np.array([find(i) for i in range(n)], dtype=int)
-    order = sorted(set(tops.tolist()), key=lambda t: (int(families.labels[t]), t))  # uncut: labels unchanged
+    pairs = np.asarray(edges, dtype=int).reshape(-1, 2)
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+    _, tree = connected_components(graph, directed=False)
+    first = {t: i for i, t in reversed(list(enumerate(tree.tolist())))}  # tree -> its first member
+    order = sorted(first, key=lambda t: (int(families.labels[first[t]]), first[t]))  # uncut: labels unchanged
     new = {t: k for k, t in enumerate(order)}
-    return FamilyLabels(labels=np.array([new[t] for t in tops], dtype=int), probability=families.probability.copy(),
-                        n_noise=families.n_noise)
+    return FamilyLabels(labels=np.array([new[t] for t in tree.tolist()], dtype=int),
+                        probability=families.probability.copy(), n_noise=families.n_noise)
