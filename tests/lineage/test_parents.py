@@ -361,6 +361,30 @@ def test_a_child_kin_by_weights_is_not_moved_to_a_grandparent_only_behaviour_lin
     assert got == {"s/base": "g/teacher", "s/ft": "s/base"}
 
 
+def test_the_sibling_test_never_moves_a_child_to_a_grandparent_the_evidence_calls_unrelated():
+    """A student of another architecture that behaves almost like the fine-tune it was distilled from
+    (below the same-data null), and a little more like that fine-tune's base (but no closer than shared
+    data explains). Behaviour's tree metric calls the student a sibling of the fine-tune; moving it to
+    the base would make an edge the evidence calls unrelated, so it stays with the fine-tune."""
+    rng = np.random.default_rng(8)
+    n = 8 * K2
+    behaviour = rng.normal(size=64)
+    twins = [ev(f"t/{k}", text=rng.normal(size=8), weights=rng.normal(size=n), loglik=behaviour + 0.5 * rng.normal(size=64),
+                signature="t", precision="f32") for k in range(4)]  # measure the same-data null
+    others = [ev(f"u/{k}", text=rng.normal(size=8), weights=rng.normal(size=n // 2), loglik=rng.normal(size=64) * 1.2,
+                 signature=f"u{k}", precision="f32") for k in range(8)]
+    z, a, w = rng.normal(size=64) * 1.2, rng.normal(size=64) * 1.6, rng.normal(size=n)
+    trio = [ev("s/base", text=rng.normal(size=8), weights=w, loglik=z, signature="s", precision="f32",
+               released="2023-01-01"),
+            ev("s/ft", text=rng.normal(size=8), weights=w + 0.3 * rng.normal(size=n), loglik=z + a, signature="s",
+               precision="f32", released="2023-06-01"),
+            ev("x/student", text=rng.normal(size=8), weights=rng.normal(size=n // 4), loglik=z + 0.9 * a,
+               signature="x", precision="f32", released="2023-09-01")]
+    scales = channel_scales(trio + twins + others)
+    edges = family_parents(trio, scales)
+    assert {trio[e.child].id: trio[e.parent].id for e in edges} == {"s/ft": "s/base", "x/student": "s/ft"}
+
+
 def test_an_undated_checkpoint_existed_by_the_date_of_its_own_file():
     """A base with no release date, its f16 GGUF dated, two dated fine-tunes of the base: the file was
     made from the checkpoint, so the checkpoint existed by the file's date and the family starts there."""
