@@ -163,7 +163,8 @@ def pair_costs(evs: Sequence[ModelEvidence], scales: Scales,
     f_cost, f_code, f_raw = _first(ch, scales, structural=False)
     has_s, has_f = np.isfinite(s_cost), np.isfinite(f_cost)
     kin = _kin(evs, s_cost, s_code)
-    use_s = has_s & (kin | ~has_f | (s_cost <= np.where(has_f, f_cost, np.inf)) | _independent(s_cost, s_code))
+    independent = _independent(s_cost, s_code) & ~kin
+    use_s = has_s & (kin | ~has_f | (s_cost <= np.where(has_f, f_cost, np.inf)) | independent)
     weighable = np.array([any(c.structural and c.name in e.vectors for c in REGISTRY) for e in evs])
     across = weighable[:, None] & weighable[None, :] & ~has_s  # both have weights, of other architectures
     null = scales.get(SAME_DATA_NULL, SAME_DATA_DEFAULT)
@@ -172,7 +173,7 @@ def pair_costs(evs: Sequence[ModelEvidence], scales: Scales,
     cost = np.where(use_s, s_cost, np.where(has_f, f_cost, np.inf))
     code = np.where(use_s, s_code, np.where(has_f, f_code, -1))
     raw = np.where(use_s, s_raw, np.where(has_f, f_raw, np.nan))
-    unrelated = np.where(use_s, _independent(s_cost, s_code) & ~kin, shared_data)
+    unrelated = np.where(use_s, independent, shared_data)
     return PairCosts(cost, code, raw, kin, has_s, _growth(evs, kin, s_code), unrelated)
 
 
