@@ -242,11 +242,14 @@ class ArtifactArrays:
         self.store = store
         self.cache = artifact_store_for(store, root)
         self._fingerprints: dict[str, dict[str, str]] = {}
+        self._done: dict[tuple[str, str], str | None] = {}  # (model, protocol) -> its finished fingerprint
 
     def __call__(self, model_id: str, protocol_id: str, name: str) -> np.ndarray | None:
-        if protocol_id not in self._fingerprints:
-            self._fingerprints[protocol_id] = self.store.fingerprints(protocol_id)
-        fingerprint = self._fingerprints[protocol_id].get(model_id)
-        if not fingerprint or not self.cache.is_complete(fingerprint, protocol_id):
-            return None
-        return self.cache.load_array(fingerprint, protocol_id, name)
+        key = (model_id, protocol_id)
+        if key not in self._done:  # one store read per protocol, one completeness check per model
+            if protocol_id not in self._fingerprints:
+                self._fingerprints[protocol_id] = self.store.fingerprints(protocol_id)
+            fingerprint = self._fingerprints[protocol_id].get(model_id)
+            self._done[key] = fingerprint if fingerprint and self.cache.is_complete(fingerprint, protocol_id) else None
+        fingerprint = self._done[key]
+        return None if fingerprint is None else self.cache.load_array(fingerprint, protocol_id, name)

@@ -41,7 +41,6 @@ from kb.records import Family, InferredEdge, Membership
 
 ArraysLoader = Callable[[str, str, str], "np.ndarray | None"]
 """(model id, protocol id, array name) -> that array of the model's artifact, or None."""
-"""(model id, protocol id) -> the model's per-probe embeddings (probes × embedder dims), or None."""
 
 EPSILON_COST = W_RELATED
 """HDBSCAN cluster_selection_epsilon over the best-evidence cost (1 = 'unrelated'): clusters joined
@@ -273,7 +272,7 @@ def infer(
             from kb.artifacts import ArtifactArrays
 
             arrays = ArtifactArrays(store)
-        parts = _load_parts(pid, record, [e.id for e in evs], arrays, messages, say)
+        parts = _load_parts(pid, record, [e.id for e in evs], arrays, say)
     result = infer_lineage(
         evs, protocol=pid, min_cluster_size=min_cluster_size, min_samples=min_samples, epsilon=epsilon,
         channels=channels, use_dates=use_dates, use_declared=use_declared, bootstrap=bootstrap,
@@ -320,7 +319,7 @@ def _protocol_record(store, pid: str, messages: list[str]) -> DnaProtocol | None
 
 
 def _load_parts(pid: str, record: DnaProtocol, ids: Sequence[str], loader: ArraysLoader,
-                messages: list[str], say: Callable[[str], None]) -> dict[str, dict[str, np.ndarray]]:
+                say: Callable[[str], None]) -> dict[str, dict[str, np.ndarray]]:
     """Channel -> model id -> the parts its bootstrap resamples, from each model's artifact."""
     out: dict[str, dict[str, np.ndarray]] = {}
     resampled = [c for c in REGISTRY if c.parts_array]
@@ -330,8 +329,6 @@ def _load_parts(pid: str, record: DnaProtocol, ids: Sequence[str], loader: Array
             if array is not None:
                 out.setdefault(chan.name, {})[mid] = chan.parts(array, record)
         step(say, "bootstrap parts", k, len(ids))
-    if "text" not in out:
-        messages.append("bootstrap over probes skipped: no per-probe embeddings found in the artifact store")
     return out
 
 
