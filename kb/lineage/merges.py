@@ -11,7 +11,11 @@ m may then only take a or b as parent, a and b may not descend from m, and m get
 second parent (relation merge).
 
 Copies of one model count once among a model's neighbours, and only the source of a copy class can be
-a merge (its GGUF files lie on the same segment, and are copies of it).
+a merge (its GGUF files lie on the same segment, and are copies of it). Files quantized below 8 bits
+are never a merge's parents: merge tools read float checkpoints, and such a file's own rounding is
+beyond the test's tolerance (q4_0 lies 0.08 of 'unrelated' from its checkpoint on the tiny models,
+outside `copies.COPY_NEAR`); counted as models of their own, a family's quantized files filled the
+neighbour list and hid a merge's farther parent.
 
 Cost: one Gram matrix per comparable group, O(g²·s); then O(g·k²) triples over each model's k nearest
 neighbours in the group.
@@ -24,7 +28,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from kb.channels import REGISTRY, Channel
-from kb.lineage.evidence import ModelEvidence, comparable_groups, rounding_noise
+from kb.lineage.evidence import PRECISION_RANK, ModelEvidence, comparable_groups, precision_rank, rounding_noise
 
 MERGE_HEIGHT = 0.05
 MERGE_HEIGHT_MAX = 0.5
@@ -33,6 +37,8 @@ half-way up the segment's length, a sibling there is as likely as a merge, and t
 nothing (a seed twin of a short real fine-tune sits 0.7 up, its own rounding allowing 0.66)."""
 MERGE_T = 0.15
 MERGE_NEIGHBOURS = 8
+MERGE_PRECISION = PRECISION_RANK["q8_0"]
+"""The least precision of a merge's parent."""
 
 
 def merge_channel() -> Channel | None:
@@ -60,8 +66,9 @@ def find_merges(
         sub = distances[linear.name][np.ix_(rows, rows)]
         own = classes[np.asarray(rows)]
         same = own[:, None] == own[None, :]
+        coarse = np.array([(r := precision_rank(evs[i].precision)) is not None and r < MERGE_PRECISION for i in rows])
         for li, m in enumerate(rows):
-            order = np.array(_distinct_neighbours(sub, li, neighbours, same))
+            order = np.array(_distinct_neighbours(sub, li, neighbours, same, skip=coarse))
             if order.size < 2:
                 continue
             ia, ib = np.triu_indices(order.size, 1)
@@ -86,13 +93,13 @@ def find_merges(
     return found
 
 
-def _distinct_neighbours(sub: np.ndarray, li: int, k: int, copies: np.ndarray) -> list[int]:
-    """The `k` nearest models to `li` that are not copies of it or of one already taken (`copies`: [i, j]
-    in one copy class): copies of one model (its GGUF files) would otherwise fill the list and hide a
-    merge's other parent."""
+def _distinct_neighbours(sub: np.ndarray, li: int, k: int, copies: np.ndarray, skip: np.ndarray) -> list[int]:
+    """The `k` nearest models to `li`, not in `skip`, that are not copies of it or of one already taken
+    (`copies`: [i, j] in one copy class): copies of one model (its GGUF files) would otherwise fill the
+    list and hide a merge's other parent."""
     taken: list[int] = []
     for j in np.argsort(sub[li], kind="stable"):
-        if j != li and not copies[li, j] and not any(copies[j, q] for q in taken):
+        if j != li and not skip[j] and not copies[li, j] and not any(copies[j, q] for q in taken):
             taken.append(int(j))
             if len(taken) == k:
                 break

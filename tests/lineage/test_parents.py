@@ -568,6 +568,28 @@ def test_a_merge_is_found_among_its_parents_copies_and_its_own_files_are_copies(
     assert {("m/merge", "m/a", "merge"), ("m/merge", "m/b", "merge"), ("m/merge-f16", "m/merge", "quantized")} <= got
 
 
+def test_a_merge_is_found_when_its_parents_files_lie_outside_the_copy_classes():
+    """A merge of an independently initialised model with a fine-tune whose family has many GGUF files
+    quantized below 8 bits, each far enough from its checkpoint not to count as a copy (q4_0 of a tiny
+    model: 0.08): the files must not fill the merge's neighbour list and hide its other, farther parent."""
+    rng = np.random.default_rng(23)
+    n = 8 * K2
+    base = rng.normal(size=n)
+    kin = [base + 0.3 * rng.normal(size=n) for _ in range(4)]
+    other = rng.normal(size=n)  # independently initialised
+    merge = 0.68 * kin[0] + 0.32 * other
+    text = rng.normal(size=8)
+    evs = [ev("f/base", text=text, weights=base, signature="s", precision="f32", fmt="hf"),
+           ev("f/other", text=text + 9, weights=other, signature="s", precision="f32", fmt="hf"),
+           ev("f/merge", text=text + 2, weights=merge, signature="s", precision="f32", fmt="hf")]
+    for k, w in enumerate(kin):
+        evs.append(ev(f"f/ft{k}", text=text + 1, weights=w, signature="s", precision="f32", fmt="hf"))
+        evs += [ev(f"f/ft{k}-{q}", text=text + 1, weights=w + 0.06 * rng.normal(size=n), signature="s",
+                   precision=q, fmt="gguf") for q in ("q5_0", "q4_0")]
+    merges = find_merges(evs, channel_distances(evs), use_dates=False, classes=np.arange(len(evs)))
+    assert {evs[i].id for i in merges[2][:2]} == {"f/ft0", "f/other"}
+
+
 def test_behaviour_links_other_architectures_only_when_closer_than_shared_data_explains():
     """Two independently initialised same-shape models behave as alike as log-likelihood cost c0 (the
     KB's same-data null). A model of another architecture is linked by behaviour when clearly closer
