@@ -11,6 +11,14 @@ every model:
 Families are held fixed; parents are re-inferred within them with the original channel scales.
 Support of an edge c → p = fraction of replicates in which p is (one of) c's parent(s).
 
+Resampling measures how stable an edge is under sampling noise, not whether another explanation
+fits the same evidence. For a distillation edge one always does: behaviour alone links the two, and
+models that share no weights come to behave alike from shared training data too. On the development
+random zoos no behaviour statistic separates students from unrelated bases trained on similar data
+(AUC 0.59 for the log-likelihood profile, 0.68 for greedy answers: bench/distill_separability.py),
+so a distillation's stated support is at most `DISTILL_SUPPORT_MAX` (`stated_support`): two
+explanations, one observation.
+
 Cost: replicates × `infer_parents` (O(Σ m_f²) each) plus O(replicates · n · t · L) for the parts.
 """
 
@@ -31,6 +39,9 @@ from kb.lineage.parents import ParentEdge, ParentOptions, infer_parents
 from kb.progress import step
 from kb.protocol import DnaProtocol
 
+
+DISTILL_SUPPORT_MAX = 0.5
+"""The most support a distillation edge can state (see the module docstring)."""
 
 Parts = dict[str, dict[int, np.ndarray]]
 """Channel name -> model index -> that model's parts (`Channel.parts`); one shape per channel."""
@@ -98,3 +109,10 @@ def bootstrap_support(
         hits += [1.0 if p in chosen.get(c, ()) else 0.0 for c, p in wanted]
         step(progress, "bootstrap replicates", r + 1, replicates)
     return hits / replicates
+
+
+def stated_support(support: float, edge: ParentEdge) -> float:
+    """An edge's support as reported: its share of replicates, divided among the copies that could
+    equally be its source (`ParentEdge.among`), and at most `DISTILL_SUPPORT_MAX` for a distillation."""
+    out = support / edge.among
+    return min(out, DISTILL_SUPPORT_MAX) if edge.relation == "distill" else out

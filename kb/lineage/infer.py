@@ -28,7 +28,7 @@ from threadpoolctl import threadpool_limits
 
 from kb.channels import NAMES, REGISTRY, select
 from kb.errors import InputError, NotFoundError
-from kb.lineage.bootstrap import bootstrap_support
+from kb.lineage.bootstrap import bootstrap_support, stated_support
 from kb.lineage.costs import W_RELATED, Scales, channel_scales, pair_costs
 from kb.lineage.evidence import ModelEvidence, without
 from kb.lineage.families import PRECOMPUTED_MAX, FamilyLabels, hdbscan_families, split_at_roots
@@ -217,10 +217,12 @@ def infer_lineage(
         InferredEdge(
             child=evs[e.child].id, parent=evs[e.parent].id,
             distance=float(e.distance) if np.isfinite(e.distance) else float("nan"),
-            support=None if np.isnan(s) else float(s) / e.among, method=e.method, relation=e.relation,
+            support=None if np.isnan(s) else stated_support(float(s), e), method=e.method, relation=e.relation,
             channel=e.channel, flag=flag, direction=e.direction,
             reason=_joined(reason or e.reason, f"one of {e.among} copies the weights cannot tell apart as its source"
-                           if e.among > 1 else ""),
+                           if e.among > 1 else "",
+                           "support capped: shared training data makes models behave alike too"
+                           if e.relation == "distill" and not np.isnan(s) else ""),
         )
         for e, s, (flag, reason) in zip(edges, support, per_edge)
     ]

@@ -142,3 +142,31 @@ def test_relation_auc_uses_family_disjoint_folds():
     models = [e.id for e in lin.evidence]
     auc = relation_auc(lin.evidence, lin.truth, true_families(lin.truth, models), channel_scales(lin.evidence))
     assert auc["edge"] > 0.8 and auc["quantized"] > 0.9
+
+
+def test_a_distillation_states_at_most_half_support_however_stable():
+    """A student of another architecture whose behaviour sits next to its teacher's in every replicate:
+    resampling finds the edge every time, yet shared training data would put it there too, so the
+    stated support is capped (`bootstrap.DISTILL_SUPPORT_MAX`); the weight-decided edge keeps its 1.0."""
+    from kb.lineage.bootstrap import DISTILL_SUPPORT_MAX
+    from kb.lineage.infer import infer_lineage
+
+    rng = np.random.default_rng(5)
+    k2 = 16 * 16
+    base_w = rng.normal(size=4 * k2)
+    behaviour = [rng.normal(size=64) for _ in range(4)]
+    evs = [ev("t/base", text=rng.normal(size=8), weights=base_w, loglik=behaviour[0], signature="s",
+              precision="f32", released="2024-01-01"),
+           ev("t/ft", text=rng.normal(size=8), weights=base_w + 0.1 * rng.normal(size=base_w.size),
+              loglik=behaviour[1], signature="s", precision="f32", released="2024-02-01"),
+           ev("t/other", text=rng.normal(size=8), weights=rng.normal(size=2 * k2), loglik=behaviour[2],
+              signature="o", precision="f32", released="2024-01-15"),
+           ev("t/student", text=rng.normal(size=8), weights=rng.normal(size=k2), loglik=behaviour[1] + 0.01 * rng.normal(size=64),
+              signature="small", precision="f32", released="2024-03-01")]
+    result = infer_lineage(evs, families=families_from_labels(np.zeros(4, int)), bootstrap=20, trees=False,
+                           use_declared=False)
+    edges = {(e.child, e.parent): e for e in result.edges}
+    student = edges[("t/student", "t/ft")]
+    assert student.relation == "distill" and student.support == DISTILL_SUPPORT_MAX
+    assert "support capped" in student.reason
+    assert edges[("t/ft", "t/base")].support == 1.0
