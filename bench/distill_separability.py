@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     bases = [r for r in rows if r["kind"] == "base"]
     students = [r for r in rows if r["kind"] == "student"]
     print(f"{len(bases)} bases, {len(students)} students over seeds {args.seeds}")
-    print("| statistic | AUC (student more distinct than base) | nearest family the teacher's | nearest model the teacher |")
+    print("| statistic | AUC (student more distinct) | nearest family the teacher's | nearest model the teacher |")
     print("|---|---|---|---|")
     for name, lower in (("loglik", True), ("answers", False)):
         a = auc([r[name] for r in students], [r[name] for r in bases], lower)

@@ -35,7 +35,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 HELD_OUT = 1000
-COLUMNS = ("failed", "strict", "lenient", "strict_no_dates", "strict_no_weights", "relation", "ari", "roots_no_dates",
+COLUMNS = ("failed", "strict", "lenient", "strict_no_dates", "strict_no_weights", "relation", "ari",
+           "ari_weight_families", "roots_no_dates",
            "distill", "lookalikes_together", "dnakb_eval_parent_acc")
 
 
@@ -125,7 +126,8 @@ def score_manifest(manifest: Path, protocol: Any, kb: Path, *, artifacts: Path, 
             "strict": main.strict, "lenient": main.lenient,
             "strict_no_dates": score_zoo(entries, runs["no_dates"]).strict,
             "strict_no_weights": score_zoo(entries, runs["no_weights"]).strict,
-            "relation": main.relation, "ari": main.ari, "roots_no_dates": main.roots, "distill": main.distill,
+            "relation": main.relation, "ari": main.ari, "ari_weight_families": main.ari_weight_families,
+            "roots_no_dates": main.roots, "distill": main.distill,
             "lookalikes_together": main.lookalikes_together, "dnakb_eval_parent_acc": official.parents.accuracy,
             "by_tag": main.by_tag, "by_direction_no_dates": by_direction(entries, runs["no_dates"]),
             "seconds": {"build": 0.0, "ingest": round(t_ingest, 1), "eval": round(t_eval, 1)},

@@ -63,6 +63,9 @@ class ZooScore:
     lenient: float | None
     relation: float | None
     ari: float | None
+    ari_weight_families: float | None
+    """ARI against families that distillations do not join (a student starts a family of its own): what
+    clustering by shared weights alone can reach, and how much of `ari` the distillations cost."""
     roots: float | None
     distill: float | None
     lookalikes_together: float | None
@@ -70,7 +73,8 @@ class ZooScore:
 
     def as_dict(self) -> dict[str, Any]:
         return {"n_models": self.n_models, "strict": self.strict, "lenient": self.lenient, "relation": self.relation,
-                "ari": self.ari, "roots": self.roots, "distill": self.distill,
+                "ari": self.ari, "ari_weight_families": self.ari_weight_families, "roots": self.roots,
+                "distill": self.distill,
                 "lookalikes_together": self.lookalikes_together,
                 "by_tag": {k: {"right": r, "n": n} for k, (r, n) in sorted(self.by_tag.items())}}
 
@@ -144,13 +148,17 @@ def score_zoo(entries: Sequence[ZooEntry], inferred: Inferred, *, roots_from: In
             counts[0] += int(right)
             counts[1] += 1
     truth_edges = [(e.id, p.id, p.relation) for e in entries for p in e.parents if e.id in inside and p.id in inside]
-    fam = true_families(truth_edges, ids)
-    ari = float(adjusted_rand_score([fam[m] for m in ids], [inferred.families[m] for m in ids])) if ids else None
+    got = [inferred.families[m] for m in ids]
+
+    def ari_against(edges: list[tuple[str, str, str]]) -> float | None:
+        fam = true_families(edges, ids)
+        return float(adjusted_rand_score([fam[m] for m in ids], got)) if ids else None
     pairs = [(e.id, t.split(":", 1)[1]) for e in entries for t in e.tags
              if t.startswith("lookalike-of:") and e.id in inside and t.split(":", 1)[1] in inside]
     together = sum(inferred.families[a] == inferred.families[b] for a, b in pairs)
     return ZooScore(len(ids), _ratio(strict, non_roots), _ratio(lenient, non_roots), _ratio(rel_right, rel_n),
-                    ari, _ratio(root_right, root_n), _ratio(distill_right, distill_n), _ratio(together, len(pairs)),
+                    ari_against(truth_edges), ari_against([t for t in truth_edges if t[2] != "distill"]),
+                    _ratio(root_right, root_n), _ratio(distill_right, distill_n), _ratio(together, len(pairs)),
                     {k: (v[0], v[1]) for k, v in by_tag.items()})
 
 

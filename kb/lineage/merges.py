@@ -66,7 +66,8 @@ def find_merges(
         sub = distances[linear.name][np.ix_(rows, rows)]
         own = classes[np.asarray(rows)]
         same = own[:, None] == own[None, :]
-        coarse = np.array([(r := precision_rank(evs[i].precision)) is not None and r < MERGE_PRECISION for i in rows])
+        ranks = [precision_rank(evs[i].precision) for i in rows]
+        coarse = np.array([r is not None and r < MERGE_PRECISION for r in ranks])
         for li, m in enumerate(rows):
             order = np.array(_distinct_neighbours(sub, li, neighbours, same, skip=coarse))
             if order.size < 2:

@@ -161,8 +161,9 @@ def test_a_distillation_states_at_most_half_support_however_stable():
               loglik=behaviour[1], signature="s", precision="f32", released="2024-02-01"),
            ev("t/other", text=rng.normal(size=8), weights=rng.normal(size=2 * k2), loglik=behaviour[2],
               signature="o", precision="f32", released="2024-01-15"),
-           ev("t/student", text=rng.normal(size=8), weights=rng.normal(size=k2), loglik=behaviour[1] + 0.01 * rng.normal(size=64),
-              signature="small", precision="f32", released="2024-03-01")]
+           ev("t/student", text=rng.normal(size=8), weights=rng.normal(size=k2),
+              loglik=behaviour[1] + 0.01 * rng.normal(size=64), signature="small", precision="f32",
+              released="2024-03-01")]
     result = infer_lineage(evs, families=families_from_labels(np.zeros(4, int)), bootstrap=20, trees=False,
                            use_declared=False)
     edges = {(e.child, e.parent): e for e in result.edges}

@@ -51,7 +51,10 @@ def test_roots_from_another_run_and_perfect_families() -> None:
                           families={m.id: ("F1" if m.id not in ("b", "look") else m.id) for m in ZOO})
     s = score_zoo(ZOO, truth_like)
     assert s.strict == s.lenient == s.relation == s.roots == s.ari == 1.0
+    assert s.ari_weight_families < 1.0  # the student joined its teacher, as it should: not a weight family
     assert s.lookalikes_together == 0.0
+    student_apart = Inferred(parents={}, families={**truth_like.families, "st": "F3"})
+    assert score_zoo(ZOO, student_apart).ari_weight_families == 1.0
     wrong_roots = Inferred(parents={"a": ("b", "finetune")}, families=truth_like.families)
     assert score_zoo(ZOO, truth_like, roots_from=wrong_roots).roots == pytest.approx(2 / 3)
 
