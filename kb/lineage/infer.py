@@ -28,7 +28,7 @@ from threadpoolctl import threadpool_limits
 
 from kb.channels import NAMES, REGISTRY, select
 from kb.errors import InputError, NotFoundError
-from kb.lineage.bootstrap import bootstrap_support, stated_support
+from kb.lineage.bootstrap import DISTILL_SUPPORT_MAX, bootstrap_support, stated_support
 from kb.lineage.costs import W_RELATED, Scales, channel_scales, pair_costs
 from kb.lineage.evidence import ModelEvidence, without
 from kb.lineage.families import PRECOMPUTED_MAX, FamilyLabels, hdbscan_families, split_at_roots
@@ -221,7 +221,7 @@ def infer_lineage(
             channel=e.channel, flag=flag, direction=e.direction,
             reason=_joined(reason or e.reason, f"one of {e.among} copies the weights cannot tell apart as its source"
                            if e.among > 1 else "",
-                           "support capped: shared training data makes models behave alike too"
+                           f"support at most {DISTILL_SUPPORT_MAX}: shared training data makes models behave alike too"
                            if e.relation == "distill" and not np.isnan(s) else ""),
         )
         for e, s, (flag, reason) in zip(edges, support, per_edge)

@@ -169,5 +169,5 @@ def test_a_distillation_states_at_most_half_support_however_stable():
     edges = {(e.child, e.parent): e for e in result.edges}
     student = edges[("t/student", "t/ft")]
     assert student.relation == "distill" and student.support == DISTILL_SUPPORT_MAX
-    assert "support capped" in student.reason
+    assert f"support at most {DISTILL_SUPPORT_MAX}" in student.reason
     assert edges[("t/ft", "t/base")].support == 1.0
