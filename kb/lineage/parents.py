@@ -19,7 +19,7 @@ import numpy as np
 
 from kb.channels import NAMES
 from kb.errors import InputError
-from kb.lineage.arborescence import DENSE_MAX, K_CANDIDATES, arborescence, descends
+from kb.lineage.arborescence import DENSE_MAX, K_CANDIDATES, arborescence
 from kb.lineage.copies import copy_root_penalty, plausible_sources
 from kb.lineage.costs import (PRECISION_PENALTY, PairCosts, Scales, channel_scales, later_than,
                               edge_costs, pair_costs, precision_ranks)
@@ -93,8 +93,9 @@ def family_parents(
 
     def solve(root_cost: np.ndarray) -> np.ndarray:
         """The cheapest arborescence in which no merge (nor a file of it) is an ancestor of its own
-        parents: both were there before it. A tree that puts a merge parent below the merge loses the
-        edge from the merge (or its file) to the child on that path, and is solved again."""
+        parents: both were there before it. Ancestry counts every parent edge, a merge's second one
+        too, since the lineage is one graph and must hold no cycle. A tree that puts a merge parent
+        below the merge loses the last tree edge on that path, and is solved again."""
         costs = candidates.copy()
         for _ in range(m):
             parent = arborescence(costs, root_cost + not_root,
@@ -139,17 +140,44 @@ def cut_unrelated(parent: np.ndarray, unrelated: np.ndarray,
 
 def _merge_parent_below(parent: np.ndarray, merges: dict[int, tuple[int, int, float, float]],
                         classes: np.ndarray) -> tuple[int, int] | None:
-    """(child, p) for the first merge found with one of its parents below the merge or one of its files
-    (p, its copy class), where child is p's child on the path down to that parent; None when none is."""
+    """(child, p) for the first merge found with one of its parents below the merge or one of its files:
+    the last tree edge on the path up from that parent to the merge's copy class; None when none is."""
     for mi, (a, b, _t, _h) in sorted(merges.items()):
         for x in (a, b):
-            node, seen = x, set()
-            while parent[node] >= 0 and node not in seen:
-                seen.add(node)
-                if classes[parent[node]] == classes[mi]:
-                    return node, int(parent[node])
-                node = int(parent[node])
+            found, edge = _path_up_to(x, classes == classes[mi], parent, merges)
+            if found:
+                return edge if edge is not None else (x, int(parent[x]))
     return None
+
+
+def _lineage_parents(node: int, parent: np.ndarray, merges: dict[int, tuple[int, int, float, float]]) -> list[int]:
+    """`node`'s parents in the lineage: its tree parent and, for a merge hung on one of its two, the other."""
+    if parent[node] < 0:
+        return []
+    first = int(parent[node])
+    if node in merges and first in merges[node][:2]:
+        a, b = merges[node][:2]
+        return [first, b if first == a else a]
+    return [first]
+
+
+def _path_up_to(start: int, target: np.ndarray, parent: np.ndarray,
+                merges: dict[int, tuple[int, int, float, float]]) -> tuple[bool, tuple[int, int] | None]:
+    """Whether a lineage ancestor of `start` (itself included) is in `target` (a mask), and the last tree
+    edge (child, parent) on the path found up to it (None when the path holds only merges' second
+    edges)."""
+    stack: list[tuple[int, tuple[int, int] | None]] = [(start, None)]
+    seen: set[int] = set()
+    while stack:
+        node, edge = stack.pop()
+        if target[node]:
+            return True, edge
+        if node in seen:
+            continue
+        seen.add(node)
+        for p in _lineage_parents(node, parent, merges):
+            stack.append((p, (node, p) if p == parent[node] else edge))
+    return False, None
 
 
 def _among(edge: ParentEdge, evs: Sequence[ModelEvidence], classes: np.ndarray, allowed: np.ndarray) -> int:
@@ -203,7 +231,7 @@ def _edges_of(ci: int, pi: int, evs: Sequence[ModelEvidence], parent: np.ndarray
         reason = f"between {evs[a].id} and {evs[b].id} in weight space (t={t:.2f}, height {h:.3f})"
         channel = merge_channel().name  # type: ignore[union-attr]  (merges exist only with one)
         edges = [ParentEdge(ci, pi, float(cost[ci, pi]), float(raw[ci, pi]), channel, "merge", reason=reason)]
-        if not descends(parent, other, ci):
+        if not _path_up_to(other, np.arange(parent.size) == ci, parent, merges)[0]:
             edges.append(ParentEdge(ci, other, float(cost[ci, other]), float(raw[ci, other]), channel,
                                     "merge", method="merge", reason=reason))
         return edges

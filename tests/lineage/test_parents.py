@@ -168,6 +168,29 @@ def test_a_merge_is_never_an_ancestor_of_its_own_parents(seed):
             assert node != "m"
 
 
+def test_no_cycle_through_a_merges_second_parent():
+    """Tree edges (child <- parent): ft <- m2, m1 <- base, x <- m1, y <- x, m2 <- base, where m1 merges
+    base and ft and m2 merges base and y. The tree has no cycle, and no merge parent sits on a tree
+    path below its merge; with the merges' second edges (m1 <- ft, m2 <- y) the lineage runs
+    m2 -> ft -> m1 -> x -> y -> m2. The cycle must be found, and a tree edge on it cut."""
+    from kb.lineage.parents import _merge_parent_below
+
+    base, ft, m1, x, y, m2 = range(6)
+    parent = np.array([-1, m2, base, m1, x, base])
+    merges = {m1: (base, ft, 0.5, 0.0), m2: (base, y, 0.5, 0.0)}
+    cut = _merge_parent_below(parent, merges, np.arange(6))
+    assert cut in {(ft, m2), (x, m1), (y, x)}
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_inferred_lineage_is_acyclic_with_merges_and_without_dates(seed):
+    lin = synthetic_lineage(120, mean_family=15, sketches=True, dates=False, seed=seed)
+    edges = infer_parents(lin.evidence, families_from_labels(lin.family), options=ParentOptions(use_dates=False))
+    assert any(e.relation == "merge" for e in edges)
+    graph = nx.DiGraph([(e.parent, e.child) for e in edges])
+    assert nx.is_directed_acyclic_graph(graph)
+
+
 def test_dates_forbid_later_parents_and_declarations_count():
     t = np.array([[0.0, 0.0], [1.0, 0.0], [2.0, 0.0]])
     evs = [ev(n, text=t[i], released=d) for i, (n, d) in
