@@ -91,9 +91,9 @@ def score_manifest(manifest: Path, protocol: Any, kb: Path, *, artifacts: Path, 
     with dates, without dates and without weights, and score each against the manifest's truth.
     Returns the figures and the three inference runs ("dated", "no_dates", "no_weights")."""
     from ingest.api import ingest
-    from ingest.evaluation import true_edges
+    from ingest.evaluation import stored_as, true_edges
     from ingest.zoo.manifest import load_zoo_manifest
-    from ingest.zoo.scoring import Inferred, by_direction, score_zoo
+    from ingest.zoo.scoring import Inferred, as_stored, by_direction, score_zoo
     from kb.channels import select
     from kb.lineage.evaluate import evaluate
     from kb.lineage.infer import infer_lineage, store_evidence
@@ -111,8 +111,10 @@ def score_manifest(manifest: Path, protocol: Any, kb: Path, *, artifacts: Path, 
             done_mark.touch()  # marks the KB complete (an interrupted ingest is resumed, not reused)
         t_ingest, c_ingest = time.perf_counter() - t0, cpu_seconds() - c0
         t0, c0 = time.perf_counter(), cpu_seconds()
-        official = evaluate(store, true_edges(manifest), bootstrap=bootstrap, variants=False)
         entries = load_zoo_manifest(manifest)
+        same = stored_as(store, [e.id for e in entries])  # a duplicate file is scored as its original
+        official = evaluate(store, true_edges(manifest, same), bootstrap=bootstrap, variants=False)
+        entries = as_stored(entries, same)
         evs = store_evidence(store, protocol.id)
         runs = {name: Inferred.from_result(infer_lineage(evs, protocol=protocol.id, use_declared=False,
                                                          trees=False, **opts))

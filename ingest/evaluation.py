@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, Callable
 
 from ingest.api import ingest
@@ -13,9 +14,23 @@ from kb.protocol import DnaProtocol
 from kb.stores import GraphStore
 
 
-def true_edges(manifest: str | Path) -> list[tuple[str, str, str]]:
-    """(child, parent, relation) for every parent the zoo manifest records."""
-    return [(e.id, p.id, p.relation) for e in load_zoo_manifest(manifest) for p in e.parents]
+def true_edges(manifest: str | Path, stored_as: dict[str, str] | None = None) -> list[tuple[str, str, str]]:
+    """(child, parent, relation) for every parent the zoo manifest records, each model named as the KB
+    stores it (`stored_as`, see `stored_as`)."""
+    same = stored_as or {}
+    return [(same.get(e.id, e.id), same.get(p.id, p.id), p.relation)
+            for e in load_zoo_manifest(manifest) for p in e.parents]
+
+
+def stored_as(store: GraphStore, ids: Sequence[str]) -> dict[str, str]:
+    """id -> the stored model with identical weights, for each of `ids` that ingest recorded as a
+    duplicate (`DUPLICATE_OF`: byte-identical files, e.g. two conversions to one type, keep one node
+    with a DNA). Scored under its own id, a true parent that is a duplicate would make the edge to
+    the identical original count as wrong."""
+    records = store.get_models(ids)
+    originals = {r.fingerprint: r.id for r in records if r.status != "duplicate" and r.fingerprint}
+    return {r.id: originals[r.fingerprint] for r in records
+            if r.status == "duplicate" and r.fingerprint in originals}
 
 
 def evaluate_zoo(
@@ -29,5 +44,6 @@ def evaluate_zoo(
                         protocol=protocol, progress=progress)
         if report.failed:
             progress and progress(f"warning: {report.failed} zoo model(s) failed to ingest")
-    return evaluate(store, true_edges(manifest), bootstrap=bootstrap, run_infer=not use_current,
+    ids = [e.id for e in load_zoo_manifest(manifest)]
+    return evaluate(store, true_edges(manifest, stored_as(store, ids)), bootstrap=bootstrap, run_infer=not use_current,
                     arrays=ArtifactArrays(store, artifacts), progress=progress, **infer_options)

@@ -15,10 +15,10 @@ Used by bench/eval_random.py on random zoos (ingest/zoo/random_plan.py). Definit
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ingest.zoo.manifest import ZooEntry
+from ingest.zoo.manifest import ZooEntry, ZooParent
 
 TAG_PREFIXES = ("seed-twin", "lookalike", "cross-arch-distill", "shared-tokenizer", "converter:llama.cpp",
                 "converter:dnakb", "no-date", "quantized-from", "merge", "lora", "distill")
@@ -108,6 +108,13 @@ def tag_keys(tags: Iterable[str]) -> set[str]:
     return keys
 
 
+def as_stored(entries: Sequence[ZooEntry], stored_as: dict[str, str]) -> list[ZooEntry]:
+    """`entries` with every parent named as the KB stores it (`ingest.evaluation.stored_as`: a
+    byte-identical duplicate under its original's id)."""
+    return [replace(e, parents=tuple(ZooParent(stored_as.get(p.id, p.id), p.relation) for p in e.parents))
+            for e in entries]
+
+
 def score_zoo(entries: Sequence[ZooEntry], inferred: Inferred, *, roots_from: Inferred | None = None) -> ZooScore:
     """Score `inferred` against the manifest `entries`; `roots_from` scores roots on another run
     (the bench passes the no-dates run: with dates, the oldest model of a family is the root trivially)."""
@@ -162,4 +169,4 @@ def score_zoo(entries: Sequence[ZooEntry], inferred: Inferred, *, roots_from: In
                     {k: (v[0], v[1]) for k, v in by_tag.items()})
 
 
-__all__ = ["Inferred", "ZooScore", "by_direction", "copy_classes", "tag_keys", "score_zoo"]
+__all__ = ["Inferred", "ZooScore", "as_stored", "by_direction", "copy_classes", "tag_keys", "score_zoo"]

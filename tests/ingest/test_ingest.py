@@ -10,6 +10,7 @@ import pytest
 
 from ingest.api import ingest
 from ingest.cli import main
+from ingest.evaluation import stored_as
 from kb.errors import InputError, ProtocolMismatchError
 from kb.records import Family, Membership, ModelRecord
 from tests.ingest.models import cli_protocol, protocol, write_manifest
@@ -49,6 +50,7 @@ def test_ingest_then_rerun_does_no_work(zoo, store, tmp_path, artifacts):
     (twin,) = store.get_models(["t/twin"])
     assert twin.status == "duplicate" and twin.dna is None
     assert store.cypher("MATCH (a:Model)-[:DUPLICATE_OF]->(b:Model) RETURN a.id AS a, b.id AS b") == [{"a": "t/twin", "b": "t/base"}]
+    assert stored_as(store, ["t/base", "t/tuned", "t/twin"]) == {"t/twin": "t/base"}  # evaluation scores it so
     before = {m.id: m.as_row() for m in store.get_models()}
 
     again = ingest(path, store, protocol=None, artifacts=artifacts)  # the KB's protocol is reused

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ingest.zoo.manifest import ZooEntry, ZooParent
-from ingest.zoo.scoring import Inferred, copy_classes, score_zoo, tag_keys
+from ingest.zoo.scoring import Inferred, as_stored, copy_classes, score_zoo, tag_keys
 
 
 def _e(mid: str, parents: tuple[tuple[str, str], ...] = (), tags: tuple[str, ...] = ()) -> ZooEntry:
@@ -64,3 +64,16 @@ def test_copy_classes_and_tag_keys() -> None:
     assert classes["a"] == classes["a-q4"] == {"a", "a-f16", "a-q4"} and classes["ft"] == {"ft"}
     assert tag_keys(["lora-rank:4", "lora-alpha:8", "converter:llama.cpp", "seed-twin-of:x", "quantized-from:f16"]) == {
         "lora-rank:4", "converter:llama.cpp", "quantized-from:f16", "quantized-from"}
+
+
+def test_a_duplicate_parent_is_scored_as_its_original() -> None:
+    """Two byte-identical f16 files keep one node: a q4 made from the duplicate, attached to the
+    original, has its true parent."""
+    zoo = [_e("a"), _e("a-f16", (("a", "quantized"),)), _e("a-f16b", (("a", "quantized"),)),
+           _e("a-q4", (("a-f16b", "quantized"),))]
+    inferred = Inferred(parents={"a-f16": ("a", "quantized"), "a-q4": ("a-f16", "quantized")},
+                        families={"a": "F", "a-f16": "F", "a-q4": "F"})  # a-f16b: a duplicate, no node
+    assert score_zoo(zoo, inferred).strict == pytest.approx(1 / 1)  # a-q4 counted as a root: not scored
+    assert score_zoo(zoo, inferred).roots == pytest.approx(1 / 2)
+    fixed = score_zoo(as_stored(zoo, {"a-f16b": "a-f16"}), inferred)
+    assert fixed.strict == 1.0 and fixed.roots == 1.0 and fixed.n_models == 3
