@@ -7,8 +7,11 @@ Training steps add up: for independent steps, squared distances add along a path
 - c a child of p:  d(c, g)² ≈ d(p, g)² + d(c, p)²   (more still when the steps point alike);
 - c a sibling of p: d(c, g)² ≈ d(p, g)²              (the same recipe from the same base).
 `x = (d(c, g)² − d(p, g)²) / d(c, p)²` is about 1 for a child and about 0 for a sibling; below
-`SIBLING_X` (the midpoint) c is moved up to g. Distances come from the strongest channel that compares
-all three models (the weights where they compare).
+`SIBLING_X` (the midpoint) c is moved up to g, or, nearer still, to another descendant q of g that the
+same test calls c's parent (x(c, q, parent of q) ≥ `SIBLING_X`): a fine-tune of an adapter trained on
+the data of a sibling branch lies nearest that branch, is moved off it as its sibling, and belongs
+under the adapter, not the base. Distances come from the strongest channel that compares all three
+models (the weights where they compare).
 """
 
 from __future__ import annotations
@@ -46,13 +49,52 @@ def resolve_siblings(parent: np.ndarray, ch: dict[str, np.ndarray], allowed: np.
             continue
         if kin[c, p] and not kin[c, g]:
             continue
-        for d in layers:
-            dcg, dpg, dcp = d[c, g], d[p, g], d[c, p]
-            if np.isfinite(dcg) and np.isfinite(dpg) and np.isfinite(dcp) and dcp > 0:
-                if (dcg ** 2 - dpg ** 2) / dcp ** 2 < SIBLING_X:
-                    parent[c] = g
-                break
+        d = _deciding(layers, c, p, g)
+        if d is not None and _child_x(d, c, p, g) < SIBLING_X:
+            parent[c] = _nearest_parent(c, g, parent, d, allowed, classes, kin if kin[c, p] else None, fixed)
     return parent
+
+
+def _deciding(layers: list[np.ndarray], *nodes: int) -> np.ndarray | None:
+    """The strongest distance matrix that compares all of `nodes`."""
+    for d in layers:
+        sub = d[np.ix_(nodes, nodes)]
+        if np.all(np.isfinite(sub)):
+            return d
+    return None
+
+
+def _child_x(d: np.ndarray, c: int, p: int, g: int) -> float:
+    """About 1 when c is p's child (p's parent being g), about 0 when c is p's sibling."""
+    return float((d[c, g] ** 2 - d[p, g] ** 2) / d[c, p] ** 2) if d[c, p] > 0 else 0.0
+
+
+def _nearest_parent(c: int, g: int, parent: np.ndarray, d: np.ndarray, allowed: np.ndarray, classes: np.ndarray,
+                    kin: np.ndarray | None, fixed: Collection[int]) -> int:
+    """g, or the nearest descendant q of g (by `d`) that c may take and that the tree metric calls c's
+    parent; q outside c's own subtree and c's copy class, kin to c where c's old parent was (`kin`)."""
+    best, best_d = g, d[c, g]
+    for q in range(parent.size):
+        r = int(parent[q])
+        if (r < 0 or q == c or not allowed[c, q] or classes[q] == classes[c] or q in fixed
+                or (kin is not None and not kin[c, q]) or not np.isfinite(d[c, q]) or d[c, q] >= best_d
+                or not np.isfinite(d[c, r]) or not np.isfinite(d[q, r])
+                or not _below(q, g, parent) or _below(q, c, parent)):
+            continue
+        if _child_x(d, c, q, r) >= SIBLING_X:
+            best, best_d = q, d[c, q]
+    return best
+
+
+def _below(node: int, ancestor: int, parent: np.ndarray) -> bool:
+    """Whether `ancestor` is on `node`'s parent chain (`node` excluded)."""
+    seen = 0
+    node = int(parent[node])
+    while node >= 0 and seen <= parent.size:
+        if node == ancestor:
+            return True
+        node, seen = int(parent[node]), seen + 1
+    return False
 
 
 def _top_down(parent: np.ndarray) -> list[int]:

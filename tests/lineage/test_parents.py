@@ -503,6 +503,29 @@ def test_seed_twins_are_siblings_not_parent_and_child(dates):
     assert got["t/step2"] == "t/step1" and got["t/step1"] == "t/base"
 
 
+def test_a_sibling_moved_up_takes_the_nearer_parent_the_tree_metric_allows():
+    """A fine-tune of an adapter, trained on the data a sibling branch was trained on, lies nearest
+    that branch's fine-tune. The tree metric calls it that fine-tune's sibling; of the models it may
+    move to, the adapter (which the same test calls its parent) is nearer than the base."""
+    rng = np.random.default_rng(17)
+    blocks = 16
+    base = rng.normal(size=blocks * K2)
+    shared = 0.3 * rng.normal(size=base.size)  # the corpus both fine-tunes were trained on
+    low_rank = np.concatenate([(rng.normal(size=(16, 2)) @ rng.normal(size=(2, 16))).ravel() for _ in range(blocks)])
+    low_rank *= np.sqrt(0.02 * base.size) / np.linalg.norm(low_rank)
+    adapter = base + low_rank
+    models = [("a/base", base, "2024-01-01"), ("a/ft", base + shared + 0.12 * rng.normal(size=base.size), "2024-02-01"),
+              ("a/adapter", adapter, "2024-03-01"),
+              ("a/adapter-ft", adapter + shared + 0.12 * rng.normal(size=base.size), "2024-04-01")]
+    text = rng.normal(size=8)
+    evs = [ev(name, text=text + k, weights=w, signature="s", precision="f32", released=day)
+           for k, (name, w, day) in enumerate(models)]
+    d = channel_distances(evs)["weights"]
+    assert d[3, 1] < d[3, 2]  # nearest the sibling branch's fine-tune
+    got = {evs[e.child].id: evs[e.parent].id for e in family_parents(evs, channel_scales(evs))}
+    assert got == {"a/ft": "a/base", "a/adapter": "a/base", "a/adapter-ft": "a/adapter"}
+
+
 def test_each_edge_says_what_set_its_direction():
     """Without dates a copy's direction comes from its format, a fine-tune's from weight growth."""
     evs = _copies()
