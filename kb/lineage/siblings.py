@@ -8,7 +8,8 @@ Training steps add up: for independent steps, squared distances add along a path
 - c a sibling of p: d(c, g)² ≈ d(p, g)²              (the same recipe from the same base).
 `x = (d(c, g)² − d(p, g)²) / d(c, p)²` is about 1 for a child and about 0 for a sibling; below
 `SIBLING_X` (the midpoint) c is moved up to g, or, nearer still, to another descendant q of g that the
-same test calls c's parent (x(c, q, parent of q) ≥ `SIBLING_X`): a fine-tune of an adapter trained on
+same test calls c's parent (x(c, q, parent of q) ≥ `SIBLING_X`; q a checkpoint, not a GGUF file, and
+not a copy of its own parent, where the test passes trivially): a fine-tune of an adapter trained on
 the data of a sibling branch lies nearest that branch, is moved off it as its sibling, and belongs
 under the adapter, not the base. Distances come from the strongest channel that compares all three
 models (the weights where they compare).
@@ -31,13 +32,17 @@ def distances_for_triples(ch: dict[str, np.ndarray]) -> list[np.ndarray]:
 
 
 def resolve_siblings(parent: np.ndarray, ch: dict[str, np.ndarray], allowed: np.ndarray,
-                     classes: np.ndarray, kin: np.ndarray, fixed: Collection[int] = ()) -> np.ndarray:
+                     classes: np.ndarray, kin: np.ndarray, fixed: Collection[int] = (),
+                     checkpoints: np.ndarray | None = None) -> np.ndarray:
     """`parent` with every sibling wrongly attached under its sibling moved up to their parent.
     Nodes in `fixed` (merges) and their parents are left alone, and so are copies (`classes`: the
     copy class of each model; between copies of one model the metric is rounding noise). A child
     whose weights say it is kin to its parent (`kin`) is not moved up to a grandparent they do not
-    relate it to: behaviour's tree metric does not outweigh shared weights. Top-down, one pass."""
+    relate it to: behaviour's tree metric does not outweigh shared weights. A model moved up goes to a
+    nearer descendant of its grandparent only if that one is a checkpoint (`checkpoints`, default all):
+    training starts from a checkpoint, not from a GGUF file. Top-down, one pass."""
     parent = parent.copy()
+    checkpoints = np.ones(parent.size, bool) if checkpoints is None else checkpoints
     layers = distances_for_triples(ch)
     order = _top_down(parent)
     for c in order:
@@ -51,7 +56,8 @@ def resolve_siblings(parent: np.ndarray, ch: dict[str, np.ndarray], allowed: np.
             continue
         d = _deciding(layers, c, p, g)
         if d is not None and _child_x(d, c, p, g) < SIBLING_X:
-            parent[c] = _nearest_parent(c, g, parent, d, allowed, classes, kin if kin[c, p] else None, fixed)
+            parent[c] = _nearest_parent(c, g, parent, d, allowed[c] & checkpoints, classes,
+                                        kin if kin[c, p] else None, fixed)
     return parent
 
 
@@ -69,14 +75,15 @@ def _child_x(d: np.ndarray, c: int, p: int, g: int) -> float:
     return float((d[c, g] ** 2 - d[p, g] ** 2) / d[c, p] ** 2) if d[c, p] > 0 else 0.0
 
 
-def _nearest_parent(c: int, g: int, parent: np.ndarray, d: np.ndarray, allowed: np.ndarray, classes: np.ndarray,
+def _nearest_parent(c: int, g: int, parent: np.ndarray, d: np.ndarray, takes: np.ndarray, classes: np.ndarray,
                     kin: np.ndarray | None, fixed: Collection[int]) -> int:
     """g, or the nearest descendant q of g (by `d`) that c may take and that the tree metric calls c's
-    parent; q outside c's own subtree and c's copy class, kin to c where c's old parent was (`kin`)."""
+    parent; q outside c's own subtree and c's copy class, not a copy of its own parent (between copies
+    the metric is rounding noise, and the test passes trivially), kin to c where c's old parent was."""
     best, best_d = g, d[c, g]
     for q in range(parent.size):
         r = int(parent[q])
-        if (r < 0 or q == c or not allowed[c, q] or classes[q] == classes[c] or q in fixed
+        if (r < 0 or q == c or not takes[q] or classes[q] in (classes[c], classes[r]) or q in fixed
                 or (kin is not None and not kin[c, q]) or not np.isfinite(d[c, q]) or d[c, q] >= best_d
                 or not np.isfinite(d[c, r]) or not np.isfinite(d[q, r])
                 or not _below(q, g, parent) or _below(q, c, parent)):

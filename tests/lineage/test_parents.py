@@ -506,7 +506,8 @@ def test_seed_twins_are_siblings_not_parent_and_child(dates):
 def test_a_sibling_moved_up_takes_the_nearer_parent_the_tree_metric_allows():
     """A fine-tune of an adapter, trained on the data a sibling branch was trained on, lies nearest
     that branch's fine-tune. The tree metric calls it that fine-tune's sibling; of the models it may
-    move to, the adapter (which the same test calls its parent) is nearer than the base."""
+    move to, the adapter (which the same test calls its parent) is nearer than the base. The branch's
+    q4 file passes that test trivially (it is nearly its parent) but is no checkpoint to train from."""
     rng = np.random.default_rng(17)
     blocks = 16
     base = rng.normal(size=blocks * K2)
@@ -518,12 +519,14 @@ def test_a_sibling_moved_up_takes_the_nearer_parent_the_tree_metric_allows():
               ("a/adapter", adapter, "2024-03-01"),
               ("a/adapter-ft", adapter + shared + 0.12 * rng.normal(size=base.size), "2024-04-01")]
     text = rng.normal(size=8)
-    evs = [ev(name, text=text + k, weights=w, signature="s", precision="f32", released=day)
+    evs = [ev(name, text=text + k, weights=w, signature="s", precision="f32", fmt="hf", released=day)
            for k, (name, w, day) in enumerate(models)]
+    evs.append(ev("a/ft-q4_0", text=text + 1, weights=models[1][1] + 0.03 * rng.normal(size=base.size),
+                  signature="s", precision="q4_0", fmt="gguf", released="2024-02-02"))
     d = channel_distances(evs)["weights"]
     assert d[3, 1] < d[3, 2]  # nearest the sibling branch's fine-tune
     got = {evs[e.child].id: evs[e.parent].id for e in family_parents(evs, channel_scales(evs))}
-    assert got == {"a/ft": "a/base", "a/adapter": "a/base", "a/adapter-ft": "a/adapter"}
+    assert got == {"a/ft": "a/base", "a/adapter": "a/base", "a/adapter-ft": "a/adapter", "a/ft-q4_0": "a/ft"}
 
 
 def test_each_edge_says_what_set_its_direction():
