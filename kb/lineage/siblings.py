@@ -80,17 +80,18 @@ def _nearest_parent(c: int, g: int, parent: np.ndarray, d: np.ndarray, takes: np
     """g, or the nearest descendant q of g (by `d`) that c may take and that the tree metric calls c's
     parent; q outside c's own subtree and c's copy class, not a copy of its own parent (between copies
     the metric is rounding noise, and the test passes trivially), kin to c where c's old parent was."""
-    best, best_d = g, d[c, g]
-    for q in range(parent.size):
-        r = int(parent[q])
-        if (r < 0 or q == c or not takes[q] or classes[q] in (classes[c], classes[r]) or q in fixed
-                or (kin is not None and not kin[c, q]) or not np.isfinite(d[c, q]) or d[c, q] >= best_d
-                or not np.isfinite(d[c, r]) or not np.isfinite(d[q, r])
-                or not _below(q, g, parent) or _below(q, c, parent)):
-            continue
-        if _child_x(d, c, q, r) >= SIBLING_X:
-            best, best_d = q, d[c, q]
-    return best
+    with np.errstate(invalid="ignore"):
+        near = (takes & (parent >= 0) & (classes != classes[c]) & (classes != classes[np.maximum(parent, 0)])
+                & (d[c] < d[c, g]))  # nearer than g, and not a copy of c or of its own parent
+    if kin is not None:
+        near &= kin[c]
+    near[list(fixed)] = False
+    for q in np.flatnonzero(near)[np.argsort(d[c, near], kind="stable")]:
+        q, r = int(q), int(parent[q])
+        if (np.isfinite(d[c, r]) and np.isfinite(d[q, r]) and _below(q, g, parent) and not _below(q, c, parent)
+                and _child_x(d, c, q, r) >= SIBLING_X):
+            return q
+    return g
 
 
 def _below(node: int, ancestor: int, parent: np.ndarray) -> bool:
