@@ -318,6 +318,25 @@ def test_two_files_of_one_type_are_both_copies_of_the_checkpoint():
                                                                      ("c/base-b-q8_0", "c/base")}
 
 
+def test_a_quantized_file_is_never_made_from_one_of_its_own_type():
+    """Two f16 files of one checkpoint (two converters) and a q4_0 quantized from each: the two q4_0
+    hold the same weights, further from either f16 than from each other (4-bit rounding of identical
+    input). The later one still comes from a float file: the quantize tool refuses quantized input."""
+    rng = np.random.default_rng(19)
+    base = rng.normal(size=16 * K2)
+    text = rng.normal(size=8)
+    q4 = base + 0.06 * rng.normal(size=base.size)
+    files = [("f/base-a-f16", base + 1e-4 * rng.normal(size=base.size), "f16", "2023-02-25"),
+             ("f/base-a-q4_0", q4, "q4_0", "2023-02-25"),
+             ("f/base-b-f16", base + 1e-4 * rng.normal(size=base.size), "f16", "2023-03-22"),
+             ("f/base-b-q4_0", q4 + 1e-6 * rng.normal(size=base.size), "q4_0", "2023-03-22")]
+    evs = [ev("f/base", text=text, weights=base, signature="s", precision="f32", fmt="hf", released="2023-01-01")]
+    evs += [ev(name, text=text, weights=w, signature="s", precision=p, fmt="gguf", released=day, made_by=made)
+            for name, w, p, day in files for made in ["quantize" if p == "q4_0" else "convert"]]
+    got = {evs[e.child].id: (evs[e.parent].id, e.relation) for e in family_parents(evs, channel_scales(evs))}
+    assert got["f/base-b-q4_0"][0] in {"f/base-a-f16", "f/base-b-f16"} and got["f/base-b-q4_0"][1] == "quantized"
+
+
 @pytest.mark.parametrize("q4_noise", [1e-2, 4e-2])
 def test_an_edge_among_copies_the_weights_cannot_tell_apart_says_how_many(q4_noise):
     """A q8_0 can be written by the converter from the checkpoint or quantized from its f16 GGUF; a
