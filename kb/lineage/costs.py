@@ -23,7 +23,9 @@ behaviour; then constraints and evidence:
   class's source never descends from one of its own copies;
 - precision: a parent at lower precision than its child costs `PRECISION_PENALTY` more when it is
   quantized (q8_0 or below) or a near-identical copy (a model is not the child of its own
-  conversion);
+  conversion); so does a quantized parent of a child quantized to the same type (llama.cpp's
+  quantize tool refuses quantized input unless forced with --allow-requantize: two q4_0 files of one
+  model were both made from a float file, not one from the other);
 - growth: where dates do not order a weight-kin pair, a parent whose weights grew from the
   child's (`PairCosts.later`) costs `DIRECTION_PENALTY` more (training grows the weight norm);
 - determinism: costs are rounded to `COST_BITS` bits of mantissa, so two candidates equal up to float
@@ -270,7 +272,8 @@ def edge_costs(
     rc, rp = ranks[:, None], ranks[None, :]
     near_copy = structural & (cost < QUANT_NEAR_WEIGHTS)  # same weights up to rounding
     quantized_parent = both & (rp < rc) & ((rp <= QUANTIZED_RANK) | near_copy)  # [c, p]
-    edge = edge + PRECISION_PENALTY * quantized_parent
+    requantized = both & (rp == rc) & (rp <= QUANTIZED_RANK)
+    edge = edge + PRECISION_PENALTY * (quantized_parent | requantized)
     edge = edge + DIRECTION_PENALTY * later_than(pairs, classes, evs, use_dates)  # [c, p]: p grew from c
     if use_declared:
         index = {e.id: i for i, e in enumerate(evs)}

@@ -7,8 +7,12 @@ Training steps add up: for independent steps, squared distances add along a path
 - c a child of p:  d(c, g)² ≈ d(p, g)² + d(c, p)²   (more still when the steps point alike);
 - c a sibling of p: d(c, g)² ≈ d(p, g)²              (the same recipe from the same base).
 `x = (d(c, g)² − d(p, g)²) / d(c, p)²` is about 1 for a child and about 0 for a sibling; below
-`SIBLING_X` (the midpoint) c is moved up to g. Distances come from the strongest channel that compares
-all three models (the weights where they compare).
+`SIBLING_X` (the midpoint) c is moved up to g, or, nearer still, to another descendant q of g that the
+same test calls c's parent (x(c, q, parent of q) ≥ `SIBLING_X`; q a checkpoint, not a GGUF file, and
+not a copy of its own parent, where the test passes trivially): a fine-tune of an adapter trained on
+the data of a sibling branch lies nearest that branch, is moved off it as its sibling, and belongs
+under the adapter, not the base. Distances come from the strongest channel that compares all three
+models (the weights where they compare).
 """
 
 from __future__ import annotations
@@ -28,13 +32,17 @@ def distances_for_triples(ch: dict[str, np.ndarray]) -> list[np.ndarray]:
 
 
 def resolve_siblings(parent: np.ndarray, ch: dict[str, np.ndarray], allowed: np.ndarray,
-                     classes: np.ndarray, kin: np.ndarray, fixed: Collection[int] = ()) -> np.ndarray:
+                     classes: np.ndarray, kin: np.ndarray, fixed: Collection[int] = (),
+                     checkpoints: np.ndarray | None = None) -> np.ndarray:
     """`parent` with every sibling wrongly attached under its sibling moved up to their parent.
     Nodes in `fixed` (merges) and their parents are left alone, and so are copies (`classes`: the
     copy class of each model; between copies of one model the metric is rounding noise). A child
     whose weights say it is kin to its parent (`kin`) is not moved up to a grandparent they do not
-    relate it to: behaviour's tree metric does not outweigh shared weights. Top-down, one pass."""
+    relate it to: behaviour's tree metric does not outweigh shared weights. A model moved up goes to a
+    nearer descendant of its grandparent only if that one is a checkpoint (`checkpoints`, default all):
+    training starts from a checkpoint, not from a GGUF file. Top-down, one pass."""
     parent = parent.copy()
+    checkpoints = np.ones(parent.size, bool) if checkpoints is None else checkpoints
     layers = distances_for_triples(ch)
     order = _top_down(parent)
     for c in order:
@@ -46,13 +54,55 @@ def resolve_siblings(parent: np.ndarray, ch: dict[str, np.ndarray], allowed: np.
             continue
         if kin[c, p] and not kin[c, g]:
             continue
-        for d in layers:
-            dcg, dpg, dcp = d[c, g], d[p, g], d[c, p]
-            if np.isfinite(dcg) and np.isfinite(dpg) and np.isfinite(dcp) and dcp > 0:
-                if (dcg ** 2 - dpg ** 2) / dcp ** 2 < SIBLING_X:
-                    parent[c] = g
-                break
+        d = _deciding(layers, c, p, g)
+        if d is not None and _child_x(d, c, p, g) < SIBLING_X:
+            parent[c] = _nearest_parent(c, g, parent, d, allowed[c] & checkpoints, classes,
+                                        kin if kin[c, p] else None, fixed)
     return parent
+
+
+def _deciding(layers: list[np.ndarray], *nodes: int) -> np.ndarray | None:
+    """The strongest distance matrix that compares all of `nodes`."""
+    for d in layers:
+        sub = d[np.ix_(nodes, nodes)]
+        if np.all(np.isfinite(sub)):
+            return d
+    return None
+
+
+def _child_x(d: np.ndarray, c: int, p: int, g: int) -> float:
+    """About 1 when c is p's child (p's parent being g), about 0 when c is p's sibling."""
+    return float((d[c, g] ** 2 - d[p, g] ** 2) / d[c, p] ** 2) if d[c, p] > 0 else 0.0
+
+
+def _nearest_parent(c: int, g: int, parent: np.ndarray, d: np.ndarray, takes: np.ndarray, classes: np.ndarray,
+                    kin: np.ndarray | None, fixed: Collection[int]) -> int:
+    """g, or the nearest descendant q of g (by `d`) that c may take and that the tree metric calls c's
+    parent; q outside c's own subtree and c's copy class, not a copy of its own parent (between copies
+    the metric is rounding noise, and the test passes trivially), kin to c where c's old parent was."""
+    with np.errstate(invalid="ignore"):
+        near = (takes & (parent >= 0) & (classes != classes[c]) & (classes != classes[np.maximum(parent, 0)])
+                & (d[c] < d[c, g]))  # nearer than g, and not a copy of c or of its own parent
+    if kin is not None:
+        near &= kin[c]
+    near[list(fixed)] = False
+    for q in np.flatnonzero(near)[np.argsort(d[c, near], kind="stable")]:
+        q, r = int(q), int(parent[q])
+        if (np.isfinite(d[c, r]) and np.isfinite(d[q, r]) and _below(q, g, parent) and not _below(q, c, parent)
+                and _child_x(d, c, q, r) >= SIBLING_X):
+            return q
+    return g
+
+
+def _below(node: int, ancestor: int, parent: np.ndarray) -> bool:
+    """Whether `ancestor` is on `node`'s parent chain (`node` excluded)."""
+    seen = 0
+    node = int(parent[node])
+    while node >= 0 and seen <= parent.size:
+        if node == ancestor:
+            return True
+        node, seen = int(parent[node]), seen + 1
+    return False
 
 
 def _top_down(parent: np.ndarray) -> list[int]:

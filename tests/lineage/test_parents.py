@@ -318,6 +318,25 @@ def test_two_files_of_one_type_are_both_copies_of_the_checkpoint():
                                                                      ("c/base-b-q8_0", "c/base")}
 
 
+def test_a_quantized_file_is_never_made_from_one_of_its_own_type():
+    """Two f16 files of one checkpoint (two converters) and a q4_0 quantized from each: the two q4_0
+    hold the same weights, further from either f16 than from each other (4-bit rounding of identical
+    input). The later one still comes from a float file: the quantize tool refuses quantized input."""
+    rng = np.random.default_rng(19)
+    base = rng.normal(size=16 * K2)
+    text = rng.normal(size=8)
+    q4 = base + 0.06 * rng.normal(size=base.size)
+    files = [("f/base-a-f16", base + 1e-4 * rng.normal(size=base.size), "f16", "2023-02-25"),
+             ("f/base-a-q4_0", q4, "q4_0", "2023-02-25"),
+             ("f/base-b-f16", base + 1e-4 * rng.normal(size=base.size), "f16", "2023-03-22"),
+             ("f/base-b-q4_0", q4 + 1e-6 * rng.normal(size=base.size), "q4_0", "2023-03-22")]
+    evs = [ev("f/base", text=text, weights=base, signature="s", precision="f32", fmt="hf", released="2023-01-01")]
+    evs += [ev(name, text=text, weights=w, signature="s", precision=p, fmt="gguf", released=day, made_by=made)
+            for name, w, p, day in files for made in ["quantize" if p == "q4_0" else "convert"]]
+    got = {evs[e.child].id: (evs[e.parent].id, e.relation) for e in family_parents(evs, channel_scales(evs))}
+    assert got["f/base-b-q4_0"][0] in {"f/base-a-f16", "f/base-b-f16"} and got["f/base-b-q4_0"][1] == "quantized"
+
+
 @pytest.mark.parametrize("q4_noise", [1e-2, 4e-2])
 def test_an_edge_among_copies_the_weights_cannot_tell_apart_says_how_many(q4_noise):
     """A q8_0 can be written by the converter from the checkpoint or quantized from its f16 GGUF; a
@@ -501,6 +520,32 @@ def test_seed_twins_are_siblings_not_parent_and_child(dates):
     got = {evs[e.child].id: evs[e.parent].id for e in edges}
     assert got["t/twin-a"] == got["t/twin-b"] == "t/base"
     assert got["t/step2"] == "t/step1" and got["t/step1"] == "t/base"
+
+
+def test_a_sibling_moved_up_takes_the_nearer_parent_the_tree_metric_allows():
+    """A fine-tune of an adapter, trained on the data a sibling branch was trained on, lies nearest
+    that branch's fine-tune. The tree metric calls it that fine-tune's sibling; of the models it may
+    move to, the adapter (which the same test calls its parent) is nearer than the base. The branch's
+    q4 file passes that test trivially (it is nearly its parent) but is no checkpoint to train from."""
+    rng = np.random.default_rng(17)
+    blocks = 16
+    base = rng.normal(size=blocks * K2)
+    shared = 0.3 * rng.normal(size=base.size)  # the corpus both fine-tunes were trained on
+    low_rank = np.concatenate([(rng.normal(size=(16, 2)) @ rng.normal(size=(2, 16))).ravel() for _ in range(blocks)])
+    low_rank *= np.sqrt(0.02 * base.size) / np.linalg.norm(low_rank)
+    adapter = base + low_rank
+    models = [("a/base", base, "2024-01-01"), ("a/ft", base + shared + 0.12 * rng.normal(size=base.size), "2024-02-01"),
+              ("a/adapter", adapter, "2024-03-01"),
+              ("a/adapter-ft", adapter + shared + 0.12 * rng.normal(size=base.size), "2024-04-01")]
+    text = rng.normal(size=8)
+    evs = [ev(name, text=text + k, weights=w, signature="s", precision="f32", fmt="hf", released=day)
+           for k, (name, w, day) in enumerate(models)]
+    evs.append(ev("a/ft-q4_0", text=text + 1, weights=models[1][1] + 0.03 * rng.normal(size=base.size),
+                  signature="s", precision="q4_0", fmt="gguf", released="2024-02-02"))
+    d = channel_distances(evs)["weights"]
+    assert d[3, 1] < d[3, 2]  # nearest the sibling branch's fine-tune
+    got = {evs[e.child].id: evs[e.parent].id for e in family_parents(evs, channel_scales(evs))}
+    assert got == {"a/ft": "a/base", "a/adapter": "a/base", "a/adapter-ft": "a/adapter", "a/ft-q4_0": "a/ft"}
 
 
 def test_each_edge_says_what_set_its_direction():
