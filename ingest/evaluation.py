@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Callable
 
 from ingest.api import ingest
@@ -16,7 +16,7 @@ from kb.stores import GraphStore
 
 def true_edges(manifest: str | Path, stored_as: dict[str, str] | None = None) -> list[tuple[str, str, str]]:
     """(child, parent, relation) for every parent the zoo manifest records, each model named as the KB
-    stores it (`stored_as`, see `stored_as`)."""
+    stores it (`stored_as`: a duplicate under its original's id)."""
     same = stored_as or {}
     return [(same.get(e.id, e.id), same.get(p.id, p.id), p.relation)
             for e in load_zoo_manifest(manifest) for p in e.parents]
@@ -44,6 +44,6 @@ def evaluate_zoo(
                         protocol=protocol, progress=progress)
         if report.failed:
             progress and progress(f"warning: {report.failed} zoo model(s) failed to ingest")
-    ids = [e.id for e in load_zoo_manifest(manifest)]
-    return evaluate(store, true_edges(manifest, stored_as(store, ids)), bootstrap=bootstrap, run_infer=not use_current,
+    same = stored_as(store, [e.id for e in load_zoo_manifest(manifest)])
+    return evaluate(store, true_edges(manifest, same), bootstrap=bootstrap, run_infer=not use_current,
                     arrays=ArtifactArrays(store, artifacts), progress=progress, **infer_options)

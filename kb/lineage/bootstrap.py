@@ -15,8 +15,8 @@ Resampling measures how stable an edge is under sampling noise, not whether anot
 fits the same evidence. For a distillation edge one always does: behaviour alone links the two, and
 models that share no weights come to behave alike from shared training data too. On the random zoos
 no behaviour statistic separates students from unrelated bases trained on similar data (AUC
-0.43-0.59 for the log-likelihood profile, 0.39-0.68 for greedy answers, over the development seeds
-and four held-out sets: bench/distill_separability.py), so a distillation's stated support is at
+0.39-0.59 for the log-likelihood profile, 0.39-0.68 for greedy answers, over the development seeds
+and six held-out sets: bench/distill_separability.py), so a distillation's stated support is at
 most `DISTILL_SUPPORT_MAX` (`stated_support`): two explanations, one observation.
 
 Cost: replicates × `infer_parents` (O(Σ m_f²) each) plus O(replicates · n · t · L) for the parts.

@@ -151,7 +151,8 @@ def _merge_parent_below(parent: np.ndarray, merges: dict[int, tuple[int, int, fl
     return None
 
 
-def _lineage_parents(node: int, parent: np.ndarray, merges: dict[int, tuple[int, int, float, float]]) -> list[int]:
+def _lineage_parents(node: int, parent: np.ndarray,
+                     merges: dict[int, tuple[int, int, float, float]]) -> list[int]:
     """`node`'s parents in the lineage: its tree parent and, for a merge hung on one of its two, the other."""
     if parent[node] < 0:
         return []
