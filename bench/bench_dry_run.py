@@ -42,8 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     from kb.stores import StoreConfig, open_store
 
     protocol = make_protocol(args.probes, args.tokens)
+    models = "real models" if args.real else "small zoo"
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start; "
-          f"protocol {args.probes} probes x {args.tokens} tokens; {'real models' if args.real else 'small zoo'}, 1 worker")
+          f"protocol {args.probes} probes x {args.tokens} tokens; {models}, 1 worker")
     with tempfile.TemporaryDirectory(prefix="bench-dry-run-") as tmp:
         manifest = real_manifest(Path(tmp)) if args.real else cached_small_zoo()
         arts = Path(tmp) / "artifacts"
