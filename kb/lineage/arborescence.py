@@ -124,3 +124,14 @@ def find_cycle(parent: np.ndarray, root: int) -> list[int] | None:
         for x in path:
             state[x] = 2
     return None
+
+
+def descends(parent: np.ndarray, node: int, ancestor: int) -> bool:
+    """Whether `ancestor` lies on the parent chain of `node` (itself included)."""
+    seen = 0
+    while node >= 0 and seen <= parent.size:
+        if node == ancestor:
+            return True
+        node = int(parent[node])
+        seen += 1
+    return False

@@ -22,6 +22,7 @@ from collections.abc import Collection
 import numpy as np
 
 from kb.channels import REGISTRY
+from kb.lineage.arborescence import descends
 
 SIBLING_X = 0.5
 
@@ -88,21 +89,11 @@ def _nearest_parent(c: int, g: int, parent: np.ndarray, d: np.ndarray, takes: np
     near[list(fixed)] = False
     for q in np.flatnonzero(near)[np.argsort(d[c, near], kind="stable")]:
         q, r = int(q), int(parent[q])
-        if (np.isfinite(d[c, r]) and np.isfinite(d[q, r]) and _below(q, g, parent) and not _below(q, c, parent)
+        if (np.isfinite(d[c, r]) and np.isfinite(d[q, r]) and descends(parent, r, g) and not descends(parent, r, c)
                 and _child_x(d, c, q, r) >= SIBLING_X):
             return q
     return g
 
-
-def _below(node: int, ancestor: int, parent: np.ndarray) -> bool:
-    """Whether `ancestor` is on `node`'s parent chain (`node` excluded)."""
-    seen = 0
-    node = int(parent[node])
-    while node >= 0 and seen <= parent.size:
-        if node == ancestor:
-            return True
-        node, seen = int(parent[node]), seen + 1
-    return False
 
 
 def _top_down(parent: np.ndarray) -> list[int]:
