@@ -55,6 +55,7 @@ def zoo_rows(zoo: Path, arts: dict[str, Path]) -> list[dict]:
     """Per lineage-starting checkpoint of one zoo: kind, ratios, whether the teacher's family / the
     teacher is the nearest."""
     from ingest.zoo.manifest import load_zoo_manifest
+    from kb.lineage.metrics import true_families
 
     entries = [e for e in load_zoo_manifest(zoo / "manifest.yaml")
                if not e.path.endswith(".gguf") and str(zoo / e.path) in arts]
@@ -65,24 +66,16 @@ def zoo_rows(zoo: Path, arts: dict[str, Path]) -> list[dict]:
     dist = np.linalg.norm(raw[:, None] - raw[None], axis=2)
     answers = [[_bigrams(json.loads(line)["response"]) for line in open(d / "responses.jsonl")] for d in dirs]
     sim = answer_similarity(answers)
-    family = list(range(len(entries)))
-
-    def find(i: int) -> int:
-        while family[i] != i:
-            i = family[i]
-        return i
-
+    weight_family = true_families([(e.id, p.id, p.relation) for e in entries for p in e.parents
+                                   if p.relation != "distill"], index)
+    fam = np.array([weight_family[e.id] for e in entries])
     starts: dict[int, int | None] = {}  # model -> its teacher (None: a base)
     for e in entries:
-        i = index[e.id]
         if not e.parents:
-            starts[i] = None
+            starts[index[e.id]] = None
         for p in e.parents:
-            if p.id in index and p.relation != "distill":
-                family[find(i)] = find(index[p.id])
-            elif p.id in index:
-                starts[i] = index[p.id]
-    fam = np.array([find(i) for i in range(len(entries))])
+            if p.relation == "distill" and p.id in index:
+                starts[index[e.id]] = index[p.id]
     rows = []
     for i, teacher in starts.items():
         outside = fam != fam[i]
