@@ -91,7 +91,7 @@ def score_manifest(manifest: Path, protocol: Any, kb: Path, *, artifacts: Path, 
     with dates, without dates and without weights, and score each against the manifest's truth.
     Returns the figures and the three inference runs ("dated", "no_dates", "no_weights")."""
     from ingest.api import ingest
-    from ingest.evaluation import stored_as, true_edges
+    from ingest.evaluation import stored_as
     from ingest.zoo.manifest import load_zoo_manifest
     from ingest.zoo.scoring import Inferred, as_stored, by_direction, score_zoo
     from kb.channels import select
@@ -112,9 +112,9 @@ def score_manifest(manifest: Path, protocol: Any, kb: Path, *, artifacts: Path, 
         t_ingest, c_ingest = time.perf_counter() - t0, cpu_seconds() - c0
         t0, c0 = time.perf_counter(), cpu_seconds()
         entries = load_zoo_manifest(manifest)
-        same = stored_as(store, [e.id for e in entries])  # a duplicate file is scored as its original
-        official = evaluate(store, true_edges(manifest, same), bootstrap=bootstrap, variants=False)
-        entries = as_stored(entries, same)
+        entries = as_stored(entries, stored_as(store, [e.id for e in entries]))  # a duplicate scored as its original
+        official = evaluate(store, [(e.id, p.id, p.relation) for e in entries for p in e.parents], bootstrap=bootstrap,
+                            variants=False)
         evs = store_evidence(store, protocol.id)
         runs = {name: Inferred.from_result(infer_lineage(evs, protocol=protocol.id, use_declared=False,
                                                          trees=False, **opts))

@@ -70,10 +70,10 @@ def demo(
     artifacts = workdir / "artifacts"
     report = ingest(zoo.manifest, store, workers=workers, declared=False, artifacts=artifacts, progress=say)
     say("demo: inferring families, trees and parents")
-    scores = evaluate(store, true_edges(zoo.manifest), bootstrap=bootstrap, variants=False, progress=say)  # artifacts: the KB's
+    truth = true_edges(zoo.manifest, store)
+    scores = evaluate(store, truth, bootstrap=bootstrap, variants=False, progress=say)  # artifacts: the KB's
     trees = _tree_lines(store)
     root = next((f.root for f in store.families() if f.size > 1 and f.root), None)
-    truth = true_edges(zoo.manifest)
     quantized = next((child for child, _, relation in truth if relation == "quantized"), None)
     questions = []
     if root:

@@ -8,18 +8,20 @@ from typing import Any, Callable
 
 from ingest.api import ingest
 from ingest.zoo.manifest import load_zoo_manifest
+from ingest.zoo.scoring import as_stored
 from kb.artifacts import ArtifactArrays
 from kb.lineage.evaluate import EvalReport, evaluate
 from kb.protocol import DnaProtocol
 from kb.stores import GraphStore
 
 
-def true_edges(manifest: str | Path, stored_as: dict[str, str] | None = None) -> list[tuple[str, str, str]]:
-    """(child, parent, relation) for every parent the zoo manifest records, each model named as the KB
-    stores it (`stored_as`: a duplicate under its original's id)."""
-    same = stored_as or {}
-    return [(same.get(e.id, e.id), same.get(p.id, p.id), p.relation)
-            for e in load_zoo_manifest(manifest) for p in e.parents]
+def true_edges(manifest: str | Path, store: GraphStore | None = None) -> list[tuple[str, str, str]]:
+    """(child, parent, relation) for every parent the zoo manifest records; with `store`, each parent
+    named as the store keeps it (`stored_as`)."""
+    entries = load_zoo_manifest(manifest)
+    if store is not None:
+        entries = as_stored(entries, stored_as(store, [e.id for e in entries]))
+    return [(e.id, p.id, p.relation) for e in entries for p in e.parents]
 
 
 def stored_as(store: GraphStore, ids: Sequence[str]) -> dict[str, str]:
@@ -44,6 +46,5 @@ def evaluate_zoo(
                         protocol=protocol, progress=progress)
         if report.failed:
             progress and progress(f"warning: {report.failed} zoo model(s) failed to ingest")
-    same = stored_as(store, [e.id for e in load_zoo_manifest(manifest)])
-    return evaluate(store, true_edges(manifest, same), bootstrap=bootstrap, run_infer=not use_current,
+    return evaluate(store, true_edges(manifest, store), bootstrap=bootstrap, run_infer=not use_current,
                     arrays=ArtifactArrays(store, artifacts), progress=progress, **infer_options)
