@@ -18,5 +18,5 @@ def test_the_estimate_scales_with_probes_tokens_and_texts():
 def test_a_real_model_is_timed_through_its_own_backend(tiny_llama):
     cal = calibrate(tiny_llama, ["Once upon a time", "The capital of France is"] * 8, 16,
                     ["A short text to score."] * (max(SAMPLE_TEXTS) + 2))
-    assert cal.load_s > 0 and cal.per_probe_token_s > 0 and cal.per_text_s > 0 and cal.per_probe_s >= 0
+    assert cal.load_s > 0 and cal.per_probe_token_s > 0 and cal.per_text_s > 0
     assert cal.seconds(600, 64, 64) > cal.seconds(100, 64, 64) > cal.load_s
