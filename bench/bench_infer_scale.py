@@ -8,6 +8,8 @@ structure, text DNAs only (128 dims), release dates. Reported: wall time per ste
 
 Usage: .venv/bin/python bench/bench_infer_scale.py [--sizes 1000 10000 50000] [--out bench/RESULTS-infer.md]
        [--zoo ZOO_DIR]   (adds parents from the weight channel alone on a built zoo; --zoo-only prints it)
+       [--one-family 300 800 2000 [--anchor-max 800]]   (one large undated family: parents, and one
+                          Edmonds solve on its candidate graph, ours against networkx's; prints, exits)
 """
 
 from __future__ import annotations
@@ -128,6 +130,63 @@ def zoo_weights_table(zoo: Path) -> list[str]:
     return lines
 
 
+def one_family_table(sizes: list[int], anchor_max: int) -> list[str]:
+    """One undated family of n sketched models (a hub family such as Llama-2's descendants): the time of
+    `infer_parents`, and of one solve on the sparse candidate graph of its text distances, ours and
+    networkx's (the anchor, which earlier releases ran: sizes above `anchor_max` skip it)."""
+    import networkx as nx
+    import numpy as np
+
+    from kb.lineage.arborescence import BIG, K_CANDIDATES, arborescence
+    from kb.lineage.families import families_from_labels
+    from kb.lineage.parents import ParentOptions, infer_parents
+    from kb.lineage.synthetic import synthetic_lineage
+
+    lines = ["| members | infer_parents s | parent acc | one solve, ours s | one solve, networkx s | ratio |",
+             "|---:|---:|---:|---:|---:|---:|"]
+    for n in sizes:
+        lin = synthetic_lineage(n, mean_family=n, sketches=True, dates=False, seed=3)
+        clock = time.perf_counter()
+        edges = infer_parents(lin.evidence, families_from_labels(np.zeros(n, int)),
+                              options=ParentOptions(use_dates=False))
+        parents_s = time.perf_counter() - clock
+        ids = [e.id for e in lin.evidence]
+        truth: dict[str, set[str]] = {}
+        for c, p, _ in lin.truth:
+            truth.setdefault(c, set()).add(p)
+        first: dict[str, str] = {}
+        for e in edges:
+            first.setdefault(ids[e.child], ids[e.parent])
+        accuracy = float(np.mean([first.get(c) in ps for c, ps in truth.items()]))
+        x = np.stack([e.vectors["text"] for e in lin.evidence])
+        cost = np.linalg.norm(x[:, None, :] - x[None, :, :], axis=2)
+        np.fill_diagonal(cost, np.inf)
+        root_cost = np.arange(n, dtype=float) / n
+        clock = time.perf_counter()
+        ours = arborescence(cost, root_cost, dense_max=0)
+        ours_s = time.perf_counter() - clock
+        anchor = "skipped"
+        ratio = "-"
+        if n <= anchor_max:
+            k = min(K_CANDIDATES, n - 1)
+            nearest = np.argpartition(cost, k, axis=1)[:, :k]
+            graph = nx.DiGraph()
+            graph.add_weighted_edges_from((int(p), c, float(cost[c, p])) for c in range(n) for p in nearest[c]
+                                          if np.isfinite(cost[c, p]))
+            graph.add_weighted_edges_from((int(p), c, float(cost[c, p])) for c in range(n) for p in [0] if c)
+            graph.add_weighted_edges_from((-1, c, BIG + float(root_cost[c])) for c in range(n))
+            clock = time.perf_counter()
+            tree = nx.minimum_spanning_arborescence(graph, attr="weight")
+            anchor_s = time.perf_counter() - clock
+            theirs = sum(d["weight"] for p, _c, d in tree.edges(data=True) if p >= 0)
+            mine = sum(cost[c, p] for c, p in enumerate(ours) if p >= 0)
+            assert abs(theirs - mine) <= 1e-6 * max(1.0, theirs), (theirs, mine)  # the same optimum
+            anchor, ratio = f"{anchor_s:.2f}", f"{anchor_s / ours_s:.0f}x"
+        lines.append(f"| {n:,} | {parents_s:.2f} | {accuracy:.3f} | {ours_s:.3f} | {anchor} | {ratio} |")
+        print(lines[-1], flush=True)
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 50000])
@@ -136,9 +195,14 @@ def main() -> None:
     parser.add_argument("--no-accuracy", action="store_true", help="skip the synthetic accuracy table")
     parser.add_argument("--zoo", type=Path, help="a built zoo (folder with manifest.yaml): add the weight-channel table")
     parser.add_argument("--zoo-only", action="store_true", help="only the zoo table, printed")
+    parser.add_argument("--one-family", type=int, nargs="+", help="sizes of one large undated family (printed)")
+    parser.add_argument("--anchor-max", type=int, default=800, help="largest family networkx's solve is timed on")
     args = parser.parse_args()
     if args.one:
         print(json.dumps(run_one(args.one)))
+        return
+    if args.one_family:
+        one_family_table(args.one_family, args.anchor_max)
         return
     if args.zoo_only:
         print("\n".join(zoo_weights_table(args.zoo)))

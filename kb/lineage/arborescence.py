@@ -5,14 +5,17 @@ virtual root with an edge of cost BIG + root_cost(v) to every member, BIG large 
 arborescence uses exactly one of them, so the cheapest tree is chosen first and its root by
 `root_cost` among equally cheap trees.
 
-Our dense numpy version handles families up to `DENSE_MAX` members (networkx's implementation is pure
-Python and dominated the run time at 10k models; the tests check ours against it); above it,
-networkx's runs on a sparse candidate graph: each child's `K_CANDIDATES` cheapest parents plus an edge
-to the best root candidate, so that one root always suffices. Cost O(m²) per contraction, O(m³)
-worst case dense; O(E log V) sparse.
+Families up to `DENSE_MAX` members get the dense numpy version over every admissible edge, O(m²) per
+contraction. Above it, `edmonds_sparse` (Tarjan 1977: one heap of incoming edges per super-node, a
+union-find that can be rolled back to expand the cycles) runs on a candidate graph: each child's
+`K_CANDIDATES` cheapest parents plus an edge to the best root candidate, so that one root always
+suffices; O(E log² E). networkx's implementation copies the graph at every contraction: 24 s per solve
+at 450 members, where a family needs a dozen solves (bench/RESULTS.md). The tests check both against it.
 """
 
 from __future__ import annotations
+
+import heapq
 
 import numpy as np
 
@@ -36,24 +39,18 @@ def arborescence(cost: np.ndarray, root_cost: np.ndarray, *, dense_max: int = DE
         parent = edmonds_dense(aug, m)[:m]
         parent[parent == m] = -1
         return _one_root(parent, root_cost)
-    import networkx as nx
-
     r0 = int(np.argmin(root_cost))
     k = min(k_candidates, m - 1)
     nearest = np.argpartition(cost, k, axis=1)[:, :k]
     sparse = np.zeros(cost.shape, bool)
     sparse[np.arange(m)[:, None], nearest] = True
     sparse[:, r0] = True
-    keep = np.isfinite(cost) & sparse
-    graph = nx.DiGraph()
-    graph.add_nodes_from(range(-1, m))
-    cs, ps = np.nonzero(keep)
-    graph.add_weighted_edges_from(zip(ps.tolist(), cs.tolist(), cost[cs, ps].tolist()))
-    graph.add_weighted_edges_from((-1, c, BIG + float(root_cost[c])) for c in range(m))
-    tree = nx.minimum_spanning_arborescence(graph, attr="weight")
-    parent = np.full(m, -1)
-    for p, c in tree.edges():
-        parent[c] = p
+    cs, ps = np.nonzero(np.isfinite(cost) & sparse)
+    children = np.concatenate([cs, np.arange(m)])
+    parents = np.concatenate([ps, np.full(m, m)])  # the virtual root, index m
+    weights = np.concatenate([cost[cs, ps], BIG + root_cost])
+    parent = edmonds_sparse(m + 1, children, parents, weights, m)[:m]
+    parent[parent == m] = -1
     return _one_root(parent, root_cost)
 
 
@@ -107,6 +104,112 @@ def edmonds_dense(cost: np.ndarray, root: int) -> np.ndarray:
         parent[v] = best[v]
     parent[entry_node] = entry_parent
     return parent
+
+
+def edmonds_sparse(n: int, child: np.ndarray, parent: np.ndarray, weight: np.ndarray,
+                   root: int) -> np.ndarray:
+    """parent[c] of the minimum spanning arborescence rooted at `root` over the edges parent[e] → child[e]
+    of cost weight[e]. Raises InputError if there is none.
+
+    Each super-node keeps a heap of the edges entering it with an offset, so that taking its cheapest
+    edge lowers the others by that cost in O(1) (the reduced costs of Edmonds' contraction); a cycle's
+    heaps merge smaller into larger. Ties go to the lowest parent index, as in `edmonds_dense`."""
+    keep = (child != parent) & (child != root) & np.isfinite(weight)
+    child, parent, weight = child[keep], parent[keep], weight[keep]
+    heaps: list[list[tuple[float, int, int]]] = [[] for _ in range(n)]
+    for e, (c, p, w) in enumerate(zip(child.tolist(), parent.tolist(), weight.tolist())):
+        heaps[c].append((w, p, e))
+    for h in heaps:
+        heapq.heapify(h)
+    offset = [0.0] * n
+    sets = _RollbackSets(n)
+    seen = [-1] * n
+    seen[root] = root
+    entering = [-1] * n  # edge chosen to enter each (super-)node, by its representative
+    cycles: list[tuple[int, int, list[int]]] = []  # (representative, sets' history length, cycle edges)
+    for start in range(n):
+        node = start
+        path: list[tuple[int, int]] = []  # (super-node, the edge chosen to enter it)
+        while seen[node] < 0:
+            heap = heaps[node]
+            while heap and sets.find(parent[heap[0][2]]) == node:
+                heapq.heappop(heap)  # an edge from inside the contracted node
+            if not heap:
+                raise InputError("no spanning arborescence: some model has no admissible parent")
+            w, _p, e = heapq.heappop(heap)
+            offset[node] -= w + offset[node]
+            path.append((node, e))
+            seen[node] = start
+            node = sets.find(int(parent[e]))
+            if seen[node] == start:  # a cycle: contract it into one super-node
+                time = len(sets.history)
+                cycle: list[int] = []
+                merged, merged_offset = heaps[node], offset[node]
+                while True:
+                    member, e = path.pop()
+                    cycle.append(e)
+                    if member != node:
+                        merged, merged_offset = _meld(merged, merged_offset, heaps[member], offset[member])
+                    if member == node:
+                        break
+                    sets.union(node, member)
+                node = sets.find(node)
+                heaps[node], offset[node] = merged, merged_offset
+                seen[node] = -1
+                cycles.append((node, time, cycle))
+        for member, e in path:
+            entering[sets.find(int(child[e]))] = e
+    for rep, time, cycle in reversed(cycles):  # expand, the last contracted first
+        sets.rollback(time)
+        enter = entering[rep]
+        for e in cycle:
+            entering[sets.find(int(child[e]))] = e
+        entering[sets.find(int(child[enter]))] = enter
+    out = np.full(n, -1)
+    for v in range(n):
+        if v != root:
+            out[v] = parent[entering[v]]
+    return out
+
+
+def _meld(a: list, a_offset: float, b: list, b_offset: float) -> tuple[list, float]:
+    """One heap holding both (smaller pushed into larger), with the larger one's offset."""
+    if len(a) < len(b):
+        a, a_offset, b, b_offset = b, b_offset, a, a_offset
+    shift = b_offset - a_offset
+    for w, p, e in b:
+        heapq.heappush(a, (w + shift, p, e))
+    return a, a_offset
+
+
+class _RollbackSets:
+    """Union-find by size without path compression, so that unions can be undone in order."""
+
+    def __init__(self, n: int) -> None:
+        self.up = list(range(n))
+        self.size = [1] * n
+        self.history: list[tuple[int, int]] = []
+
+    def find(self, x: int) -> int:
+        while self.up[x] != x:
+            x = self.up[x]
+        return x
+
+    def union(self, a: int, b: int) -> None:
+        a, b = self.find(a), self.find(b)
+        if a == b:
+            return
+        if self.size[a] < self.size[b]:
+            a, b = b, a
+        self.up[b] = a
+        self.size[a] += self.size[b]
+        self.history.append((a, b))
+
+    def rollback(self, time: int) -> None:
+        while len(self.history) > time:
+            a, b = self.history.pop()
+            self.up[b] = b
+            self.size[a] -= self.size[b]
 
 
 def find_cycle(parent: np.ndarray, root: int) -> list[int] | None:

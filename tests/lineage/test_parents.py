@@ -2,11 +2,12 @@ import networkx as nx
 import numpy as np
 import pytest
 
+from kb.errors import InputError
 from kb.channels.weights import SKETCH_K as SKETCH_BLOCK
 from kb.lineage.evidence import ModelEvidence, channel_distances, pair_distances
 from kb.lineage.infer import infer_lineage
 from kb.lineage.families import families_from_labels
-from kb.lineage.arborescence import edmonds_dense as _edmonds_dense
+from kb.lineage.arborescence import arborescence, edmonds_dense as _edmonds_dense, edmonds_sparse
 from kb.lineage.costs import channel_scales
 from kb.lineage.merges import find_merges
 from kb.lineage.parents import ParentOptions, family_parents, infer_parents
@@ -37,6 +38,53 @@ def test_dense_edmonds_matches_networkx(seed):
         best = sum(d["weight"] for *_, d in nx.minimum_spanning_arborescence(graph).edges(data=True))
         assert parent[0] == -1
         assert sum(cost[c, parent[c]] for c in range(1, m)) == pytest.approx(best)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_sparse_edmonds_finds_the_dense_optimum(seed):
+    """Integer costs make ties (and cycles of equal edges) common: the sum must still be the optimum."""
+    rng = np.random.default_rng(seed)
+    for trial in range(60):
+        m = int(rng.integers(2, 40))
+        cost = rng.random((m, m)) if trial % 2 else rng.integers(0, 4, (m, m)).astype(float)
+        cost[rng.random((m, m)) < 0.5] = np.inf
+        cost[:, 0] = 5 + rng.random(m)
+        np.fill_diagonal(cost, np.inf)
+        cs, ps = np.nonzero(np.isfinite(cost))
+        parent = edmonds_sparse(m, cs, ps, cost[cs, ps], 0)
+        dense = _edmonds_dense(cost, 0)
+        assert parent[0] == -1
+        for c in range(1, m):  # a tree: every chain reaches the root
+            chain = {c}
+            node = int(parent[c])
+            while node != 0:
+                assert node not in chain
+                chain.add(node)
+                node = int(parent[node])
+        assert sum(cost[c, parent[c]] for c in range(1, m)) == pytest.approx(
+            sum(cost[c, dense[c]] for c in range(1, m)))
+
+
+def test_sparse_edmonds_refuses_an_unreachable_node():
+    with pytest.raises(InputError, match="no spanning arborescence"):
+        edmonds_sparse(3, np.array([1]), np.array([0]), np.array([1.0]), 0)
+
+
+def test_a_large_family_takes_the_sparse_path_to_the_same_tree():
+    """Above `dense_max` the solve runs on each child's nearest candidates: on a tree metric the
+    nearest parents hold the optimum, so the tree is the dense one."""
+    rng = np.random.default_rng(3)
+    m = 200
+    parent_true = np.array([-1] + [int(rng.integers(0, c)) for c in range(1, m)])
+    x = np.zeros((m, 8))
+    for c in range(1, m):
+        x[c] = x[parent_true[c]] + rng.normal(size=8)
+    cost = np.linalg.norm(x[:, None] - x[None], axis=2)
+    np.fill_diagonal(cost, np.inf)
+    root_cost = np.arange(m, dtype=float)
+    dense = arborescence(cost, root_cost)
+    sparse = arborescence(cost, root_cost, dense_max=10, k_candidates=15)
+    assert (sparse == dense).all()
 
 
 def _accuracy(lineage, edges):
