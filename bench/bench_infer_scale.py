@@ -136,6 +136,7 @@ def one_family_table(sizes: list[int], anchor_max: int) -> list[str]:
     networkx's (the anchor, which earlier releases ran: sizes above `anchor_max` skip it)."""
     import networkx as nx
     import numpy as np
+    from scipy.spatial.distance import cdist
 
     from kb.lineage.arborescence import BIG, K_CANDIDATES, arborescence
     from kb.lineage.families import families_from_labels
@@ -159,7 +160,7 @@ def one_family_table(sizes: list[int], anchor_max: int) -> list[str]:
             first.setdefault(ids[e.child], ids[e.parent])
         accuracy = float(np.mean([first.get(c) in ps for c, ps in truth.items()]))
         x = np.stack([e.vectors["text"] for e in lin.evidence])
-        cost = np.linalg.norm(x[:, None, :] - x[None, :, :], axis=2)
+        cost = cdist(x, x)
         np.fill_diagonal(cost, np.inf)
         root_cost = np.arange(n, dtype=float) / n
         clock = time.perf_counter()

@@ -224,10 +224,11 @@ class Channel(ABC):
         weight sketch: a low-rank difference is an adapter), else None."""
         return None
 
-    def growth(self, a: np.ndarray, b: np.ndarray) -> float | None:
-        """How much further training has carried `b` than `a` (positive: `b` is the later one), for
-        channels that decide direction; None where this channel cannot tell."""
-        return None
+    def growth(self, vectors: Sequence[np.ndarray]) -> np.ndarray:
+        """[i, j]: how much further training has carried model j than model i (positive: j is the
+        later one), for channels that decide direction; NaN where this channel cannot tell. All pairs
+        at once: a hub family holds thousands of models."""
+        return np.full((len(vectors), len(vectors)), np.nan)
 
     # -- bootstrap -------------------------------------------------------------------------------
     parts_array: ClassVar[str | None] = None

@@ -122,12 +122,12 @@ class WeightsChannel(Channel):
         return "adapter", (f"low-rank weight difference (median rank {np.median(changed):.0f} "
                            f"in {changed.size}/{profile.size} changed matrices)")
 
-    def growth(self, a: np.ndarray, b: np.ndarray) -> float | None:
+    def growth(self, vectors: Sequence[np.ndarray]) -> np.ndarray:
         # training adds updates nearly orthogonal to the weights, so ‖W‖ grows along every training
         # step (parameter norm growth, Merrill et al. 2021) unless weight decay outweighs it (the
         # default fine-tuning recipes, HF Trainer's and TRL's, use none); a copy keeps it up to
         # rounding and an average (a merge) shrinks it. The sketch keeps each matrix's norm.
-        return weight_growth(a, b)
+        return weight_growth(vectors)
 
     def bootstrap_draw(self, size: int, rng: np.random.Generator) -> np.ndarray | None:
         n_blocks = size // (SKETCH_K * SKETCH_K)
@@ -344,16 +344,28 @@ def block_distances(x: np.ndarray, k: int = SKETCH_K) -> np.ndarray:
     return np.sqrt(total / blocks.shape[1])
 
 
-def weight_growth(a: np.ndarray, b: np.ndarray, k: int = SKETCH_K) -> float | None:
-    """Mean over matrices of log(‖B_b‖ / ‖B_a‖): the sketch is norm-preserving per matrix, so this is
-    the mean log-growth of the weight norms from `a` to `b` (None unless both are whole blocks)."""
+def weight_growth(vectors: Sequence[np.ndarray], k: int = SKETCH_K) -> np.ndarray:
+    """[i, j]: mean over matrices of log(‖B_j‖ / ‖B_i‖), over the matrices non-zero in both. The sketch
+    is norm-preserving per matrix, so this is the mean log-growth of the weight norms from i to j; NaN
+    unless both are whole blocks of one signature. One product over all pairs, not a loop."""
+    n = len(vectors)
+    out = np.full((n, n), np.nan)
     size = k * k
-    if a.size != b.size or a.size % size or a.size // size < 1:
-        return None
-    na = np.linalg.norm(np.asarray(a, np.float64).reshape(-1, size), axis=1)
-    nb = np.linalg.norm(np.asarray(b, np.float64).reshape(-1, size), axis=1)
-    keep = (na > 0) & (nb > 0)
-    return float(np.mean(np.log(nb[keep] / na[keep]))) if keep.any() else None
+    by_size: dict[int, list[int]] = {}
+    for i, v in enumerate(vectors):
+        if v.size % size == 0 and v.size // size >= 1:
+            by_size.setdefault(v.size, []).append(i)
+    for members in by_size.values():
+        norms = np.stack([np.linalg.norm(np.asarray(vectors[i], np.float64).reshape(-1, size), axis=1)
+                          for i in members])
+        present = (norms > 0).astype(np.float64)
+        logs = np.log(np.where(norms > 0, norms, 1.0)) * present
+        both = present @ present.T
+        with np.errstate(invalid="ignore", divide="ignore"):
+            grown = (present @ logs.T - logs @ present.T) / both  # [i, j]: Σ log‖B_j‖ − log‖B_i‖
+        grown[both == 0] = np.nan
+        out[np.ix_(members, members)] = grown
+    return out
 
 
 def effective_rank(singular_values: np.ndarray, energy: float = 0.99) -> np.ndarray:

@@ -136,19 +136,32 @@ def plausible_sources(child: ModelEvidence, members: Sequence[int], evs: Sequenc
 def equalise(edge: np.ndarray, allowed: np.ndarray, classes: np.ndarray,
              evs: Sequence[ModelEvidence]) -> np.ndarray:
     """Edge costs where a child pays the same for every copy of one model (a copy, for the others of
-    its class), plus the (tiny) price of its place in `preference`."""
+    its class), plus the (tiny) price of its place in `preference`.
+
+    `preference` over the copies a child may use is its order over all of them with the others left
+    out (each step filters or sorts by a key of one member), and it depends on the child only through
+    its writer, precision, format and whether it is a copy itself: one order per such kind of child."""
     out = edge.copy()
+    kind = [(writer(e), _rank(e), e.fmt) for e in evs]
     for label in np.unique(classes):
         members = [int(i) for i in np.flatnonzero(classes == label)]
         if len(members) < 2:
             continue
-        for c in range(len(evs)):
-            usable = [p for p in members if p != c and allowed[c, p] and np.isfinite(edge[c, p])]
-            if len(usable) < 2:
-                continue
-            best = min(edge[c, p] for p in usable)
-            for place, p in enumerate(preference(evs[c], usable, evs, copy=bool(classes[c] == label))):
-                out[c, p] = best * (1.0 + PREFERENCE_STEP * place)
+        usable = allowed[:, members] & np.isfinite(edge[:, members])
+        usable[members, np.arange(len(members))] = False  # no copy is its own parent
+        kinds: dict[tuple, list[int]] = {}
+        for c in np.flatnonzero(usable.sum(axis=1) >= 2):
+            kinds.setdefault((*kind[c], bool(classes[c] == label)), []).append(int(c))
+        for children in kinds.values():
+            order = preference(evs[children[0]], members, evs, copy=bool(classes[children[0]] == label))
+            columns = [members.index(p) for p in order]
+            rows = np.array(children)
+            use = usable[np.ix_(rows, columns)]
+            best = np.where(use, edge[np.ix_(rows, order)], np.inf).min(axis=1)
+            place = np.cumsum(use, axis=1) - 1
+            priced = best[:, None] * (1.0 + PREFERENCE_STEP * place)
+            block = out[np.ix_(rows, order)]
+            out[np.ix_(rows, order)] = np.where(use, priced, block)
     return out
 
 

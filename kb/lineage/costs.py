@@ -191,12 +191,18 @@ def _independent(s_cost: np.ndarray, s_code: np.ndarray) -> np.ndarray:
 def _growth(evs: Sequence[ModelEvidence], kin: np.ndarray, s_code: np.ndarray) -> np.ndarray:
     """`PairCosts.growth` from the structural channel of each kin pair that decides direction."""
     growth = np.full(kin.shape, np.nan)
-    for i, j in zip(*np.nonzero(np.triu(kin, 1))):
-        chan = REGISTRY[s_code[i, j]]
-        if "direction" in chan.decides:
-            g = chan.growth(evs[i].vectors[chan.name], evs[j].vectors[chan.name])
-            if g is not None:
-                growth[i, j], growth[j, i] = g, -g
+    upper = np.triu(kin, 1)
+    for index, chan in enumerate(REGISTRY):
+        if "direction" not in chan.decides:
+            continue
+        have = [i for i, e in enumerate(evs) if chan.name in e.vectors]
+        pairs = upper[np.ix_(have, have)] & (s_code[np.ix_(have, have)] == index)
+        if not pairs.any():
+            continue
+        grown = chan.growth([evs[i].vectors[chan.name] for i in have])
+        rows, cols = np.nonzero(pairs)
+        i, j = np.asarray(have)[rows], np.asarray(have)[cols]
+        growth[i, j], growth[j, i] = grown[rows, cols], -grown[rows, cols]
     return growth
 
 

@@ -95,15 +95,16 @@ def family_parents(
         """The cheapest arborescence in which no merge (nor a file of it) is an ancestor of its own
         parents: both were there before it. Ancestry counts every parent edge, a merge's second one
         too, since the lineage is one graph and must hold no cycle. A tree that puts a merge parent
-        below the merge loses the last tree edge on that path, and is solved again."""
+        below the merge loses the last tree edge on that path, and is solved again; every such path
+        of one tree loses its edge in the same pass (a hub family holds many merges)."""
         costs = candidates.copy()
         for _ in range(m):
             parent = arborescence(costs, root_cost + not_root,
                                   dense_max=options.dense_max, k_candidates=options.k_candidates)
-            below = _merge_parent_below(parent, merges, classes)
-            if below is None:
+            below = _merge_parents_below(parent, merges, classes)
+            if not below:
                 break
-            costs[below] = np.inf
+            costs[tuple(np.array(below).T)] = np.inf
         return parent
 
     parent = solve(root_costs(evs, lexical, ranks, options.use_dates, classes=classes))
@@ -139,16 +140,18 @@ def cut_unrelated(parent: np.ndarray, unrelated: np.ndarray,
     return out
 
 
-def _merge_parent_below(parent: np.ndarray, merges: dict[int, tuple[int, int, float, float]],
-                        classes: np.ndarray) -> tuple[int, int] | None:
-    """(child, p) for the first merge found with one of its parents below the merge or one of its files:
-    the last tree edge on the path up from that parent to the merge's copy class; None when none is."""
+def _merge_parents_below(parent: np.ndarray, merges: dict[int, tuple[int, int, float, float]],
+                         classes: np.ndarray) -> list[tuple[int, int]]:
+    """(child, p) for every merge parent found below its merge or one of the merge's files: the last
+    tree edge on the path up from that parent to the merge's copy class."""
+    cuts: list[tuple[int, int]] = []
     for mi, (a, b, _t, _h) in sorted(merges.items()):
         for x in (a, b):
             found, edge = _path_up_to(x, classes == classes[mi], parent, merges)
-            if found:
-                return edge if edge is not None else (x, int(parent[x]))
-    return None
+            cut = edge if edge is not None else (x, int(parent[x]))
+            if found and cut not in cuts:
+                cuts.append(cut)
+    return cuts
 
 
 def _lineage_parents(node: int, parent: np.ndarray,

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from kb.errors import InputError
-from kb.channels.weights import block_effective_rank, sketch_blocks, sketch_distance
+from kb.channels.weights import SKETCH_K, block_effective_rank, sketch_blocks, sketch_distance, weight_growth
 from ingest.weights import weight_signature, weight_sketch
 
 from .conftest import make_llama, perturb, write_gguf
@@ -203,3 +203,22 @@ def test_tied_head_is_explicit_on_both_sides(tmp_path: Path) -> None:
     copy = weight_sketch(write_gguf(tied, with_copy, "F32", tie_copy=True))
     assert "output.weight tied to token_embd.weight" not in copy.notes
     assert copy.signature == hf.signature and _rel(hf.vector, copy.vector) < 1e-6
+
+
+def test_weight_growth_of_every_pair_is_the_mean_log_norm_ratio():
+    """b doubles every matrix of a, c doubles one of two; d has another signature and e a matrix of
+    zeros, which counts for no pair."""
+    size = SKETCH_K * SKETCH_K
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=2 * size)
+    b = 2 * a
+    c = a.copy()
+    c[:size] *= 2
+    d = rng.normal(size=3 * size)
+    e = a.copy()
+    e[size:] = 0
+    g = weight_growth([a, b, c, d, e])
+    assert g[0, 1] == pytest.approx(np.log(2)) and g[1, 0] == pytest.approx(-np.log(2))
+    assert g[0, 2] == pytest.approx(np.log(2) / 2)
+    assert g[0, 4] == pytest.approx(0.0) and g[1, 4] == pytest.approx(-np.log(2))
+    assert np.isnan(g[0, 3]) and np.isnan(g[3, 4]) and g[3, 3] == 0
