@@ -115,10 +115,17 @@ class WeightsChannel(Channel):
         return is_low_rank_difference(difference_rank_profile(a, b))
 
     def relation_hint(self, child: np.ndarray, parent: np.ndarray) -> tuple[str, str] | None:
+        # a full fine-tune's optimizer steps every matrix; one that left some bit-identical beside
+        # changed ones trained with those frozen: parameter-efficient, an adapter at any rank (a
+        # rank-16 or -32 LoRA is full-rank in a 16 x 16 sketch)
         profile = difference_rank_profile(child, parent)
+        changed = profile[~np.isnan(profile)]
+        if 0 < changed.size < profile.size:
+            return "adapter", (f"{profile.size - changed.size}/{profile.size} matrices bit-identical beside "
+                               f"{changed.size} changed (median rank {np.median(changed):.0f}): trained "
+                               "with those frozen")
         if not is_low_rank_difference(profile):
             return None
-        changed = profile[~np.isnan(profile)]
         return "adapter", (f"low-rank weight difference (median rank {np.median(changed):.0f} "
                            f"in {changed.size}/{profile.size} changed matrices)")
 

@@ -547,6 +547,24 @@ def test_a_strong_merged_lora_is_kin_by_its_low_rank_difference():
     assert scales["weights"] == pytest.approx(np.sqrt(2))
 
 
+@pytest.mark.parametrize("frozen", [0, 2])
+def test_frozen_matrices_beside_a_full_rank_update_make_an_adapter(frozen):
+    """A rank-32 LoRA is full-rank in a 16 x 16 sketch, but it leaves the matrices it does not target
+    bit-identical, which a full fine-tune never does: with `frozen` untouched blocks the edge is an
+    adapter, with none a fine-tune."""
+    rng = np.random.default_rng(6)
+    base = rng.normal(size=(8, 16, 16))
+    child = base + 0.05 * rng.normal(size=base.shape)  # full rank in every block
+    child[:frozen] = base[:frozen]
+    text = rng.normal(size=8)
+    evs = [ev("f/base", text=text, weights=base.ravel(), signature="s", precision="bf16", released="2024-01-01"),
+           ev("f/child", text=text + 0.1, weights=child.ravel(), signature="s", precision="bf16",
+              released="2024-02-01")]
+    [edge] = family_parents(evs, channel_scales(evs))
+    assert (edge.child, edge.parent) == (1, 0)
+    assert edge.relation == ("adapter" if frozen else "finetune")
+
+
 @pytest.mark.parametrize("dates", [True, False])
 def test_seed_twins_are_siblings_not_parent_and_child(dates):
     """Two fine-tunes of one base on the same data with other seeds move alike (each nearer the other
