@@ -2,7 +2,8 @@
 
 The pieces, one module each: edge costs and constraints (costs.py), copies of one model (copies.py),
 merges (merges.py), which member is the root (roots.py), Chu–Liu/Edmonds (arborescence.py), siblings
-wrongly chained (siblings.py), the relation of each edge (relations.py).
+wrongly chained (siblings.py), adapters hung on a sibling (adapters.py), the relation of each edge
+(relations.py).
 This module puts them together for one family (`family_parents`) and for all (`infer_parents`).
 
 Measured on synthetic lineages (bench/RESULTS.md): parent accuracy 0.98–0.99 with dates, 0.90–0.92
@@ -19,6 +20,7 @@ import numpy as np
 
 from kb.channels import NAMES
 from kb.errors import InputError
+from kb.lineage.adapters import rehang_adapters
 from kb.lineage.arborescence import DENSE_MAX, K_CANDIDATES, arborescence
 from kb.lineage.copies import copy_root_penalty, plausible_sources
 from kb.lineage.costs import (PRECISION_PENALTY, PairCosts, Scales, channel_scales, later_than,
@@ -119,6 +121,9 @@ def family_parents(
     parent = cut_unrelated(parent, pairs.unrelated, merges)
     parent = resolve_siblings(parent, ch, allowed & ~pairs.unrelated, classes, pairs.kin, fixed=set(merges),
                               checkpoints=np.array([e.fmt != "gguf" for e in evs]))
+    parent = rehang_adapters(parent, evs, np.where(allowed & ~pairs.unrelated, edge_cost, np.inf), classes,
+                             lambda tree, q, c: _path_up_to(q, np.arange(m) == c, tree, merges)[0],
+                             fixed=set(merges))
     edges = [edge for ci in range(m) if parent[ci] >= 0
              for edge in _edges_of(ci, int(parent[ci]), evs, parent, merges, ch, pairs, scales)]
     return [replace(e, direction=direction_of(e, evs, classes, later, options.use_dates),

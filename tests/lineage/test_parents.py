@@ -566,6 +566,46 @@ def test_frozen_matrices_beside_a_full_rank_update_make_an_adapter(frozen):
 
 
 @pytest.mark.parametrize("dates", [True, False])
+def test_an_adapter_hangs_on_the_model_it_was_added_to_not_a_nearer_sibling(dates):
+    """Two rank-7 LoRAs of one base trained on like data, the second further along the shared
+    direction: it lies nearer the first than the base, and the tree metric calls it the first's child
+    (so the sibling rule keeps it there), but it differs from the first at rank 8–9 (99% energy) and
+    from the base at rank 4–6 with the untargeted blocks identical."""
+    rng = np.random.default_rng(8)
+    base = rng.normal(size=(8, 16, 16))
+    shared = [rng.normal(size=(16, 2)) @ rng.normal(size=(2, 16)) for _ in range(8)]
+
+    def lora(along: float) -> np.ndarray:
+        out = base.copy()
+        for b in range(1, 7):  # blocks 0 and 7 untargeted
+            out[b] += 0.3 * along * shared[b] + 0.06 * rng.normal(size=(16, 5)) @ rng.normal(size=(5, 16))
+        return out
+
+    first, second = lora(0.5), lora(1.0)
+    text = rng.normal(size=8)
+    evs = [ev("a/base", text=text, weights=base.ravel(), signature="s", precision="f32", released="2024-01-01"),
+           ev("a/lora-1", text=text + 0.1, weights=first.ravel(), signature="s", precision="f32", released="2024-02-01"),
+           ev("a/lora-2", text=text + 0.1, weights=second.ravel(), signature="s", precision="f32", released="2024-03-01")]
+    assert np.linalg.norm(second - first) < np.linalg.norm(second - base)  # distance prefers the sibling
+    edges = family_parents(evs, channel_scales(evs), ParentOptions(use_dates=dates))
+    got = {evs[e.child].id: (evs[e.parent].id, e.relation) for e in edges}
+    assert got["a/lora-2"] == ("a/base", "adapter")
+
+
+def test_an_adapter_shows_identical_blocks_beside_a_low_rank_update():
+    from kb.lineage.adapters import is_adapter_of
+
+    rng = np.random.default_rng(2)
+    base = rng.normal(size=(4, 16, 16))
+    update = np.stack([rng.normal(size=(16, 2)) @ rng.normal(size=(2, 16)) for _ in range(4)])
+    adapter, low_rank_everywhere = base + update, base + update
+    adapter[0] = base[0]
+    assert is_adapter_of(adapter.ravel(), base.ravel())
+    assert not is_adapter_of(low_rank_everywhere.ravel(), base.ravel())  # a tiny fine-tune can look low-rank
+    assert not is_adapter_of((base + 0.1 * rng.normal(size=base.shape)).ravel(), base.ravel())
+
+
+@pytest.mark.parametrize("dates", [True, False])
 def test_seed_twins_are_siblings_not_parent_and_child(dates):
     """Two fine-tunes of one base on the same data with other seeds move alike (each nearer the other
     than the base), and a chain of fine-tunes stays a chain: the tree metric tells them apart."""
