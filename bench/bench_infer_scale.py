@@ -140,6 +140,7 @@ def one_family_table(sizes: list[int], anchor_max: int) -> list[str]:
 
     from kb.lineage.arborescence import BIG, K_CANDIDATES, arborescence
     from kb.lineage.families import families_from_labels
+    from kb.lineage.metrics import parent_accuracy
     from kb.lineage.parents import ParentOptions, infer_parents
     from kb.lineage.synthetic import synthetic_lineage
 
@@ -152,13 +153,7 @@ def one_family_table(sizes: list[int], anchor_max: int) -> list[str]:
                               options=ParentOptions(use_dates=False))
         parents_s = time.perf_counter() - clock
         ids = [e.id for e in lin.evidence]
-        truth: dict[str, set[str]] = {}
-        for c, p, _ in lin.truth:
-            truth.setdefault(c, set()).add(p)
-        first: dict[str, str] = {}
-        for e in edges:
-            first.setdefault(ids[e.child], ids[e.parent])
-        accuracy = float(np.mean([first.get(c) in ps for c, ps in truth.items()]))
+        accuracy = parent_accuracy([(ids[e.child], ids[e.parent], e.relation) for e in edges], lin.truth, ids).accuracy
         x = np.stack([e.vectors["text"] for e in lin.evidence])
         cost = cdist(x, x)
         np.fill_diagonal(cost, np.inf)

@@ -224,6 +224,11 @@ class Channel(ABC):
         weight sketch: a low-rank difference is an adapter), else None."""
         return None
 
+    def adapter_of(self, child: np.ndarray, parent: np.ndarray) -> bool:
+        """Whether these vectors alone show `child` to be `parent` plus a merged adapter (the weight
+        sketch: some matrices bit-identical, the rest apart at low rank). Structural channels only."""
+        return False
+
     def growth(self, vectors: Sequence[np.ndarray]) -> np.ndarray:
         """[i, j]: how much further training has carried model j than model i (positive: j is the
         later one), for channels that decide direction; NaN where this channel cannot tell. All pairs

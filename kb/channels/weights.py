@@ -129,6 +129,16 @@ class WeightsChannel(Channel):
         return "adapter", (f"low-rank weight difference (median rank {np.median(changed):.0f} "
                            f"in {changed.size}/{profile.size} changed matrices)")
 
+    def adapter_of(self, child: np.ndarray, parent: np.ndarray) -> bool:
+        # a merged LoRA leaves its untargeted matrices bit-identical and differs at low rank in the
+        # rest; a sibling adapter differs from it at rank r + r', a fine-tune in every matrix. Low rank
+        # alone is not enough: a tiny model's fine-tune and a sibling LoRA can differ at rank k/2. The
+        # identity test comes first: it is cheap, and fails for almost every pair of a large family.
+        if child.size != parent.size:
+            return False
+        same = (sketch_blocks(child) == sketch_blocks(parent)).all(axis=(1, 2))
+        return bool(same.any()) and not same.all() and is_low_rank_difference(difference_rank_profile(child, parent))
+
     def growth(self, vectors: Sequence[np.ndarray]) -> np.ndarray:
         # training adds updates nearly orthogonal to the weights, so ‖W‖ grows along every training
         # step (parameter norm growth, Merrill et al. 2021) unless weight decay outweighs it (the

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from kb.errors import InputError
-from kb.channels.weights import SKETCH_K, block_effective_rank, sketch_blocks, sketch_distance, weight_growth
+from kb.channels.weights import CHANNEL, SKETCH_K, block_effective_rank, sketch_blocks, sketch_distance, weight_growth
 from ingest.weights import weight_signature, weight_sketch
 
 from .conftest import make_llama, perturb, write_gguf
@@ -222,3 +222,14 @@ def test_weight_growth_of_every_pair_is_the_mean_log_norm_ratio():
     assert g[0, 2] == pytest.approx(np.log(2) / 2)
     assert g[0, 4] == pytest.approx(0.0) and g[1, 4] == pytest.approx(-np.log(2))
     assert np.isnan(g[0, 3]) and np.isnan(g[3, 4]) and g[3, 3] == 0
+
+
+def test_an_adapter_shows_identical_blocks_beside_a_low_rank_update():
+    rng = np.random.default_rng(2)
+    base = rng.normal(size=(4, 16, 16))
+    update = np.stack([rng.normal(size=(16, 2)) @ rng.normal(size=(2, 16)) for _ in range(4)])
+    adapter, low_rank_everywhere = base + update, base + update
+    adapter[0] = base[0]
+    assert CHANNEL.adapter_of(adapter.ravel(), base.ravel())
+    assert not CHANNEL.adapter_of(low_rank_everywhere.ravel(), base.ravel())  # a tiny fine-tune can look low-rank
+    assert not CHANNEL.adapter_of((base + 0.1 * rng.normal(size=base.shape)).ravel(), base.ravel())
