@@ -148,10 +148,9 @@ def edmonds_sparse(n: int, child: np.ndarray, parent: np.ndarray, weight: np.nda
                 while True:
                     member, e = path.pop()
                     cycle.append(e)
-                    if member != node:
-                        merged, merged_offset = _meld(merged, merged_offset, heaps[member], offset[member])
                     if member == node:
                         break
+                    merged, merged_offset = _meld(merged, merged_offset, heaps[member], offset[member])
                     sets.union(node, member)
                 node = sets.find(node)
                 heaps[node], offset[node] = merged, merged_offset

@@ -160,8 +160,7 @@ def equalise(edge: np.ndarray, allowed: np.ndarray, classes: np.ndarray,
             best = np.where(use, edge[np.ix_(rows, order)], np.inf).min(axis=1)
             place = np.cumsum(use, axis=1) - 1
             priced = best[:, None] * (1.0 + PREFERENCE_STEP * place)
-            block = out[np.ix_(rows, order)]
-            out[np.ix_(rows, order)] = np.where(use, priced, block)
+            out[np.ix_(rows, order)] = np.where(use, priced, out[np.ix_(rows, order)])
     return out
 
 
