@@ -775,3 +775,29 @@ def test_behaviour_links_other_architectures_only_when_closer_than_shared_data_e
     cost = pair_costs(evs, scales).cost
     assert cost[-2, 0] < null  # the student: closer than shared data explains
     assert cost[-1, :4].min() >= 1.0  # the look-alike of another shape: no closer, so unrelated
+
+
+def test_every_child_pays_for_copies_in_its_own_preference_order():
+    """`equalise` prices one order per kind of child; each child's order over the copies it may use
+    must still be `preference` over just those, at the price of the cheapest."""
+    from kb.lineage.copies import PREFERENCE_STEP, equalise, preference
+
+    rng = np.random.default_rng(4)
+    files = [("hf", "bf16", None), ("gguf", "f16", "convert"), ("gguf", "f32", None), ("gguf", "q8_0", None),
+             ("gguf", "q4_0", "quantize"), ("gguf", "q4_k_m", None), ("hf", "f32", None)]
+    evs = [ev(f"m/{i}", text=np.ones(2), fmt=f, precision=p, made_by=w,
+              released=["2024-01-01", None][i % 2]) for i, (f, p, w) in enumerate(files * 3)]
+    m = len(evs)
+    classes = np.repeat([0, 1, 2], len(files))
+    edge = rng.random((m, m)) + 1.0
+    allowed = rng.random((m, m)) < 0.8
+    out = equalise(edge, allowed, classes, evs)
+    for c in range(m):
+        for label in range(3):
+            usable = [p for p in np.flatnonzero(classes == label) if p != c and allowed[c, p]]
+            if len(usable) < 2:
+                continue
+            order = preference(evs[c], usable, evs, copy=bool(classes[c] == label))
+            best = min(edge[c, p] for p in usable)
+            assert [out[c, p] for p in order] == pytest.approx(
+                [best * (1 + PREFERENCE_STEP * i) for i in range(len(order))], rel=1e-12)
