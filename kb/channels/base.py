@@ -224,10 +224,11 @@ class Channel(ABC):
         weight sketch: a low-rank difference is an adapter), else None."""
         return None
 
-    def adapter_of(self, child: np.ndarray, parent: np.ndarray) -> bool:
-        """Whether these vectors alone show `child` to be `parent` plus a merged adapter (the weight
-        sketch: some matrices bit-identical, the rest apart at low rank). Structural channels only."""
-        return False
+    def adapter_evidence(self, child: np.ndarray, parent: np.ndarray) -> int:
+        """How far these vectors alone show `child` to be `parent` plus a merged adapter: 0 not at all,
+        1 some parts identical beside changed ones (inherited, never reproduced), 2 and the changed
+        ones apart at low rank (the adapter's own update). Structural channels only."""
+        return 0
 
     def growth(self, vectors: Sequence[np.ndarray]) -> np.ndarray:
         """[i, j]: how much further training has carried model j than model i (positive: j is the

@@ -129,15 +129,18 @@ class WeightsChannel(Channel):
         return "adapter", (f"low-rank weight difference (median rank {np.median(changed):.0f} "
                            f"in {changed.size}/{profile.size} changed matrices)")
 
-    def adapter_of(self, child: np.ndarray, parent: np.ndarray) -> bool:
-        # a merged LoRA leaves its untargeted matrices bit-identical and differs at low rank in the
-        # rest; a sibling adapter differs from it at rank r + r', a fine-tune in every matrix. Low rank
-        # alone is not enough: a tiny model's fine-tune and a sibling LoRA can differ at rank k/2. The
+    def adapter_evidence(self, child: np.ndarray, parent: np.ndarray) -> int:
+        # bit-identical matrices are inherited, never reproduced: a full fine-tune changes every one,
+        # an adapter keeps the ones it does not target (and so does a sibling adapter of one base); a
+        # low-rank rest is the adapter's own update, which a sibling's sum of two lacks. Low rank alone
+        # is not enough: a tiny model's fine-tune and a sibling LoRA can differ at rank k/2. The
         # identity test comes first: it is cheap, and fails for almost every pair of a large family.
         if child.size != parent.size:
-            return False
+            return 0
         same = (sketch_blocks(child) == sketch_blocks(parent)).all(axis=(1, 2))
-        return bool(same.any()) and not same.all() and is_low_rank_difference(difference_rank_profile(child, parent))
+        if not same.any() or same.all():
+            return 0
+        return 2 if is_low_rank_difference(difference_rank_profile(child, parent)) else 1
 
     def growth(self, vectors: Sequence[np.ndarray]) -> np.ndarray:
         # training adds updates nearly orthogonal to the weights, so ‖W‖ grows along every training

@@ -1,13 +1,14 @@
 """An adapter hangs on the model its update was added to.
 
-A merged LoRA leaves the matrices it does not target bit-identical to the model it was trained on and
-adds B·A, of rank r, to the others. From any other model it differs by that update plus the other's
-own difference: a full-rank sum from a fine-tune (no matrix left identical), rank r + r' from a
-sibling adapter. Distance cannot see this: an adapter and a sibling adapter trained on similar data
-lie nearer each other than either lies to their base (the real SmolLM2 lineages, variant 2). So a
-checkpoint whose tree parent does not show that signature (`Channel.adapter_of`), while an admissible
-model that is not its descendant does, is re-hung on the cheapest such model. Files (GGUF) are left
-alone: a copy differs from its checkpoint by rounding in every matrix.
+Bit-identical matrices are inherited, never reproduced: a full fine-tune changes every matrix, while
+a merged LoRA keeps the ones it does not target, identical to the model it was trained on (and to any
+sibling adapter of that model), and adds B·A, of rank r, to the others. From a sibling adapter it
+differs at rank r + r', from a fine-tune in every matrix. Distance cannot see this: real LoRAs lie
+as near a sibling full fine-tune, or a sibling LoRA trained on like data, as their base (the real
+SmolLM2 lineages, variants 2 and 3). So a checkpoint takes, among its cheapest admissible
+non-descendants, the cheapest one that shows more of that signature (`Channel.adapter_evidence`:
+identical matrices; and a low-rank rest) than its tree parent. Files (GGUF) are left alone: a copy
+differs from its checkpoint by rounding in every matrix.
 """
 
 from __future__ import annotations
@@ -23,26 +24,30 @@ CANDIDATES = 15
 """Admissible parents tested per child, cheapest first: each test may cost a batch of k x k SVDs."""
 
 
-def adapter_of(child: ModelEvidence, parent: ModelEvidence) -> bool:
-    """Whether a structural channel both models have shows `child` to be `parent` plus an adapter."""
-    return any(chan.structural and chan.name in child.vectors and chan.name in parent.vectors
-               and chan.adapter_of(child.vectors[chan.name], parent.vectors[chan.name]) for chan in REGISTRY)
+def adapter_evidence(child: ModelEvidence, parent: ModelEvidence) -> int:
+    """The strongest `Channel.adapter_evidence` of a structural channel both models have."""
+    return max((chan.adapter_evidence(child.vectors[chan.name], parent.vectors[chan.name]) for chan in REGISTRY
+                if chan.structural and chan.name in child.vectors and chan.name in parent.vectors), default=0)
 
 
 def rehang_adapters(parent: np.ndarray, evs: Sequence[ModelEvidence], cost: np.ndarray, classes: np.ndarray,
                     descends: Callable[[np.ndarray, int, int], bool], fixed: Collection[int] = ()) -> np.ndarray:
-    """`parent` with each checkpoint that is not an adapter of its parent, but is one of an admissible
-    model (`cost` finite) that is not its descendant (`descends(parent, q, c)`: q lies below c),
-    moved to the cheapest such model. Merges (`fixed`) stay."""
+    """`parent` with each checkpoint moved to the cheapest of its `CANDIDATES` cheapest admissible
+    models (`cost` finite) that are not its descendants (`descends(parent, q, c)`: q lies below c) and
+    show the most adapter evidence, where that is more than its parent shows. Merges (`fixed`) stay."""
     parent = parent.copy()
     for c, e in enumerate(evs):
         p = int(parent[c])
-        if p < 0 or c in fixed or e.fmt == "gguf" or classes[p] == classes[c] or adapter_of(e, evs[p]):
+        if p < 0 or c in fixed or e.fmt == "gguf" or classes[p] == classes[c]:
             continue
+        best, level = p, adapter_evidence(e, evs[p])
         for q in np.argsort(cost[c], kind="stable")[:CANDIDATES]:
             q = int(q)
-            if (np.isfinite(cost[c, q]) and q != p and classes[q] != classes[c]
-                    and adapter_of(e, evs[q]) and not descends(parent, q, c)):
-                parent[c] = q
+            if level == 2:
                 break
+            if np.isfinite(cost[c, q]) and q != p and classes[q] != classes[c]:
+                found = adapter_evidence(e, evs[q])
+                if found > level and not descends(parent, q, c):
+                    best, level = q, found
+        parent[c] = best
     return parent

@@ -230,6 +230,11 @@ def test_an_adapter_shows_identical_blocks_beside_a_low_rank_update():
     update = np.stack([rng.normal(size=(16, 2)) @ rng.normal(size=(2, 16)) for _ in range(4)])
     adapter, low_rank_everywhere = base + update, base + update
     adapter[0] = base[0]
-    assert CHANNEL.adapter_of(adapter.ravel(), base.ravel())
-    assert not CHANNEL.adapter_of(low_rank_everywhere.ravel(), base.ravel())  # a tiny fine-tune can look low-rank
-    assert not CHANNEL.adapter_of((base + 0.1 * rng.normal(size=base.shape)).ravel(), base.ravel())
+    full_rank = base + 0.1 * rng.normal(size=base.shape)
+    frozen_full_rank = full_rank.copy()
+    frozen_full_rank[0] = base[0]
+    assert CHANNEL.adapter_evidence(adapter.ravel(), base.ravel()) == 2
+    assert CHANNEL.adapter_evidence(frozen_full_rank.ravel(), base.ravel()) == 1  # a rank >= k/2 adapter
+    assert CHANNEL.adapter_evidence(low_rank_everywhere.ravel(), base.ravel()) == 0  # a tiny fine-tune can look low-rank
+    assert CHANNEL.adapter_evidence(full_rank.ravel(), base.ravel()) == 0
+    assert CHANNEL.adapter_evidence(base.ravel(), base.ravel()) == 0

@@ -593,6 +593,27 @@ def test_an_adapter_hangs_on_the_model_it_was_added_to_not_a_nearer_sibling(date
 
 
 @pytest.mark.parametrize("dates", [True, False])
+def test_a_full_rank_adapter_leaves_a_nearer_fine_tune_for_the_base_it_kept_matrices_of(dates):
+    """A rank-32 LoRA is full-rank in the sketch, and trained along a sibling fine-tune's direction it
+    lies nearer that fine-tune than its base, with the tree metric calling it the fine-tune's child.
+    But it kept two of the base's matrices bit-identical, which the fine-tune (changing all) did not."""
+    rng = np.random.default_rng(11)
+    base = rng.normal(size=(8, 16, 16))
+    step = 0.25 * rng.normal(size=base.shape)  # the fine-tune's update, full rank, every block
+    tuned = base + step
+    lora = base + step + 0.4 * rng.normal(size=base.shape)  # x = 0.77 (real variant 3: 0.74)
+    lora[[0, 7]] = base[[0, 7]]  # untargeted
+    text = rng.normal(size=8)
+    evs = [ev("a/base", text=text, weights=base.ravel(), signature="s", precision="bf16", released="2024-01-01"),
+           ev("a/ft", text=text + 0.1, weights=tuned.ravel(), signature="s", precision="bf16", released="2024-02-01"),
+           ev("a/lora", text=text + 0.1, weights=lora.ravel(), signature="s", precision="bf16", released="2024-03-01")]
+    assert np.linalg.norm(lora - tuned) < np.linalg.norm(lora - base)
+    edges = family_parents(evs, channel_scales(evs), ParentOptions(use_dates=dates))
+    got = {evs[e.child].id: (evs[e.parent].id, e.relation) for e in edges}
+    assert got["a/lora"] == ("a/base", "adapter")
+
+
+@pytest.mark.parametrize("dates", [True, False])
 def test_seed_twins_are_siblings_not_parent_and_child(dates):
     """Two fine-tunes of one base on the same data with other seeds move alike (each nearer the other
     than the base), and a chain of fine-tunes stays a chain: the tree metric tells them apart."""
