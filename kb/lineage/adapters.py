@@ -36,9 +36,11 @@ def rehang_adapters(parent: np.ndarray, evs: Sequence[ModelEvidence], cost: np.n
     models (`cost` finite) that are not its descendants (`descends(parent, q, c)`: q lies below c) and
     show the most adapter evidence, where that is more than its parent shows. Merges (`fixed`) stay."""
     parent = parent.copy()
+    structural = [chan.name for chan in REGISTRY if chan.structural]
     for c, e in enumerate(evs):
         p = int(parent[c])
-        if p < 0 or c in fixed or e.fmt == "gguf" or classes[p] == classes[c]:
+        if p < 0 or c in fixed or e.fmt == "gguf" or classes[p] == classes[c] or not any(
+                name in e.vectors for name in structural):
             continue
         best, level = p, adapter_evidence(e, evs[p])
         for q in np.argsort(cost[c], kind="stable")[:CANDIDATES]:
