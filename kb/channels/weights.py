@@ -118,12 +118,12 @@ class WeightsChannel(Channel):
         # a full fine-tune's optimizer steps every matrix; one that left some bit-identical beside
         # changed ones trained with those frozen: parameter-efficient, an adapter at any rank (a
         # rank-16 or -32 LoRA is full-rank in a 16 x 16 sketch)
+        same = _identical_blocks(child, parent)
+        if same.any() and not same.all():
+            return "adapter", (f"{same.sum()}/{same.size} matrices bit-identical, the others changed: "
+                               "trained with those frozen")
         profile = difference_rank_profile(child, parent)
         changed = profile[~np.isnan(profile)]
-        if 0 < changed.size < profile.size:
-            return "adapter", (f"{profile.size - changed.size}/{profile.size} matrices bit-identical beside "
-                               f"{changed.size} changed (median rank {np.median(changed):.0f}): trained "
-                               "with those frozen")
         if not is_low_rank_difference(profile):
             return None
         return "adapter", (f"low-rank weight difference (median rank {np.median(changed):.0f} "
@@ -135,9 +135,7 @@ class WeightsChannel(Channel):
         # low-rank rest is the adapter's own update, which a sibling's sum of two lacks. Low rank alone
         # is not enough: a tiny model's fine-tune and a sibling LoRA can differ at rank k/2. The
         # identity test comes first: it is cheap, and fails for almost every pair of a large family.
-        if child.size != parent.size:
-            return 0
-        same = (sketch_blocks(child) == sketch_blocks(parent)).all(axis=(1, 2))
+        same = _identical_blocks(child, parent)
         if not same.any() or same.all():
             return 0
         return 2 if is_low_rank_difference(difference_rank_profile(child, parent)) else 1
@@ -362,6 +360,13 @@ def block_distances(x: np.ndarray, k: int = SKETCH_K) -> np.ndarray:
     for j in range(blocks.shape[1]):
         total += _relative(blocks[:, j, :]) ** 2
     return np.sqrt(total / blocks.shape[1])
+
+
+def _identical_blocks(a: np.ndarray, b: np.ndarray, k: int = SKETCH_K) -> np.ndarray:
+    """Per block, whether two sketches hold it bit-identical (none where their signatures differ)."""
+    if a.size != b.size:
+        return np.zeros(0, bool)
+    return (sketch_blocks(a, k) == sketch_blocks(b, k)).all(axis=(1, 2))
 
 
 def weight_growth(vectors: Sequence[np.ndarray], k: int = SKETCH_K) -> np.ndarray:

@@ -18,11 +18,8 @@ from collections.abc import Callable, Collection, Sequence
 import numpy as np
 
 from kb.channels import REGISTRY
+from kb.lineage.arborescence import K_CANDIDATES
 from kb.lineage.evidence import ModelEvidence
-
-CANDIDATES = 15
-"""Admissible parents tested per child, cheapest first: each test may cost a batch of k x k SVDs."""
-
 
 def adapter_evidence(child: ModelEvidence, parent: ModelEvidence) -> int:
     """The strongest `Channel.adapter_evidence` of a structural channel both models have."""
@@ -31,8 +28,9 @@ def adapter_evidence(child: ModelEvidence, parent: ModelEvidence) -> int:
 
 
 def rehang_adapters(parent: np.ndarray, evs: Sequence[ModelEvidence], cost: np.ndarray, classes: np.ndarray,
-                    descends: Callable[[np.ndarray, int, int], bool], fixed: Collection[int] = ()) -> np.ndarray:
-    """`parent` with each checkpoint moved to the cheapest of its `CANDIDATES` cheapest admissible
+                    descends: Callable[[np.ndarray, int, int], bool], fixed: Collection[int] = (),
+                    candidates: int = K_CANDIDATES) -> np.ndarray:
+    """`parent` with each checkpoint moved to the cheapest of its `candidates` cheapest admissible
     models (`cost` finite) that are not its descendants (`descends(parent, q, c)`: q lies below c) and
     show the most adapter evidence, where that is more than its parent shows. Merges (`fixed`) stay."""
     parent = parent.copy()
@@ -43,7 +41,7 @@ def rehang_adapters(parent: np.ndarray, evs: Sequence[ModelEvidence], cost: np.n
                 name in e.vectors for name in structural):
             continue
         best, level = p, adapter_evidence(e, evs[p])
-        for q in np.argsort(cost[c], kind="stable")[:CANDIDATES]:
+        for q in np.argsort(cost[c], kind="stable")[:candidates]:
             q = int(q)
             if level == 2:
                 break

@@ -119,11 +119,12 @@ def family_parents(
             central[centroid] = 0.0
             parent = solve(root_costs(evs, lexical, ranks, options.use_dates, central, classes))
     parent = cut_unrelated(parent, pairs.unrelated, merges)
-    parent = resolve_siblings(parent, ch, allowed & ~pairs.unrelated, classes, pairs.kin, fixed=set(merges),
+    related = allowed & ~pairs.unrelated
+    parent = resolve_siblings(parent, ch, related, classes, pairs.kin, fixed=set(merges),
                               checkpoints=np.array([e.fmt != "gguf" for e in evs]))
-    parent = rehang_adapters(parent, evs, np.where(allowed & ~pairs.unrelated, edge_cost, np.inf), classes,
+    parent = rehang_adapters(parent, evs, np.where(related, edge_cost, np.inf), classes,
                              lambda tree, q, c: _path_up_to(q, np.arange(m) == c, tree, merges)[0],
-                             fixed=set(merges))
+                             fixed=set(merges), candidates=options.k_candidates)
     edges = [edge for ci in range(m) if parent[ci] >= 0
              for edge in _edges_of(ci, int(parent[ci]), evs, parent, merges, ch, pairs, scales)]
     return [replace(e, direction=direction_of(e, evs, classes, later, options.use_dates),
