@@ -11,9 +11,15 @@ more distinct nearest families than bases: AUC = P(a student's ratio is more dis
 
 Statistics (read from each model's artifact, so the KB is not needed):
 - loglik: the per-text log-likelihoods (`loglik_raw.npy`), centred per model, Euclidean;
-- answers: mean Jaccard overlap of word bigrams in the greedy answers to the probes (first 16 words).
+- answers: mean Jaccard overlap of word bigrams in the greedy answers to the probes (first 16 words);
+- cross (`--cross`, loads every HF folder): how well one model predicts another's own samples. A
+  student is trained to maximise the likelihood of its teacher's samples, so it should score them
+  better than an unrelated model's. Each checkpoint samples 32 tokens (temperature 1, fixed seed)
+  after each of the first 48 probes; L[a, b] is a's log-likelihood per byte of b's samples, and the
+  statistic is L double-centred (a model that predicts everything well, or samples that are easy for
+  everyone, carry no lineage), margin of the nearest family over the next.
 
-    PYTHONPATH=$PWD .venv/bin/python bench/distill_separability.py --workdir /tmp/zoo-dev/bench --seeds 0..9
+    PYTHONPATH=$PWD .venv/bin/python bench/distill_separability.py --workdir /tmp/zoo-dev/bench --seeds 0..9 [--cross]
 (`--workdir` as `bench/eval_random.py --reuse-artifacts` leaves it: zoo-<seed>/ and artifacts/.)
 """
 
@@ -51,7 +57,52 @@ def answer_similarity(answers: list[list[set]]) -> np.ndarray:
     return sim
 
 
-def zoo_rows(zoo: Path, arts: dict[str, Path]) -> list[dict]:
+def cross_likelihood(dirs: list[Path], n_prompts: int = 48, tokens: int = 32, seed: int = 1234) -> np.ndarray:
+    """L[a, b]: model a's mean log-likelihood per byte of model b's sampled continuations."""
+    import torch
+
+    from ingest.zoo.tiny import load_model
+    from kb.probes import load_probes
+
+    prompts = load_probes().prompts[:n_prompts]
+    models = [load_model(d) for d in dirs]
+    samples = []
+    for model, tok in models:
+        model.eval()
+        texts = []
+        for k, prompt in enumerate(prompts):
+            enc = tok(prompt, return_tensors="pt")
+            torch.manual_seed(seed + k)
+            with torch.no_grad():
+                out = model.generate(**enc, max_new_tokens=tokens, do_sample=True, temperature=1.0, top_k=0,
+                                     top_p=1.0, pad_token_id=tok.pad_token_id or tok.eos_token_id)
+            texts.append(tok.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True))
+        samples.append(texts)
+    lik = np.zeros((len(models), len(models)))
+    for a, (model, tok) in enumerate(models):
+        for b, texts in enumerate(samples):
+            total, nbytes = 0.0, 0
+            for prompt, text in zip(prompts, texts):
+                if not text.strip():
+                    continue
+                start = len(tok(prompt)["input_ids"])
+                ids = tok(prompt + text, return_tensors="pt")["input_ids"]
+                with torch.no_grad():
+                    logp = torch.log_softmax(model(ids).logits[0, :-1].float(), -1)
+                total += float(logp.gather(1, ids[0, 1:, None])[start - 1:].sum())
+                nbytes += len(text.encode())
+            lik[a, b] = total / max(nbytes, 1)
+    return lik
+
+
+def double_centred(lik: np.ndarray) -> np.ndarray:
+    """`lik` less its row and column means (off the diagonal): what is left is the pair's own affinity."""
+    off = lik.copy()
+    np.fill_diagonal(off, np.nan)
+    return off - np.nanmean(off, 1, keepdims=True) - np.nanmean(off, 0, keepdims=True) + np.nanmean(off)
+
+
+def zoo_rows(zoo: Path, arts: dict[str, Path], cross: bool = False) -> list[dict]:
     """Per lineage-starting checkpoint of one zoo: kind, ratios, whether the teacher's family / the
     teacher is the nearest."""
     from ingest.zoo.manifest import load_zoo_manifest
@@ -66,6 +117,10 @@ def zoo_rows(zoo: Path, arts: dict[str, Path]) -> list[dict]:
     dist = np.linalg.norm(raw[:, None] - raw[None], axis=2)
     answers = [[_bigrams(json.loads(line)["response"]) for line in open(d / "responses.jsonl")] for d in dirs]
     sim = answer_similarity(answers)
+    scores = {"loglik": dist, "answers": -sim}
+    if cross:
+        affinity = double_centred(cross_likelihood([zoo / e.path for e in entries]))
+        scores["cross"] = -np.nan_to_num(affinity, nan=np.inf)
     weight_family = true_families([(e.id, p.id, p.relation) for e in entries for p in e.parents
                                    if p.relation != "distill"], index)
     fam = np.array([weight_family[e.id] for e in entries])
@@ -82,11 +137,13 @@ def zoo_rows(zoo: Path, arts: dict[str, Path]) -> list[dict]:
         if len(set(fam[outside])) < 2:
             continue
         row = {"kind": "base" if teacher is None else "student"}
-        for name, score in (("loglik", dist[i]), ("answers", -sim[i])):
+        for name, matrix in scores.items():
+            score = matrix[i]
             s = np.where(outside, score, np.inf)
             j = int(np.argmin(s))
             second = np.min(np.where(outside & (fam != fam[j]), score, np.inf))
-            row[name] = s[j] / second  # loglik: d1 / d2; answers: s1 / s2 (both negated)
+            # loglik: d1 / d2; answers: s1 / s2 (both negated); cross: the margin a1 - a2
+            row[name] = second - s[j] if name == "cross" else s[j] / second
             if teacher is not None:
                 row[f"{name}_family"] = bool(fam[j] == fam[teacher])
                 row[f"{name}_exact"] = j == teacher
@@ -105,15 +162,16 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workdir", type=Path, required=True)
     ap.add_argument("--seeds", required=True)
+    ap.add_argument("--cross", action="store_true", help="add the cross-likelihood statistic (loads the models)")
     args = ap.parse_args(argv)
     arts = _artifacts_by_path(args.workdir / "artifacts")
-    rows = [r for seed in parse_seeds(args.seeds) for r in zoo_rows(args.workdir / f"zoo-{seed}", arts)]
+    rows = [r for seed in parse_seeds(args.seeds) for r in zoo_rows(args.workdir / f"zoo-{seed}", arts, args.cross)]
     bases = [r for r in rows if r["kind"] == "base"]
     students = [r for r in rows if r["kind"] == "student"]
     print(f"{len(bases)} bases, {len(students)} students over seeds {args.seeds}")
     print("| statistic | AUC (student more distinct) | nearest family the teacher's | nearest model the teacher |")
     print("|---|---|---|---|")
-    for name, lower in (("loglik", True), ("answers", False)):
+    for name, lower in (("loglik", True), ("answers", False)) + ((("cross", False),) if args.cross else ()):
         a = auc([r[name] for r in students], [r[name] for r in bases], lower)
         fam = sum(r[f"{name}_family"] for r in students)
         exact = sum(r[f"{name}_exact"] for r in students)
