@@ -30,9 +30,8 @@ def adapter_evidence(child: ModelEvidence, parent: ModelEvidence) -> int:
 def rehang_adapters(parent: np.ndarray, evs: Sequence[ModelEvidence], cost: np.ndarray, classes: np.ndarray,
                     descends: Callable[[np.ndarray, int, int], bool], fixed: Collection[int] = (),
                     candidates: int = K_CANDIDATES) -> np.ndarray:
-    """`parent` with each checkpoint moved to the cheapest of its `candidates` cheapest admissible
-    models (`cost` finite) that are not its descendants (`descends(parent, q, c)`: q lies below c) and
-    show the most adapter evidence, where that is more than its parent shows. Merges (`fixed`) stay."""
+    """`parent` with each checkpoint moved to its `adapter_parent` among the models that are not its
+    descendants (`descends(parent, q, c)`: q lies below c). Merges (`fixed`) stay."""
     parent = parent.copy()
     structural = [chan.name for chan in REGISTRY if chan.structural]
     for c, e in enumerate(evs):
@@ -40,14 +39,22 @@ def rehang_adapters(parent: np.ndarray, evs: Sequence[ModelEvidence], cost: np.n
         if p < 0 or c in fixed or e.fmt == "gguf" or classes[p] == classes[c] or not any(
                 name in e.vectors for name in structural):
             continue
-        best, level = p, adapter_evidence(e, evs[p])
-        for q in np.argsort(cost[c], kind="stable")[:candidates]:
-            q = int(q)
-            if level == 2:
-                break
-            if np.isfinite(cost[c, q]) and q != p and classes[q] != classes[c]:
-                found = adapter_evidence(e, evs[q])
-                if found > level and not descends(parent, q, c):
-                    best, level = q, found
-        parent[c] = best
+        parent[c] = adapter_parent(c, p, evs, cost[c], classes, lambda q: not descends(parent, q, c), candidates)
     return parent
+
+
+def adapter_parent(c: int, p: int, evs: Sequence[ModelEvidence], cost: np.ndarray, classes: np.ndarray,
+                   admissible: Callable[[int], bool], candidates: int = K_CANDIDATES) -> int:
+    """The cheapest of checkpoint c's `candidates` cheapest models (`cost`: c's row, finite where it
+    may take them; outside c's copy class; `admissible`) showing the most adapter evidence, where that
+    is more than its parent p shows; else p."""
+    best, level = p, adapter_evidence(evs[c], evs[p])
+    for q in np.argsort(cost, kind="stable")[:candidates]:
+        q = int(q)
+        if level == 2:
+            break
+        if np.isfinite(cost[q]) and q != p and classes[q] != classes[c]:
+            found = adapter_evidence(evs[c], evs[q])
+            if found > level and admissible(q):
+                best, level = q, found
+    return best

@@ -13,14 +13,14 @@ References: Horwitz et al. 2024, "On the Origin of Llamas: Model Tree Heritage R
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from kb.channels import NAMES
 from kb.errors import InputError
-from kb.lineage.adapters import rehang_adapters
+from kb.lineage.adapters import adapter_parent, rehang_adapters
 from kb.lineage.arborescence import DENSE_MAX, K_CANDIDATES, arborescence
 from kb.lineage.copies import copy_root_penalty, plausible_sources
 from kb.lineage.costs import (PRECISION_PENALTY, PairCosts, Scales, channel_scales, later_than,
@@ -92,18 +92,27 @@ def family_parents(
     later[merged] = False  # averaging shrinks the norm: a merge's parents did not grow from it
     not_root = (MERGE_ROOT_PENALTY * merged + PRECISION_PENALTY * is_copy
                 + LATER_ROOT_PENALTY * later.any(axis=0))
+    related = allowed & ~pairs.unrelated
 
     def solve(root_cost: np.ndarray) -> np.ndarray:
         """The cheapest arborescence in which no merge (nor a file of it) is an ancestor of its own
         parents: both were there before it. Ancestry counts every parent edge, a merge's second one
         too, since the lineage is one graph and must hold no cycle. A tree that puts a merge parent
-        below the merge loses the last tree edge on that path, and is solved again; every such path
-        of one tree loses its edge in the same pass (a hub family holds many merges)."""
+        below the merge loses one tree edge on that path (`_merge_parents_below`), and is solved
+        again; every such path of one tree loses its edge in the same pass (a hub family holds many
+        merges)."""
         costs = candidates.copy()
+
+        def contradicted(c: int, p: int, below_merge: np.ndarray) -> bool:
+            # c's weights name another parent, outside the merge's subtree (an adapter's base)
+            return evs[c].fmt != "gguf" and classes[c] != classes[p] and adapter_parent(
+                c, p, evs, np.where(related[c], costs[c], np.inf), classes, lambda q: not below_merge[q],
+                options.k_candidates) != p
+
         for _ in range(m):
             parent = arborescence(costs, root_cost + not_root,
                                   dense_max=options.dense_max, k_candidates=options.k_candidates)
-            below = _merge_parents_below(parent, merges, classes)
+            below = _merge_parents_below(parent, merges, classes, contradicted)
             if not below:
                 break
             costs[tuple(np.array(below).T)] = np.inf
@@ -119,7 +128,6 @@ def family_parents(
             central[centroid] = 0.0
             parent = solve(root_costs(evs, lexical, ranks, options.use_dates, central, classes))
     parent = cut_unrelated(parent, pairs.unrelated, merges)
-    related = allowed & ~pairs.unrelated
     parent = resolve_siblings(parent, ch, related, classes, pairs.kin, fixed=set(merges),
                               checkpoints=np.array([e.fmt != "gguf" for e in evs]))
     parent = rehang_adapters(parent, evs, np.where(related, edge_cost, np.inf), classes,
@@ -147,17 +155,38 @@ def cut_unrelated(parent: np.ndarray, unrelated: np.ndarray,
 
 
 def _merge_parents_below(parent: np.ndarray, merges: dict[int, tuple[int, int, float, float]],
-                         classes: np.ndarray) -> list[tuple[int, int]]:
-    """(child, p) for every merge parent found below its merge or one of the merge's files: the last
-    tree edge on the path up from that parent to the merge's copy class."""
+                         classes: np.ndarray,
+                         contradicted: Callable[[int, int, np.ndarray], bool] | None = None) -> list[tuple[int, int]]:
+    """(child, p) for every merge parent found below its merge or one of the merge's files: one tree
+    edge on the path up from that parent to the merge's copy class. Every model on the path is an
+    ancestor of the merge parent, so came before the merge, and the path must break somewhere. It
+    breaks at the lowest edge the evidence contradicts (`contradicted(child, p, below_merge)`, given
+    the mask of the merge's subtree: an adapter hung below a fine-tune of the merge it went into,
+    whose bit-identical matrices name its base), else at the last edge, into the merge's class."""
     cuts: list[tuple[int, int]] = []
     for mi, (a, b, _t, _h) in sorted(merges.items()):
+        inside = classes == classes[mi]
         for x in (a, b):
-            found, edge = _path_up_to(x, classes == classes[mi], parent, merges)
-            cut = edge if edge is not None else (x, int(parent[x]))
-            if found and cut not in cuts:
+            found, path = _path_up_to(x, inside, parent, merges)
+            if not found:
+                continue
+            cut = path[-1] if path else (x, int(parent[x]))
+            if contradicted is not None and len(path) > 1:
+                below_merge = _descendants(parent, inside)
+                cut = next((edge for edge in path if contradicted(*edge, below_merge)), cut)
+            if cut not in cuts:
                 cuts.append(cut)
     return cuts
+
+
+def _descendants(parent: np.ndarray, roots: np.ndarray) -> np.ndarray:
+    """Mask of `roots` and everything below them in the tree `parent`."""
+    below = roots.copy()
+    while True:
+        grown = below | ((parent >= 0) & below[np.maximum(parent, 0)])
+        if (grown == below).all():
+            return below
+        below = grown
 
 
 def _lineage_parents(node: int, parent: np.ndarray,
@@ -173,22 +202,21 @@ def _lineage_parents(node: int, parent: np.ndarray,
 
 
 def _path_up_to(start: int, target: np.ndarray, parent: np.ndarray,
-                merges: dict[int, tuple[int, int, float, float]]) -> tuple[bool, tuple[int, int] | None]:
-    """Whether a lineage ancestor of `start` (itself included) is in `target` (a mask), and the last tree
-    edge (child, parent) on the path found up to it (None when the path holds only merges' second
-    edges)."""
-    stack: list[tuple[int, tuple[int, int] | None]] = [(start, None)]
+                merges: dict[int, tuple[int, int, float, float]]) -> tuple[bool, list[tuple[int, int]]]:
+    """Whether a lineage ancestor of `start` (itself included) is in `target` (a mask), and the tree
+    edges (child, parent) on the path found up to it, bottom up (merges' second edges left out)."""
+    stack: list[tuple[int, list[tuple[int, int]]]] = [(start, [])]
     seen: set[int] = set()
     while stack:
-        node, edge = stack.pop()
+        node, path = stack.pop()
         if target[node]:
-            return True, edge
+            return True, path
         if node in seen:
             continue
         seen.add(node)
         for p in _lineage_parents(node, parent, merges):
-            stack.append((p, (node, p) if p == parent[node] else edge))
-    return False, None
+            stack.append((p, path + [(node, p)] if p == parent[node] else path))
+    return False, []
 
 
 def _among(edge: ParentEdge, evs: Sequence[ModelEvidence], classes: np.ndarray, allowed: np.ndarray) -> int:

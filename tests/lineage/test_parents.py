@@ -822,3 +822,30 @@ def test_every_child_pays_for_copies_in_its_own_preference_order():
             best = min(edge[c, p] for p in usable)
             assert [out[c, p] for p in order] == pytest.approx(
                 [best * (1 + PREFERENCE_STEP * i) for i in range(len(order))], rel=1e-12)
+
+
+def test_an_adapter_merged_into_a_model_is_not_hung_below_that_merges_fine_tune():
+    """Undated: a LoRA of a base (two matrices untouched), the 30/70 merge of base and LoRA, and a
+    full fine-tune of the merge (held-out random zoo 10002). The merge lies near the LoRA and the
+    fine-tune near the merge, so the cheapest tree hangs the LoRA below the fine-tune, below the
+    merge it is a parent of. Cutting the fine-tune's edge to the merge would leave the LoRA there and
+    move the fine-tune to the base; the LoRA's bit-identical matrices say where it belongs (the base),
+    and once it hangs there no merge parent sits below the merge."""
+    rng = np.random.default_rng(5)
+    base = rng.normal(size=(8, 16, 16))
+    lora = base.copy()
+    for b in range(1, 7):  # blocks 0 and 7 untargeted
+        lora[b] += 0.5 * rng.normal(size=(16, 2)) @ rng.normal(size=(2, 16))
+    merge = 0.3 * base + 0.7 * lora
+    tuned = merge + 0.04 * rng.normal(size=base.shape)
+    text = rng.normal(size=8)
+    models = (("a/base", base), ("a/lora", lora), ("a/merge", merge), ("a/ft", tuned))
+    evs = [ev(n, text=text + 0.1 * i, weights=w.ravel(), signature="s", precision="f32")
+           for i, (n, w) in enumerate(models)]
+    assert np.linalg.norm(lora - tuned) < np.linalg.norm(lora - base)  # distance puts the LoRA below ft
+    edges = family_parents(evs, channel_scales(evs), ParentOptions(use_dates=False))
+    got: dict[str, set[str]] = {}
+    for e in edges:
+        got.setdefault(evs[e.child].id, set()).add(evs[e.parent].id)
+    assert got["a/ft"] == {"a/merge"} and got["a/lora"] == {"a/base"}
+    assert got["a/merge"] == {"a/base", "a/lora"}
