@@ -132,8 +132,11 @@ def zoo_weights_table(zoo: Path) -> list[str]:
 
 def one_family_table(sizes: list[int], anchor_max: int) -> list[str]:
     """One undated family of n sketched models (a hub family such as Llama-2's descendants): the time of
-    `infer_parents`, and of one solve on the sparse candidate graph of its text distances, ours and
-    networkx's (the anchor, which earlier releases ran: sizes above `anchor_max` skip it)."""
+    `infer_parents`, the process's peak RSS after it (sizes run in increasing order, so it is this
+    size's), and one solve on the sparse candidate graph of its text distances, ours and networkx's
+    (the anchor, which earlier releases ran: sizes above `anchor_max` skip it)."""
+    import resource
+
     import networkx as nx
     import numpy as np
     from scipy.spatial.distance import cdist
@@ -144,14 +147,15 @@ def one_family_table(sizes: list[int], anchor_max: int) -> list[str]:
     from kb.lineage.parents import ParentOptions, infer_parents
     from kb.lineage.synthetic import synthetic_lineage
 
-    lines = ["| members | infer_parents s | parent acc | one solve, ours s | one solve, networkx s | ratio |",
-             "|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| members | infer_parents s | peak RSS MiB | parent acc | one solve, ours s | one solve, networkx s | ratio |",
+             "|---:|---:|---:|---:|---:|---:|---:|"]
     for n in sizes:
         lin = synthetic_lineage(n, mean_family=n, sketches=True, dates=False, seed=3)
         clock = time.perf_counter()
         edges = infer_parents(lin.evidence, families_from_labels(np.zeros(n, int)),
                               options=ParentOptions(use_dates=False))
         parents_s = time.perf_counter() - clock
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
         ids = [e.id for e in lin.evidence]
         accuracy = parent_accuracy([(ids[e.child], ids[e.parent], e.relation) for e in edges], lin.truth, ids).accuracy
         x = np.stack([e.vectors["text"] for e in lin.evidence])
@@ -178,7 +182,7 @@ def one_family_table(sizes: list[int], anchor_max: int) -> list[str]:
             mine = sum(cost[c, p] for c, p in enumerate(ours) if p >= 0)
             assert abs(theirs - mine) <= 1e-6 * max(1.0, theirs), (theirs, mine)  # the same optimum
             anchor, ratio = f"{anchor_s:.2f}", f"{anchor_s / ours_s:.0f}x"
-        lines.append(f"| {n:,} | {parents_s:.2f} | {accuracy:.3f} | {ours_s:.3f} | {anchor} | {ratio} |")
+        lines.append(f"| {n:,} | {parents_s:.2f} | {peak:,.0f} | {accuracy:.3f} | {ours_s:.3f} | {anchor} | {ratio} |")
         print(lines[-1], flush=True)
     return lines
 

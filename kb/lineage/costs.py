@@ -102,13 +102,13 @@ def same_data_null(distances: dict[str, np.ndarray], scales: Scales) -> float:
 def _first(ch: dict[str, np.ndarray], scales: Scales, structural: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(normalised cost, channel code, raw distance) of the first channel of a kind that applies."""
     shape = next(iter(ch.values())).shape
-    cost, code, raw = np.full(shape, np.nan), np.full(shape, -1), np.full(shape, np.nan)
+    cost, code, raw = np.full(shape, np.nan), np.full(shape, -1, np.int8), np.full(shape, np.nan)
     for index, chan in enumerate(REGISTRY):
         if chan.structural != structural or "relatedness" not in chan.decides:
             continue
         take = np.isnan(cost) & np.isfinite(ch[chan.name])
         cost = np.where(take, ch[chan.name] / scales[chan.name], cost)
-        code = np.where(take, index, code)
+        code[take] = index
         raw = np.where(take, ch[chan.name], raw)
     return cost, code, raw
 
@@ -172,9 +172,13 @@ def pair_costs(evs: Sequence[ModelEvidence], scales: Scales,
     null = scales.get(SAME_DATA_NULL, SAME_DATA_DEFAULT)
     shared_data = across & (f_cost >= null)  # behaviour no closer than shared training data explains
     f_cost = np.where(shared_data, np.maximum(f_cost, UNRELATED), f_cost)
-    cost = np.where(use_s, s_cost, np.where(has_f, f_cost, np.inf))
-    code = np.where(use_s, s_code, np.where(has_f, f_code, -1))
-    raw = np.where(use_s, s_raw, np.where(has_f, f_raw, np.nan))
+    # in place, one m x m array at a time: a hub family holds thousands of models
+    cost = np.where(use_s, s_cost, f_cost)
+    del s_cost, f_cost
+    cost[~use_s & ~has_f] = np.inf
+    raw = np.where(use_s, s_raw, f_raw)
+    del s_raw, f_raw
+    code = np.where(use_s, s_code, f_code)
     unrelated = np.where(use_s, independent, shared_data)
     return PairCosts(cost, code, raw, kin, has_s, _growth(evs, kin, s_code), unrelated)
 

@@ -50,9 +50,10 @@ def root_costs(evs: Sequence[ModelEvidence], cost: np.ndarray, ranks: np.ndarray
     m = len(evs)
     if central is None:
         finite = np.where(np.isfinite(cost), cost, np.nan)
+        np.fill_diagonal(finite, np.nan)
         with warnings.catch_warnings():  # a member no channel links to has no mean: handled below
             warnings.simplefilter("ignore", RuntimeWarning)
-            mean = np.nanmean(np.where(np.eye(m, dtype=bool), np.nan, finite), axis=1)
+            mean = np.nanmean(finite, axis=1)
         mean = np.nan_to_num(mean, nan=np.nanmax(mean) if np.isfinite(mean).any() else 0.0)
         central = mean / mean.max() if mean.max() > 0 else np.zeros(m)
     out = 0.5 * central
