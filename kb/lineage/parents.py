@@ -162,7 +162,9 @@ def _merge_parents_below(parent: np.ndarray, merges: dict[int, tuple[int, int, f
     ancestor of the merge parent, so came before the merge, and the path must break somewhere. It
     breaks at the lowest edge the evidence contradicts (`contradicted(child, p, below_merge)`, given
     the mask of the merge's subtree: an adapter hung below a fine-tune of the merge it went into,
-    whose bit-identical matrices name its base), else at the last edge, into the merge's class."""
+    whose bit-identical matrices name its base), else at the last edge, into the merge's class. Never
+    at an edge within a copy class: a file's edge to its checkpoint is the surest in the tree (the path
+    may pass through another merge's file on its way up that merge's second edge)."""
     cuts: list[tuple[int, int]] = []
     for mi, (a, b, _t, _h) in sorted(merges.items()):
         inside = classes == classes[mi]
@@ -170,6 +172,7 @@ def _merge_parents_below(parent: np.ndarray, merges: dict[int, tuple[int, int, f
             found, path = _path_up_to(x, inside, parent, merges)
             if not found:
                 continue
+            path = [(c, p) for c, p in path if classes[c] != classes[p]] or path
             cut = path[-1] if path else (x, int(parent[x]))
             if contradicted is not None and len(path) > 1:
                 below_merge = _descendants(parent, inside)

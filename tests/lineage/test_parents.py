@@ -849,3 +849,19 @@ def test_an_adapter_merged_into_a_model_is_not_hung_below_that_merges_fine_tune(
         got.setdefault(evs[e.child].id, set()).add(evs[e.parent].id)
     assert got["a/ft"] == {"a/merge"} and got["a/lora"] == {"a/base"}
     assert got["a/merge"] == {"a/base", "a/lora"}
+
+
+def test_a_merge_path_never_breaks_at_a_files_edge_to_its_checkpoint():
+    """Tree edges (child <- parent): m2 <- base, m1 <- base, m1f <- m1, y <- m1f, a <- y, where m2
+    merges base and a, m1 merges base and m2, and m1f is a file of m1 (its copy class). The merge
+    parent a lies below m2 through y, m1's file, m1 and m1's second edge (and m2, a parent of m1,
+    below m1's file through a); of the tree edges on the first path the last is the file's edge to
+    its own checkpoint, which rounding proves. The cut is the edge above y instead."""
+    from kb.lineage.parents import _merge_parents_below
+
+    base, a, m1, m1f, y, m2 = range(6)
+    parent = np.array([-1, y, base, m1, m1f, base])
+    merges = {m2: (base, a, 0.5, 0.0), m1: (base, m2, 0.5, 0.0)}
+    classes = np.array([0, 1, 2, 2, 4, 5])
+    assert _merge_parents_below(parent, merges, np.arange(6)) == [(m1f, m1)]  # one class per model
+    assert _merge_parents_below(parent, merges, classes) == [(y, m1f)]
