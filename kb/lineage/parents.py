@@ -105,7 +105,7 @@ def family_parents(
 
         def contradicted(c: int, p: int, below_merge: np.ndarray) -> bool:
             # c's weights name another parent, outside the merge's subtree (an adapter's base)
-            return evs[c].fmt != "gguf" and classes[c] != classes[p] and adapter_parent(
+            return evs[c].fmt != "gguf" and adapter_parent(
                 c, p, evs, np.where(related[c], costs[c], np.inf), classes, lambda q: not below_merge[q],
                 options.k_candidates) != p
 
@@ -168,6 +168,7 @@ def _merge_parents_below(parent: np.ndarray, merges: dict[int, tuple[int, int, f
     cuts: list[tuple[int, int]] = []
     for mi, (a, b, _t, _h) in sorted(merges.items()):
         inside = classes == classes[mi]
+        below_merge = None
         for x in (a, b):
             found, path = _path_up_to(x, inside, parent, merges)
             if not found:
@@ -175,7 +176,7 @@ def _merge_parents_below(parent: np.ndarray, merges: dict[int, tuple[int, int, f
             path = [(c, p) for c, p in path if classes[c] != classes[p]] or path
             cut = path[-1] if path else (x, int(parent[x]))
             if contradicted is not None and len(path) > 1:
-                below_merge = _descendants(parent, inside)
+                below_merge = _descendants(parent, inside) if below_merge is None else below_merge
                 cut = next((edge for edge in path if contradicted(*edge, below_merge)), cut)
             if cut not in cuts:
                 cuts.append(cut)
