@@ -58,16 +58,18 @@ def answer_similarity(answers: list[list[set]]) -> np.ndarray:
 
 
 def cross_likelihood(dirs: list[Path], n_prompts: int = 48, tokens: int = 32, seed: int = 1234) -> np.ndarray:
-    """L[a, b]: model a's mean log-likelihood per byte of model b's sampled continuations."""
+    """L[a, b]: model a's mean log-likelihood per byte of model b's sampled continuations, scored by
+    the backend that scores the log-likelihood channel (prompt + continuation, less the prompt)."""
     import torch
 
+    from ingest.backends import load_backend
     from ingest.zoo.tiny import load_model
     from kb.probes import load_probes
 
     prompts = load_probes().prompts[:n_prompts]
-    models = [load_model(d) for d in dirs]
     samples = []
-    for model, tok in models:
+    for d in dirs:  # the backends generate greedily only: sampling needs the model itself
+        model, tok = load_model(d)
         model.eval()
         texts = []
         for k, prompt in enumerate(prompts):
@@ -78,20 +80,15 @@ def cross_likelihood(dirs: list[Path], n_prompts: int = 48, tokens: int = 32, se
                                      top_p=1.0, pad_token_id=tok.pad_token_id or tok.eos_token_id)
             texts.append(tok.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True))
         samples.append(texts)
-    lik = np.zeros((len(models), len(models)))
-    for a, (model, tok) in enumerate(models):
-        for b, texts in enumerate(samples):
-            total, nbytes = 0.0, 0
-            for prompt, text in zip(prompts, texts):
-                if not text.strip():
-                    continue
-                start = len(tok(prompt)["input_ids"])
-                ids = tok(prompt + text, return_tensors="pt")["input_ids"]
-                with torch.no_grad():
-                    logp = torch.log_softmax(model(ids).logits[0, :-1].float(), -1)
-                total += float(logp.gather(1, ids[0, 1:, None])[start - 1:].sum())
-                nbytes += len(text.encode())
-            lik[a, b] = total / max(nbytes, 1)
+    lik = np.zeros((len(dirs), len(dirs)))
+    for a, d in enumerate(dirs):
+        with load_backend(d, n_threads=1) as backend:
+            prompt_logp = np.array([lp for lp, _ in backend.score(prompts)])
+            for b, texts in enumerate(samples):
+                kept = [i for i, text in enumerate(texts) if text.strip()]
+                full = np.array([lp for lp, _ in backend.score([prompts[i] + texts[i] for i in kept])])
+                nbytes = sum(len(texts[i].encode()) for i in kept)
+                lik[a, b] = float((full - prompt_logp[kept]).sum()) / max(nbytes, 1)
     return lik
 
 
