@@ -8,8 +8,9 @@ structure, text DNAs only (128 dims), release dates. Reported: wall time per ste
 
 Usage: .venv/bin/python bench/bench_infer_scale.py [--sizes 1000 10000 50000] [--out bench/RESULTS-infer.md]
        [--zoo ZOO_DIR]   (adds parents from the weight channel alone on a built zoo; --zoo-only prints it)
-       [--one-family 300 800 2000 [--anchor-max 800]]   (one large undated family: parents, and one
-                          Edmonds solve on its candidate graph, ours against networkx's; prints, exits)
+       [--one-family 300 800 2000 [--anchor-max 800] [--dense-max 10000]]   (one large undated family:
+                          parents in parts and, up to --dense-max, densely in the same run; one Edmonds
+                          solve on its candidate graph, ours against networkx's; prints, exits)
 """
 
 from __future__ import annotations
@@ -130,26 +131,30 @@ def zoo_weights_table(zoo: Path) -> list[str]:
     return lines
 
 
-def one_family_table(sizes: list[int], anchor_max: int) -> list[str]:
+def one_family_table(sizes: list[int], anchor_max: int, dense_max: int) -> list[str]:
     """One undated family of n sketched models (a hub family such as Llama-2's descendants), each size
-    in a process of its own: the time and peak RSS of `infer_parents` (also as m x m float64 arrays
-    over what the process held before, the unit a dense family costs), and one solve on the sparse
+    and solve in a process of its own: the time and peak RSS of `infer_parents` (also as m x m float64
+    arrays over what the process held before, the unit a dense family costs) in parts (the default
+    above `PART_MAX` members) and densely (the anchor, up to `dense_max`), and one solve on the sparse
     candidate graph of its text distances, ours and networkx's (the anchor, which earlier releases ran:
     sizes above `anchor_max` skip it)."""
-    lines = ["| members | infer_parents s | peak RSS MiB | m x m float64 arrays at peak | parent acc | "
-             "one solve, ours s | one solve, networkx s | ratio |", "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    from kb.lineage.partition import PART_MAX
+
+    lines = ["| members | solve | infer_parents s | peak RSS MiB | m x m float64 arrays at peak | parent acc | "
+             "one solve, ours s | one solve, networkx s | ratio |", "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
     print("\n".join(lines), flush=True)
     for n in sizes:
-        out = subprocess.run([sys.executable, __file__, "--one-family-row", str(n), "--anchor-max", str(anchor_max)],
-                             capture_output=True, text=True)
-        if out.returncode:
-            sys.exit(f"one family of {n} failed:\n{out.stderr[-3000:]}")
-        lines.append(out.stdout.strip().splitlines()[-1])
-        print(lines[-1], flush=True)
+        for dense in ([False, True] if PART_MAX < n <= dense_max else [n <= PART_MAX]):
+            out = subprocess.run([sys.executable, __file__, "--one-family-row", str(n), "--anchor-max", str(anchor_max)]
+                                 + (["--dense"] if dense else []), capture_output=True, text=True)
+            if out.returncode:
+                sys.exit(f"one family of {n} failed:\n{out.stderr[-3000:]}")
+            lines.append(out.stdout.strip().splitlines()[-1])
+            print(lines[-1], flush=True)
     return lines
 
 
-def one_family_row(n: int, anchor_max: int) -> str:
+def one_family_row(n: int, anchor_max: int, dense: bool) -> str:
     import resource
 
     import networkx as nx
@@ -160,13 +165,14 @@ def one_family_row(n: int, anchor_max: int) -> str:
     from kb.lineage.families import families_from_labels
     from kb.lineage.metrics import parent_accuracy
     from kb.lineage.parents import ParentOptions, infer_parents
+    from kb.lineage.partition import PART_MAX
     from kb.lineage.synthetic import synthetic_lineage
 
     lin = synthetic_lineage(n, mean_family=n, sketches=True, dates=False, seed=3)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     clock = time.perf_counter()
     edges = infer_parents(lin.evidence, families_from_labels(np.zeros(n, int)),
-                          options=ParentOptions(use_dates=False))
+                          options=ParentOptions(use_dates=False, part_max=n if dense else PART_MAX))
     parents_s = time.perf_counter() - clock
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     ids = [e.id for e in lin.evidence]
@@ -196,7 +202,8 @@ def one_family_row(n: int, anchor_max: int) -> str:
         assert abs(theirs - mine) <= 1e-6 * max(1.0, theirs), (theirs, mine)  # the same optimum
         anchor, ratio = f"{anchor_s:.2f}", f"{anchor_s / ours_s:.0f}x"
     arrays = (peak - before) / (n * n * 8 / 2**20)  # the anchor: the design's unit of memory
-    return f"| {n:,} | {parents_s:.2f} | {peak:,.0f} | {arrays:.1f} | {accuracy:.3f} | {ours_s:.3f} | {anchor} | {ratio} |"
+    solve = "dense" if dense else f"parts of ≤ {PART_MAX:,}"
+    return f"| {n:,} | {solve} | {parents_s:.2f} | {peak:,.0f} | {arrays:.1f} | {accuracy:.3f} | {ours_s:.3f} | {anchor} | {ratio} |"
 
 
 def main() -> None:
@@ -209,16 +216,18 @@ def main() -> None:
     parser.add_argument("--zoo-only", action="store_true", help="only the zoo table, printed")
     parser.add_argument("--one-family", type=int, nargs="+", help="sizes of one large undated family (printed)")
     parser.add_argument("--anchor-max", type=int, default=800, help="largest family networkx's solve is timed on")
+    parser.add_argument("--dense-max", type=int, default=10000, help="largest family also solved densely")
     parser.add_argument("--one-family-row", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--dense", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one_family_row:
-        print(one_family_row(args.one_family_row, args.anchor_max))
+        print(one_family_row(args.one_family_row, args.anchor_max, args.dense))
         return
     if args.one:
         print(json.dumps(run_one(args.one)))
         return
     if args.one_family:
-        one_family_table(args.one_family, args.anchor_max)
+        one_family_table(args.one_family, args.anchor_max, args.dense_max)
         return
     if args.zoo_only:
         print("\n".join(zoo_weights_table(args.zoo)))

@@ -206,6 +206,11 @@ class Channel(ABC):
         """(n x n) distances between the rows of `x` (one comparable group). Default: Euclidean."""
         return euclidean_matrix(x)
 
+    def euclidean(self, x: np.ndarray) -> np.ndarray | None:
+        """Rows whose Euclidean distances stand in for `distances` (for nearest-neighbour search over
+        more models than an n x n matrix holds), or None where no such map is known. Default: `x`."""
+        return x
+
     def unrelated(self, distances: np.ndarray) -> float:
         """The typical distance between unrelated models, from a (sample) distance matrix: the
         divisor that puts channels on one cost scale where 1 means "unrelated". Default: the median

@@ -109,6 +109,17 @@ class WeightsChannel(Channel):
     def distances(self, x: np.ndarray) -> np.ndarray:
         return block_distances(x)
 
+    def euclidean(self, x: np.ndarray) -> np.ndarray | None:
+        # each matrix's block at unit norm, over √blocks: Euclidean distance is then the RMS over
+        # blocks of the relative distance where norms agree (as between kin)
+        x = np.asarray(x, dtype=np.float64)
+        size = SKETCH_K * SKETCH_K
+        if x.shape[1] % size:
+            return None
+        blocks = x.reshape(x.shape[0], -1, size)
+        norms = np.linalg.norm(blocks, axis=2, keepdims=True)
+        return (blocks / np.where(norms > 0, norms, 1.0)).reshape(x.shape[0], -1) / np.sqrt(blocks.shape[1])
+
     def kin(self, a: np.ndarray, b: np.ndarray) -> bool:
         # a merged LoRA of any strength differs from its parent by a low-rank matrix; two independent
         # initialisations differ at full rank however alike their training

@@ -28,6 +28,7 @@ from kb.lineage.costs import (PRECISION_PENALTY, PairCosts, Scales, channel_scal
 from kb.lineage.evidence import ModelEvidence, channel_distances, precision_rank
 from kb.lineage.families import FamilyLabels
 from kb.lineage.merges import find_merges, merge_channel
+from kb.lineage.partition import PART_MAX, partitioned_parents
 from kb.lineage.relations import relation_for
 from kb.lineage.roots import LATER_ROOT_PENALTY, MERGE_ROOT_PENALTY, root_costs, tree_centroid
 from kb.lineage.siblings import resolve_siblings
@@ -58,6 +59,7 @@ class ParentOptions:
     use_merges: bool = True
     dense_max: int = DENSE_MAX
     k_candidates: int = K_CANDIDATES
+    part_max: int = PART_MAX
 
 
 def family_parents(
@@ -286,11 +288,21 @@ def _edges_of(ci: int, pi: int, evs: Sequence[ModelEvidence], parent: np.ndarray
     return [ParentEdge(ci, pi, float(cost[ci, pi]), float(raw[ci, pi]), NAMES[c_code], relation, reason=reason)]
 
 
+def _joining_edge(sub: Sequence[ModelEvidence], pairs: PairCosts, classes: np.ndarray, later: np.ndarray,
+                  allowed: np.ndarray, pi: int, *, scales: Scales, use_dates: bool) -> list[ParentEdge]:
+    """The edge from a part root, `sub[0]`, to `sub[pi]` (partition.py), labelled as any tree edge."""
+    parent = np.full(len(sub), -1)
+    parent[0] = pi
+    return [replace(e, direction=direction_of(e, sub, classes, later, use_dates), among=_among(e, sub, classes, allowed))
+            for e in _edges_of(0, pi, sub, parent, {}, channel_distances(sub), pairs, scales)]
+
+
 def infer_parents(
     evs: Sequence[ModelEvidence], families: FamilyLabels, scales: Scales | None = None,
     options: ParentOptions = ParentOptions(),
 ) -> list[ParentEdge]:
-    """Parent edges of every family (global indices). Families are independent: O(Σ m_f²)."""
+    """Parent edges of every family (global indices). Families are independent: O(Σ m_f²), a family
+    above `options.part_max` members in parts of at most that many (partition.py)."""
     if len(evs) != families.labels.size:
         raise InputError(f"{len(evs)} models but {families.labels.size} family labels")
     scales = scales or channel_scales(evs)
@@ -298,6 +310,12 @@ def infer_parents(
     for members in families.members():
         if members.size < 2:
             continue
-        for e in family_parents([evs[i] for i in members], scales, options):
+        fevs = [evs[i] for i in members]
+        found = (family_parents(fevs, scales, options) if members.size <= options.part_max else
+                 partitioned_parents(fevs, scales, lambda sub: family_parents(sub, scales, options),
+                                     lambda *edge: _joining_edge(*edge, scales=scales, use_dates=options.use_dates),
+                                     use_dates=options.use_dates, use_declared=options.use_declared,
+                                     cap=options.part_max))
+        for e in found:
             out.append(replace(e, child=int(members[e.child]), parent=int(members[e.parent])))
     return out

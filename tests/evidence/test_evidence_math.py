@@ -91,3 +91,17 @@ def test_every_block_is_a_weight_matrix_the_output_head_included() -> None:
     assert np.isnan(profile[:-1]).all() and profile[-1] == 2
     assert is_low_rank_difference(profile)
     assert block_distances(np.stack([a.ravel(), b.ravel()]))[0, 1] > 0.05
+
+
+def test_the_weight_channels_euclidean_stand_in_keeps_its_distances_between_kin():
+    # children of one parent (norms within a few percent): Euclidean distance between the mapped rows
+    # is the channel's own RMS-over-blocks relative distance, to the second order
+    from kb.channels.weights import CHANNEL, SKETCH_K as SKETCH_BLOCK
+
+    rng = np.random.default_rng(4)
+    parent = rng.normal(0, 1, 6 * SKETCH_BLOCK * SKETCH_BLOCK)
+    x = np.stack([parent] + [parent + rng.normal(0, 0.05, parent.size) for _ in range(4)])
+    mapped = CHANNEL.euclidean(x)
+    euclid = np.linalg.norm(mapped[:, None] - mapped[None], axis=2)
+    assert np.allclose(euclid, block_distances(x), rtol=0.02, atol=1e-9)
+    assert CHANNEL.euclidean(x[:, :-1]) is None  # not whole blocks: no stand-in
