@@ -67,6 +67,8 @@ class _Source:
     mapping: str = "unknown"
     made_by: str | None = None
     """For a GGUF file, the llama.cpp tool whose tensor order it has (`gguf_writer`); None otherwise."""
+    metadata_digest: str | None = None
+    """For a GGUF file, `gguf_metadata_digest`; None otherwise."""
 
     @property
     def precision(self) -> str:
@@ -184,6 +186,7 @@ class _GgufSource(_Source):
             self.entries += _entries(parts, t.name, shape, t.tensor_type.name.lower(), stored=shape)
         self.file_type = _file_type_name(_gguf_field(self._reader, "general.file_type"))
         self.made_by = gguf_writer([t.name for t in self._reader.tensors])
+        self.metadata_digest = gguf_metadata_digest(self._reader)
         if self.arch in _ROPE_PERMUTED:
             self.notes.append("q/k rows un-permuted (llama.cpp rope layout)")
         self.mapping = mapping_of("gguf", self.arch, [e.name for e in self.entries])
@@ -285,6 +288,30 @@ def gguf_writer(names: list[str]) -> str:
         return (int(parts[1]) if len(parts) > 1 and parts[0] == "blk" and parts[1].isdigit() else -1, name)
 
     return "quantize" if names == sorted(names, key=key) else "convert"
+
+
+QUANTIZE_SETS = ("general.file_type", "general.quantization_version")
+"""Metadata llama.cpp's quantize tool writes itself; it also drops split.* keys and may add quantize.*
+ones (the imatrix it was given, a user's --override-kv)."""
+
+
+def gguf_metadata_digest(reader: Any) -> str:
+    """A digest of a GGUF's metadata (keys and values, tokenizer included) but for what the quantize
+    tool rewrites (`QUANTIZE_SETS`, split.*, quantize.*). The quantize tool copies every other key of
+    the file it reads (llama-quant.cpp: `gguf_set_kv(ctx_out, ml.metadata)`), while two converters,
+    or two versions of one, write different keys (llama.cpp's adds general.type, size_label, a
+    titled name; ours does not): a quantized file carries the digest of the float GGUF it was made
+    from, which its weights cannot tell from another float copy of the same checkpoint."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for key in sorted(reader.fields):
+        if key.startswith(("GGUF.", "split.", "quantize.")) or key in QUANTIZE_SETS:
+            continue
+        digest.update(key.encode())
+        for part in reader.fields[key].parts[1:]:  # the key's length and bytes, then type and value
+            digest.update(np.asarray(part).tobytes())
+    return digest.hexdigest()[:16]
 
 
 def _gguf_field(reader: Any, key: str) -> Any:

@@ -93,9 +93,10 @@ class ModelRecord:
     """One model: metadata, and optionally its text DNA and other channels' vectors under one protocol.
 
     `channels` maps a channel name (kb/channels/) other than "text" to its vector; `signature`,
-    `precision` and `made_by` describe the weights (architecture signature, number format, and for a
-    GGUF file the llama.cpp tool its tensor order says wrote it: "quantize" or "convert"). Vectors are float32
-    numpy arrays: the stores keep them as 32-bit floats, so they round-trip exactly.
+    `precision`, `made_by` and `metadata_digest` describe the weights (architecture signature, number
+    format, and for a GGUF file the llama.cpp tool its tensor order says wrote it, "quantize" or
+    "convert", and a digest of the metadata the quantize tool copies from the file it reads). Vectors
+    are float32 numpy arrays: the stores keep them as 32-bit floats, so they round-trip exactly.
     """
 
     id: str
@@ -117,6 +118,7 @@ class ModelRecord:
     signature: str | None = None
     precision: str | None = None
     made_by: str | None = None
+    metadata_digest: str | None = None
 
     def __post_init__(self) -> None:
         check_id(self.id)

@@ -74,6 +74,9 @@ class WeightReader(Protocol):
     made_by: str | None
     """For a GGUF file, the llama.cpp tool it was written by as far as its tensor order tells
     ("quantize": made from another GGUF; "convert": made from a checkpoint); None otherwise."""
+    metadata_digest: str | None
+    """For a GGUF file, a digest of its metadata but for what the quantize tool rewrites: a file
+    quantized from another GGUF carries that file's digest; None otherwise."""
 
     def rows(self, entry: TensorEntry, r0: int, r1: int) -> np.ndarray:
         """Rows r0:r1 of the entry's STORED tensor's first axis as float32 (rows x its last dim)."""

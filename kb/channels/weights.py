@@ -86,7 +86,8 @@ class WeightsChannel(Channel):
         reader = model.weights()
         try:
             signature, tensors = signature_of(reader.entries, reader.mapping)
-            record = {"signature": signature, "precision": reader.precision, "made_by": reader.made_by}
+            record = {"signature": signature, "precision": reader.precision, "made_by": reader.made_by,
+                      "metadata_digest": reader.metadata_digest}
             base = {"descriptor": protocol.channel(self.name), "source": reader.kind, "arch": reader.arch,
                     "mapping": reader.mapping, "tensors": [[n, list(s)] for n, s in tensors],
                     "notes": list(reader.notes)}

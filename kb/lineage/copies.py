@@ -13,10 +13,12 @@ files, deterministically (`preference`):
 - training and converting start from the checkpoint: otherwise a fine-tune, an adapter, a merge, and
   the types llama.cpp's converter writes straight from a checkpoint (f32, f16, bf16, q8_0) take the HF
   folder first, then the most precise copy;
-- llama.cpp's quantize tool works from a float GGUF: a file it wrote takes the float GGUF nearest
-  above its precision first. Its tensor order tells (`ingest.weights.gguf_writer`: the quantize tool
-  writes its loader's order, the converter the checkpoint's), else its type (q6_k and below only the
-  quantize tool writes); a file the converter wrote takes the checkpoint.
+- llama.cpp's quantize tool works from a float GGUF: a file it wrote takes the float GGUF whose
+  metadata it carries (the tool copies its input's metadata but for the file type: two converters
+  write different keys), then the one nearest above its precision. Its tensor order tells
+  (`ingest.weights.gguf_writer`: the quantize tool writes its loader's order, the converter the
+  checkpoint's), else its type (q6_k and below only the quantize tool writes); a file the converter
+  wrote takes the checkpoint.
 A class's source is its HF folder (else its most precise copy, then the earliest); the other members
 are copies of it, never a family's root while it is present (`copy_root_penalty`).
 """
@@ -92,6 +94,11 @@ def writer(child: ModelEvidence) -> str | None:
     return "quantize" if 0 <= _rank(child) <= QUANTIZE_TOOL_RANK else None
 
 
+def _same_metadata(child: ModelEvidence, source: ModelEvidence) -> bool:
+    """The quantize tool copies the metadata of the file it reads: `child` carries `source`'s."""
+    return child.metadata_digest is not None and child.metadata_digest == source.metadata_digest
+
+
 def _float_ggufs(child: ModelEvidence, members: Sequence[int], evs: Sequence[ModelEvidence]) -> list[int]:
     """What the quantize tool could have read: GGUFs of a float type above the child's precision."""
     floor = max(QUANTIZE_TOOL_RANK + 1, _rank(child))
@@ -108,7 +115,7 @@ def preference(child: ModelEvidence, members: Sequence[int], evs: Sequence[Model
     tool = writer(child)
     if tool == "quantize":
         first = _float_ggufs(child, order, evs)  # f16, bf16, f32, ...
-        first.sort(key=lambda i: (_rank(evs[i]), i))  # the nearest above
+        first.sort(key=lambda i: (not _same_metadata(child, evs[i]), _rank(evs[i]), i))  # its own, the nearest above
     elif tool == "convert":
         first = [i for i in order if evs[i].fmt == "hf"]  # the checkpoint
     elif copy:
@@ -126,7 +133,7 @@ def plausible_sources(child: ModelEvidence, members: Sequence[int], evs: Sequenc
     could have made it; nothing is made from a file of its own type or of lower precision."""
     tool = writer(child)
     if tool == "quantize" and (floats := _float_ggufs(child, members, evs)):
-        return floats
+        return [i for i in floats if _same_metadata(child, evs[i])] or floats
     if tool == "convert" and (checkpoints := [i for i in members if evs[i].fmt == "hf"]):
         return checkpoints
     rank = _rank(child)
@@ -140,9 +147,10 @@ def equalise(edge: np.ndarray, allowed: np.ndarray, classes: np.ndarray,
 
     `preference` over the copies a child may use is its order over all of them with the others left
     out (each step filters or sorts by a key of one member), and it depends on the child only through
-    its writer, precision, format and whether it is a copy itself: one order per such kind of child."""
+    its writer, precision, format, metadata digest and whether it is a copy itself: one order per such
+    kind of child."""
     out = edge.copy()
-    kind = [(writer(e), _rank(e), e.fmt) for e in evs]
+    kind = [(writer(e), _rank(e), e.fmt, e.metadata_digest) for e in evs]
     for label in np.unique(classes):
         members = [int(i) for i in np.flatnonzero(classes == label)]
         if len(members) < 2:

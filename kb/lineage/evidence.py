@@ -76,6 +76,9 @@ class ModelEvidence:
     made_by: str | None = None
     """For a GGUF file, the llama.cpp tool whose tensor order it has: "quantize" (made from another
     GGUF) or "convert" (made from a checkpoint); None when unknown."""
+    metadata_digest: str | None = None
+    """For a GGUF file, a digest of the metadata llama.cpp's quantize tool copies from the file it
+    reads (`ingest.weights.gguf_metadata_digest`); None when unknown."""
 
     def __post_init__(self) -> None:
         clean = {}
@@ -116,7 +119,8 @@ class ModelEvidence:
         vectors = {"text": record.dna, **record.channels}
         return cls(id=record.id, vectors={k: v for k, v in vectors.items() if v is not None and len(v)},
                    signature=record.signature, precision=record.precision, released=record.released,
-                   declared_parents=parents, fmt=FORMATS.get(record.backend or ""), made_by=record.made_by)
+                   declared_parents=parents, fmt=FORMATS.get(record.backend or ""), made_by=record.made_by,
+                   metadata_digest=record.metadata_digest)
 
 
 def without(evs: Sequence[ModelEvidence], channels: Iterable[str]) -> list[ModelEvidence]:

@@ -26,6 +26,7 @@ BATCH_SIZE = 10_000
 SCALAR_FIELDS = (
     "id", "name", "protocol", "fingerprint", "backend", "architecture", "params", "org", "license",
     "released", "library", "tags", "status", "error", "signature", "precision", "made_by",
+    "metadata_digest",
 )
 CHANNEL_FIELDS = {c.name: c.record_field for c in REGISTRY}
 """Channel name -> the Model property holding its vector (the text DNA is `dna`)."""

@@ -84,6 +84,26 @@ def test_a_files_tensor_order_tells_which_llama_cpp_tool_wrote_it(formats: Path,
     assert made_by(arch) is None  # an HF folder
 
 
+@pytest.mark.parametrize("arch", list(QUANTIZED))
+def test_a_quantized_file_carries_the_metadata_digest_of_the_file_it_was_made_from(formats: Path, arch: str) -> None:
+    """llama.cpp's quantize tool copies its input's metadata but for the file type: the q4_0 made from
+    llama.cpp's f16 has that file's digest (and that of the f32 the same converter wrote), not the one
+    of the f16 our converter wrote from the same checkpoint, whose weights are the same."""
+    from ingest.weights import open_weights
+
+    def digest(name: str) -> str | None:
+        source = open_weights(formats / name)
+        try:
+            return source.metadata_digest
+        finally:
+            source.close()
+
+    assert digest(f"{arch}-q4_0.gguf") == digest(f"{arch}-f16.gguf") == digest(f"{arch}-f32.gguf")
+    if (formats / f"{arch}-own-f16.gguf").is_file():
+        assert digest(f"{arch}-own-f16.gguf") != digest(f"{arch}-f16.gguf")
+    assert digest(arch) is None  # an HF folder
+
+
 def test_our_converter_covers_llama_and_qwen2(formats: Path) -> None:
     owned = sorted(p.name for p in formats.glob("*-own-*.gguf"))
     assert owned == sorted(f"{a}-own-{t}.gguf" for a in ("llama", "qwen2") for t in OUTTYPES)

@@ -22,6 +22,8 @@ def test_small_zoo_ingest_and_rerun(small_zoo, store, artifacts):
     made_by = {m.id: m.made_by for m in store.get_models()}  # our converter's f16, the quantize tool's q4_0
     assert (made_by["zoo/llama-s"], made_by["zoo/llama-s-f16"], made_by["zoo/llama-s-q4_0"]) == (
         None, "convert", "quantize")
+    digest = {m.id: m.metadata_digest for m in store.get_models()}  # the q4_0 carries its f16's metadata
+    assert digest["zoo/llama-s"] is None and digest["zoo/llama-s-q4_0"] == digest["zoo/llama-s-f16"] is not None
 
     again = ingest(small_zoo, store, workers=2, artifacts=artifacts)
     assert [o.status for o in again.outcomes] == ["skipped"] * len(entries)

@@ -429,6 +429,29 @@ def test_a_files_tensor_order_says_what_it_was_made_from(made_by, source, among)
     assert got["q/base-q8_0"] == (source, among)
 
 
+@pytest.mark.parametrize("digest,source,among", [("b", "q/base-b-f16", 1), ("a", "q/base-a-f16", 1),
+                                                 ("other", "q/base-a-f16", 2), (None, "q/base-a-f16", 2)])
+def test_a_quantized_file_comes_from_the_float_file_whose_metadata_it_carries(digest, source, among):
+    """Two f16 files of one checkpoint, written by two converters: their weights are equal, so the
+    q4_0 the quantize tool made from one of them cannot say which by its weights. The tool copies the
+    metadata of the file it reads: the q4_0 takes the f16 whose metadata digest it carries; with no
+    digest, or one neither has (the user overrode a key), one guess among the two as before."""
+    rng = np.random.default_rng(15)
+    base = rng.normal(size=16 * K2)
+    text = rng.normal(size=8)
+    f16 = base + 1e-4 * rng.normal(size=base.size)
+    evs = [ev("q/base", text=text, weights=base, signature="s", precision="f32", fmt="hf"),
+           ev("q/base-a-f16", text=text, weights=f16, signature="s", precision="f16", fmt="gguf",
+              made_by="convert", metadata_digest="a"),
+           ev("q/base-b-f16", text=text, weights=f16, signature="s", precision="f16", fmt="gguf",
+              made_by="convert", metadata_digest="b"),
+           ev("q/base-q4_0", text=text, weights=f16 + 0.03 * rng.normal(size=base.size), signature="s",
+              precision="q4_0", fmt="gguf", made_by="quantize", metadata_digest=digest)]
+    edges = family_parents(evs, channel_scales(evs), ParentOptions(use_dates=False))
+    got = {evs[e.child].id: (evs[e.parent].id, e.among) for e in edges}
+    assert got["q/base-q4_0"] == (source, among)
+
+
 def test_a_child_kin_by_weights_is_not_moved_to_a_grandparent_only_behaviour_links():
     """A base linked by behaviour to a model of another architecture (below the same-data null: a
     distillation, say), and a fine-tune of that base which behaves even more like the other model.

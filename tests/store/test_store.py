@@ -47,10 +47,11 @@ def test_dna_round_trips_exactly(store: GraphStore) -> None:
 
 
 def test_what_the_weights_say_about_a_file_round_trips(store: GraphStore) -> None:
-    store.upsert_models([ModelRecord(id="org/q", signature="sig", precision="q8_0", made_by="quantize"),
+    store.upsert_models([ModelRecord(id="org/q", signature="sig", precision="q8_0", made_by="quantize",
+                                     metadata_digest="0123abcd"),
                          ModelRecord(id="org/h", signature="sig", precision="f32")])
-    got = {m.id: (m.signature, m.precision, m.made_by) for m in store.get_models()}
-    assert got == {"org/q": ("sig", "q8_0", "quantize"), "org/h": ("sig", "f32", None)}
+    got = {m.id: (m.signature, m.precision, m.made_by, m.metadata_digest) for m in store.get_models()}
+    assert got == {"org/q": ("sig", "q8_0", "quantize", "0123abcd"), "org/h": ("sig", "f32", None, None)}
 
 
 def test_upserting_twice_changes_nothing(store: GraphStore) -> None:
