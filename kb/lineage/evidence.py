@@ -144,14 +144,15 @@ def comparable_groups(evs: Sequence[ModelEvidence], channel: str) -> list[list[i
     return list(groups.values())
 
 
-def channel_distances(evs: Sequence[ModelEvidence]) -> dict[str, np.ndarray]:
-    """Per channel an (n × n) distance matrix; NaN where the channel does not compare both models.
+def channel_distances(evs: Sequence[ModelEvidence], only: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+    """Per channel (of `only`, default all) an (n × n) distance matrix; NaN where the channel does not
+    compare both models.
 
     Cost O(n²·L) time and O(n²) memory per channel: call it per family, not over a whole large KB.
     """
     n = len(evs)
     out = {}
-    for chan in REGISTRY:
+    for chan in REGISTRY if only is None else [c for c in REGISTRY if c.name in set(only)]:
         d = np.full((n, n), np.nan)
         for rows in comparable_groups(evs, chan.name):
             idx = np.asarray(rows)

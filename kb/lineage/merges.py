@@ -23,7 +23,7 @@ neighbours in the group.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 
@@ -48,7 +48,7 @@ def merge_channel() -> Channel | None:
 
 def find_merges(
     evs: Sequence[ModelEvidence], distances: dict[str, np.ndarray], *, use_dates: bool = True,
-    classes: np.ndarray, neighbours: int = MERGE_NEIGHBOURS,
+    classes: np.ndarray, neighbours: int = MERGE_NEIGHBOURS, only: Collection[int] | None = None,
 ) -> dict[int, tuple[int, int, float, float]]:
     """m -> (a, b, t, relative height) for models lying on a segment between two others, judged by
     the first linear channel of the registry that the models carry. `classes` (copies.copy_classes)
@@ -69,6 +69,8 @@ def find_merges(
         ranks = [precision_rank(evs[i].precision) for i in rows]
         coarse = np.array([r is not None and r < MERGE_PRECISION for r in ranks])
         for li, m in enumerate(rows):
+            if only is not None and m not in only:
+                continue
             order = np.array(_distinct_neighbours(sub, li, neighbours, same, skip=coarse))
             if order.size < 2:
                 continue

@@ -22,7 +22,7 @@ from kb.channels import NAMES
 from kb.errors import InputError
 from kb.lineage.adapters import adapter_parent, rehang_adapters
 from kb.lineage.arborescence import DENSE_MAX, K_CANDIDATES, arborescence
-from kb.lineage.copies import copy_root_penalty, plausible_sources
+from kb.lineage.copies import copy_classes, copy_root_penalty, plausible_sources
 from kb.lineage.costs import (PRECISION_PENALTY, PairCosts, Scales, channel_scales, later_than,
                               edge_costs, pair_costs, precision_ranks)
 from kb.lineage.evidence import ModelEvidence, channel_distances, precision_rank
@@ -297,6 +297,33 @@ def _joining_edge(sub: Sequence[ModelEvidence], pairs: PairCosts, classes: np.nd
             for e in _edges_of(0, pi, sub, parent, {}, channel_distances(sub), pairs, scales)]
 
 
+def _merge_edges(sub: Sequence[ModelEvidence], scales: Scales, use_dates: bool) -> list[ParentEdge]:
+    """The edges of `sub[0]` as a merge of two of the others (partition.py), or none. Screened first on
+    the merge channel alone with copies by its distance, then found again with every cost."""
+    linear = merge_channel()
+    if linear is None:
+        return []
+    near = channel_distances(sub, only=[linear.name])
+    rounded = near[linear.name] / scales[linear.name]
+    if 0 not in find_merges(sub, near, use_dates=use_dates, only=[0],
+                            classes=copy_classes(rounded, np.isfinite(rounded), sub)):
+        return []
+    ch = channel_distances(sub)
+    pairs = pair_costs(sub, scales, ch)
+    edge_cost, allowed, _lexical, classes = edge_costs(sub, pairs, use_dates=use_dates, use_declared=False)
+    found = find_merges(sub, ch, use_dates=use_dates, classes=classes, only=[0])
+    if 0 not in found or copy_root_penalty(classes, sub)[0] > 0:  # a merge's files are its copies
+        return []
+    candidates = np.where(allowed, edge_cost, np.inf)[0]
+    a, b, t, h = found[0]
+    merge = {0: (_preferred(candidates, classes, a), _preferred(candidates, classes, b), t, h)}
+    parent = np.full(len(sub), -1)
+    parent[0] = merge[0][0]
+    later = later_than(pairs, classes, sub, use_dates)
+    return [replace(e, direction=direction_of(e, sub, classes, later, use_dates))
+            for e in _edges_of(0, merge[0][0], sub, parent, merge, ch, pairs, scales)]
+
+
 def infer_parents(
     evs: Sequence[ModelEvidence], families: FamilyLabels, scales: Scales | None = None,
     options: ParentOptions = ParentOptions(),
@@ -314,6 +341,7 @@ def infer_parents(
         found = (family_parents(fevs, scales, options) if members.size <= options.part_max else
                  partitioned_parents(fevs, scales, lambda sub: family_parents(sub, scales, options),
                                      lambda *edge: _joining_edge(*edge, scales=scales, use_dates=options.use_dates),
+                                     lambda sub: _merge_edges(sub, scales, options.use_dates),
                                      use_dates=options.use_dates, use_declared=options.use_declared,
                                      cap=options.part_max))
         for e in found:

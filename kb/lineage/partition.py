@@ -17,8 +17,10 @@ parent-child pairs:
    copies, precision, growth, "unrelated"), and one minimum arborescence over the subtrees picks
    which roots attach where, so that no cycle runs through two parts; the one left over is the root.
 
-What the parts cannot see: a merge whose two parents lie in different parts is found with one parent
-(the arborescence's), and siblings and adapters are judged within a part. Measured on synthetic
+5. a model with one parent whose nearest models reach into another part is tested again as a merge
+   among them: a merge whose parents fell in two parts was not seen as one.
+
+What the parts cannot see: siblings and adapters are judged within a part. Measured on synthetic
 families (bench/bench_infer_scale.py --one-family): accuracy and time beside the dense solve in
 bench/RESULTS.md.
 """
@@ -49,6 +51,7 @@ ATTACH_CANDIDATES = 30
 
 Solve = Callable[[Sequence[ModelEvidence]], list]
 Join = Callable[..., list]
+Merge = Callable[[Sequence[ModelEvidence]], list]
 
 
 def embedding(evs: Sequence[ModelEvidence], scales: Scales, dim: int = EMBED_DIM) -> np.ndarray:
@@ -139,20 +142,30 @@ def _label(top: int, kids: dict[int, list[int]], piece: np.ndarray, label: int) 
         stack.extend(kids[v])
 
 
-def partitioned_parents(evs: Sequence[ModelEvidence], scales: Scales, solve: Solve, join: Join, *,
-                        use_dates: bool, use_declared: bool, cap: int = PART_MAX) -> list:
+def partitioned_parents(evs: Sequence[ModelEvidence], scales: Scales, solve: Solve, join: Join, merge: Merge,
+                        *, use_dates: bool, use_declared: bool, cap: int = PART_MAX) -> list:
     """Parent edges of one family (indices into `evs`) solved in parts of at most `cap` members.
     `solve(sub)` gives one part's edges; `join(sub, pairs, classes, later, allowed, j)` labels the edge
-    from `sub[0]`, a part root, to `sub[j]` (parents.py owns how edges are labelled)."""
+    from `sub[0]`, a part root, to `sub[j]`; `merge(sub)` the edges of `sub[0]` as a merge of two of
+    the others, or none (parents.py owns how edges are found and labelled)."""
     m = len(evs)
     x = embedding(evs, scales)
     edges = []
     parent = np.full(m, -1)
-    for part in tree_parts(x, cap):
+    parts = tree_parts(x, cap)
+    for part in parts:
         for e in solve([evs[i] for i in part]):
             edges.append(replace(e, child=int(part[e.child]), parent=int(part[e.parent])))
             if parent[part[e.child]] < 0:
                 parent[part[e.child]] = part[e.parent]
+    edges = _joined(evs, x, edges, parent, scales, join, use_dates, use_declared)
+    return _merges_across(evs, x, parts, edges, merge)
+
+
+def _joined(evs: Sequence[ModelEvidence], x: np.ndarray, edges: list, parent: np.ndarray, scales: Scales,
+            join: Join, use_dates: bool, use_declared: bool) -> list:
+    """`edges` and, for every part root but one, its edge to the cheapest admissible model outside its
+    own subtree, chosen by one arborescence over the subtrees (so no cycle runs through two parts)."""
     roots = np.flatnonzero(parent < 0)
     if roots.size < 2:
         return edges
@@ -184,6 +197,45 @@ def partitioned_parents(evs: Sequence[ModelEvidence], scales: Scales, solve: Sol
             q, *labelling = best[(a, int(b))]
             edges.extend(replace(e, child=int(roots[a]), parent=q) for e in join(*labelling))
     return edges
+
+
+def _merges_across(evs: Sequence[ModelEvidence], x: np.ndarray, parts: list[np.ndarray], edges: list,
+                   merge: Merge) -> list:
+    """A merge whose parents fell in two parts was not seen as one (an average of two far models lies
+    near the family's centre, and its part took a parent there): each model with one parent whose
+    nearest models reach another part is tested again among its `ATTACH_CANDIDATES` nearest, as the
+    dense solve tests every member, and found a merge of two models that do not descend from it, it
+    takes both."""
+    part = np.empty(len(evs), int)
+    for k, members in enumerate(parts):
+        part[members] = k
+    by_child: dict[int, list] = {}
+    for e in edges:
+        by_child.setdefault(e.child, []).append(e)
+    single = np.array([len(by_child.get(i, [])) == 1 for i in range(len(evs))])
+    near = nearest(x, np.flatnonzero(single), ATTACH_CANDIDATES)
+    for c, around in zip(np.flatnonzero(single), near):
+        if (part[around] == part[c]).all():
+            continue
+        local = [int(c)] + [int(q) for q in around]
+        found = merge([evs[i] for i in local])
+        if not found or any(_descends(local[e.parent], int(c), by_child) for e in found):
+            continue
+        by_child[c] = [replace(e, child=int(c), parent=local[e.parent]) for e in found]
+    return [e for c in sorted(by_child) for e in by_child[c]]
+
+
+def _descends(v: int, ancestor: int, by_child: dict[int, list]) -> bool:
+    """Whether `ancestor` lies above `v` along parent edges (every parent of a merge counts)."""
+    seen, stack = set(), [v]
+    while stack:
+        u = stack.pop()
+        if u == ancestor:
+            return True
+        if u not in seen:
+            seen.add(u)
+            stack.extend(e.parent for e in by_child.get(u, []))
+    return False
 
 
 def _subtree_of(parent: np.ndarray, roots: np.ndarray) -> np.ndarray:

@@ -97,3 +97,35 @@ def test_a_part_root_takes_its_dated_parent_across_the_cut():
     assert len(tree_parts(embedding(evs, channel_scales(evs)), cap=4)) >= 3
     edges = infer_parents(evs, families_from_labels(np.zeros(10, int)), options=ParentOptions(part_max=4))
     assert sorted((e.child, e.parent) for e in edges) == [(i, i - 1) for i in range(1, 10)]
+
+
+def test_a_merge_whose_parents_fell_in_two_parts_takes_both():
+    # two dated chains from one base, far apart in weight space, and the average of their tips: the
+    # merge lies near the base, in a part without at least one of its parents
+    rng = np.random.default_rng(3)
+    k2 = 16 * 16
+    base = rng.normal(0, 1, 4 * k2)
+    text0 = rng.normal(0, 1, 32)
+    chains = {}
+    for name in "ac":
+        w, t = [base], [text0]
+        for _ in range(3):
+            w.append(w[-1] + rng.normal(0, 0.25, base.size))
+            t.append(t[-1] + rng.normal(0, 0.3, 32))
+        chains[name] = (w[1:], t[1:])
+    evs = [ModelEvidence("base", {"text": text0, "weights": base}, signature="s", precision="f32",
+                         released="2024-01-01")]
+    for name, (ws, ts) in chains.items():
+        evs += [ModelEvidence(f"{name}{i}", {"text": t, "weights": w}, signature="s", precision="f32",
+                              released=f"2024-0{i + 2}-01") for i, (w, t) in enumerate(zip(ws, ts))]
+    (wa, ta), (wc, tc) = chains["a"], chains["c"]
+    evs.append(ModelEvidence("merge", {"text": (ta[-1] + tc[-1]) / 2, "weights": (wa[-1] + wc[-1]) / 2},
+                             signature="s", precision="f32", released="2024-09-01"))
+    parts = tree_parts(embedding(evs, channel_scales(evs)), cap=4)
+    part_of = {evs[i].id: k for k, p in enumerate(parts) for i in p}
+    assert part_of["a2"] != part_of["c2"]  # the merge's parents are in two parts
+    for part_max in (4, len(evs)):
+        edges = infer_parents(evs, families_from_labels(np.zeros(len(evs), int)),
+                              options=ParentOptions(part_max=part_max))
+        got = sorted((evs[e.parent].id, e.relation) for e in edges if evs[e.child].id == "merge")
+        assert got == [("a2", "merge"), ("c2", "merge")], part_max
