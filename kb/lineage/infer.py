@@ -9,8 +9,9 @@ Steps and cost (n models, families of m_f members):
    log-likelihood channel exists: over the n×n best-evidence cost (so the weights hold a family
    together when text DNAs drift). Otherwise over the text DNAs; above `PRECOMPUTED_MAX` reduced to
    `reduce_dims` principal components first (a kd-tree is fast in 16 dims, not in 128).
-2. parents per family (`parents.py`): O(Σ m_f²) distances + Edmonds; an edge the evidence calls
-   unrelated is cut, and the family split there (`families.split_at_roots`).
+2. parents per family (`parents.py`): O(Σ m_f²) distances + Edmonds; a family above
+   `partition.PART_MAX` members in parts of at most that many, joined after (`partition.py`); an
+   edge the evidence calls unrelated is cut, and the family split there (`families.split_at_roots`).
 3. NJ trees per family and over the family roots (`nj.py`), O(m_f³), skipped above `NJ_MAX` taxa.
 4. flags (`flags.py`), and bootstrap support (`bootstrap.py`) over probes, reference texts and weight
    matrices, from the artifact store where it holds them.
@@ -164,6 +165,8 @@ def infer_lineage(
     clock = time.perf_counter()
     say(f"parents: {families.n_families} families")
     edges = infer_parents(evs, families, scales, options)
+    messages.extend(f"family of {m.size} models: parents found in parts of at most {options.part_max} members, "
+                    "joined after" for m in families.members() if m.size > options.part_max)
     clustered, families = families, split_at_roots(families, [(e.child, e.parent) for e in edges])
     timings["parents"] = time.perf_counter() - clock
 

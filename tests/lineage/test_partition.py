@@ -129,3 +129,16 @@ def test_a_merge_whose_parents_fell_in_two_parts_takes_both():
                               options=ParentOptions(part_max=part_max))
         got = sorted((evs[e.parent].id, e.relation) for e in edges if evs[e.child].id == "merge")
         assert got == [("a2", "merge"), ("c2", "merge")], part_max
+
+
+def test_infer_says_when_a_family_was_solved_in_parts(monkeypatch):
+    import functools
+    import importlib
+
+    infer = importlib.import_module("kb.lineage.infer")  # the module, not the function kb.lineage exports
+
+    lin = synthetic_lineage(120, mean_family=120, sketches=True, seed=6)
+    monkeypatch.setattr(infer, "ParentOptions", functools.partial(ParentOptions, part_max=50))
+    result = infer.infer_lineage(lin.evidence, families=families_from_labels(np.zeros(120, int)), trees=False)
+    assert "family of 120 models: parents found in parts of at most 50 members, joined after" in result.messages
+    assert len({e.child for e in result.edges}) >= 118
