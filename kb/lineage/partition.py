@@ -15,8 +15,7 @@ parent-child pairs:
 4. every part root (a part may hold several, where the evidence cut an edge) takes a parent outside
    its own subtree: its `ATTACH_CANDIDATES` nearest models there, costed with the same rules (dates,
    copies, precision, growth, "unrelated"), and one minimum arborescence over the subtrees picks
-   which roots attach where, so that no cycle runs through two parts; the one left over is the root.
-
+   which roots attach where, so that no cycle runs through two parts; the one left over is the root;
 5. a model with one parent whose nearest models reach into another part is tested again as a merge
    among them: a merge whose parents fell in two parts was not seen as one.
 
