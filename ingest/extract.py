@@ -156,7 +156,7 @@ def extract(
             found = None if force else chan.load(artifact)
             if found is not None:
                 say(f"{chan.name}: reusing {artifact.directory}")
-                produced[chan.name] = found
+                produced[chan.name] = chan.refresh(artifact, found, model)
                 continue
             say(f"{chan.name}: extracting")
             start = time.perf_counter()

@@ -176,6 +176,11 @@ class Channel(ABC):
             detail["skipped_reason"] = produced.skipped
         artifact.save_json(self.artifact_name, detail)
 
+    def refresh(self, artifact: Artifact, found: Produced, model: ModelAccess) -> Produced:
+        """A reused result with the facts about the model its artifact predates (cheap to read again,
+        unlike the vector), written back to the artifact. Default: as found."""
+        return found
+
     def invalidate(self, artifact: Artifact) -> None:
         """Forget this channel's finished state before redoing it (its json goes first)."""
         (artifact.directory / f"{self.artifact_name}.json").unlink(missing_ok=True)

@@ -39,7 +39,8 @@ import hashlib
 import json
 import math
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -47,6 +48,11 @@ from kb.channels.base import UNVERIFIED, Channel, ModelAccess, Produced, Say, Te
 from kb.errors import InputError
 from kb.progress import step
 
+if TYPE_CHECKING:
+    from kb.artifacts import Artifact
+
+FILE_FACTS = ("made_by", "metadata_digest")
+"""Facts the weight reader records about a file beside its sketch (`WeightReader`), read again cheaply."""
 VERSION = "v1"
 SKETCH_K = 16
 DEFAULT_MAX_KIB = 64
@@ -86,8 +92,8 @@ class WeightsChannel(Channel):
         reader = model.weights()
         try:
             signature, tensors = signature_of(reader.entries, reader.mapping)
-            record = {"signature": signature, "precision": reader.precision, "made_by": reader.made_by,
-                      "metadata_digest": reader.metadata_digest}
+            record = {"signature": signature, "precision": reader.precision,
+                      **{key: getattr(reader, key) for key in FILE_FACTS}}
             base = {"descriptor": protocol.channel(self.name), "source": reader.kind, "arch": reader.arch,
                     "mapping": reader.mapping, "tensors": [[n, list(s)] for n, s in tensors],
                     "notes": list(reader.notes)}
@@ -103,6 +109,19 @@ class WeightsChannel(Channel):
             return Produced(vector, detail=detail, record=record)
         finally:
             reader.close()
+
+    def refresh(self, artifact: Artifact, found: Produced, model: ModelAccess) -> Produced:
+        # a sketch made before a file fact was recorded (made_by, metadata_digest) gets it from the
+        # file's header, not by sketching again
+        if found.vector is None or all(key in found.record for key in FILE_FACTS):
+            return found
+        reader = model.weights()
+        try:
+            record = {**found.record, **{key: getattr(reader, key) for key in FILE_FACTS}}
+        finally:
+            reader.close()
+        artifact.save_json(self.artifact_name, dict(found.detail, record=record))
+        return replace(found, record=record)
 
     def comparable_key(self, signature: str | None, size: int) -> tuple[str, int]:
         return (signature or "", size)
