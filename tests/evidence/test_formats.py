@@ -63,18 +63,23 @@ def test_llamacpp_conversions_land_on_hf_sketch(formats: Path, arch: str) -> Non
         assert comparable_across_formats(hf.detail(), gg.detail())
 
 
+def _file_fact(path: Path, fact: str) -> str | None:
+    """What the weight reader records about one file (`made_by`, `metadata_digest`)."""
+    from ingest.weights import open_weights
+
+    source = open_weights(path)
+    try:
+        return getattr(source, fact)
+    finally:
+        source.close()
+
+
 @pytest.mark.parametrize("arch", list(TINY_ARCHS))
 def test_a_files_tensor_order_tells_which_llama_cpp_tool_wrote_it(formats: Path, arch: str) -> None:
     """The converter (llama.cpp's and ours) writes the checkpoint's tensor order; the quantize tool its
     loader's (globals, then block by block, names sorted): every architecture's files say which."""
-    from ingest.weights import open_weights
-
     def made_by(name: str) -> str | None:
-        source = open_weights(formats / name)
-        try:
-            return source.made_by
-        finally:
-            source.close()
+        return _file_fact(formats / name, "made_by")
 
     converted = [f"{arch}-{t}.gguf" for t in OUTTYPES]
     converted += [f"{arch}-own-{t}.gguf" for t in OUTTYPES if (formats / f"{arch}-own-{t}.gguf").is_file()]
@@ -89,14 +94,8 @@ def test_a_quantized_file_carries_the_metadata_digest_of_the_file_it_was_made_fr
     """llama.cpp's quantize tool copies its input's metadata but for the file type: the q4_0 made from
     llama.cpp's f16 has that file's digest (and that of the f32 the same converter wrote), not the one
     of the f16 our converter wrote from the same checkpoint, whose weights are the same."""
-    from ingest.weights import open_weights
-
     def digest(name: str) -> str | None:
-        source = open_weights(formats / name)
-        try:
-            return source.metadata_digest
-        finally:
-            source.close()
+        return _file_fact(formats / name, "metadata_digest")
 
     assert digest(f"{arch}-q4_0.gguf") == digest(f"{arch}-f16.gguf") == digest(f"{arch}-f32.gguf")
     if (formats / f"{arch}-own-f16.gguf").is_file():
