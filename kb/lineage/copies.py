@@ -147,10 +147,10 @@ def equalise(edge: np.ndarray, allowed: np.ndarray, classes: np.ndarray,
 
     `preference` over the copies a child may use is its order over all of them with the others left
     out (each step filters or sorts by a key of one member), and it depends on the child only through
-    its writer, precision, format, metadata digest and whether it is a copy itself: one order per such
-    kind of child."""
+    its writer, precision, format, metadata digest (for the quantize tool's files) and whether it is a
+    copy itself: one order per such kind of child."""
     out = edge.copy()
-    kind = [(writer(e), _rank(e), e.fmt, e.metadata_digest) for e in evs]
+    kind = [(tool := writer(e), _rank(e), e.fmt, e.metadata_digest if tool == "quantize" else None) for e in evs]
     for label in np.unique(classes):
         members = [int(i) for i in np.flatnonzero(classes == label)]
         if len(members) < 2:

@@ -304,9 +304,9 @@ def _merge_edges(sub: Sequence[ModelEvidence], scales: Scales, use_dates: bool) 
     if linear is None:
         return []
     near = channel_distances(sub, only=[linear.name])
-    rounded = near[linear.name] / scales[linear.name]
+    cost = near[linear.name] / scales[linear.name]
     if 0 not in find_merges(sub, near, use_dates=use_dates, only=[0],
-                            classes=copy_classes(rounded, np.isfinite(rounded), sub)):
+                            classes=copy_classes(cost, np.isfinite(cost), sub)):
         return []
     ch = channel_distances(sub)
     pairs = pair_costs(sub, scales, ch)
