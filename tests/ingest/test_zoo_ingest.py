@@ -31,12 +31,14 @@ def test_small_zoo_ingest_and_rerun(small_zoo, store, artifacts):
 
 
 @pytest.mark.slow
-def test_a_reused_weight_sketch_gets_the_file_facts_its_artifact_predates(small_zoo, artifacts, tmp_path):
+def test_a_reused_weight_sketch_gets_the_file_facts_its_artifact_predates(small_zoo, tmp_path):
     """An artifact made before the file facts were recorded (made_by, metadata_digest) is reused, not
     sketched again, and the facts are read from the file's header and written back to it."""
     import json
 
     from kb.stores import StoreConfig, open_store
+
+    artifacts = tmp_path / "artifacts"  # its own: the test rewrites them as an older release wrote them
 
     with open_store(StoreConfig(kind="embedded", db=tmp_path / "first")) as first:
         ingest(small_zoo, first, workers=1, protocol=protocol(), artifacts=artifacts)
