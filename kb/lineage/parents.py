@@ -137,8 +137,14 @@ def family_parents(
                              fixed=set(merges), candidates=options.k_candidates)
     edges = [edge for ci in range(m) if parent[ci] >= 0
              for edge in _edges_of(ci, int(parent[ci]), evs, parent, merges, ch, pairs, scales)]
-    return [replace(e, direction=direction_of(e, evs, classes, later, options.use_dates),
-                    among=_among(e, evs, classes, allowed)) for e in edges]
+    return _labelled(edges, evs, classes, later, allowed, options.use_dates)
+
+
+def _labelled(edges: list[ParentEdge], evs: Sequence[ModelEvidence], classes: np.ndarray, later: np.ndarray,
+              allowed: np.ndarray, use_dates: bool) -> list[ParentEdge]:
+    """`edges` with what set their direction and how many copies their parent was chosen among."""
+    return [replace(e, direction=direction_of(e, evs, classes, later, use_dates), among=_among(e, evs, classes, allowed))
+            for e in edges]
 
 
 def cut_unrelated(parent: np.ndarray, unrelated: np.ndarray,
@@ -288,16 +294,16 @@ def _edges_of(ci: int, pi: int, evs: Sequence[ModelEvidence], parent: np.ndarray
     return [ParentEdge(ci, pi, float(cost[ci, pi]), float(raw[ci, pi]), NAMES[c_code], relation, reason=reason)]
 
 
-def _joining_edge(sub: Sequence[ModelEvidence], pairs: PairCosts, classes: np.ndarray, later: np.ndarray,
+def _joining_edge(sub: Sequence[ModelEvidence], ch: dict[str, np.ndarray], pairs: PairCosts, classes: np.ndarray,
                   allowed: np.ndarray, pi: int, *, scales: Scales, use_dates: bool) -> list[ParentEdge]:
     """The edge from a part root, `sub[0]`, to `sub[pi]` (partition.py), labelled as any tree edge."""
     parent = np.full(len(sub), -1)
     parent[0] = pi
-    return [replace(e, direction=direction_of(e, sub, classes, later, use_dates), among=_among(e, sub, classes, allowed))
-            for e in _edges_of(0, pi, sub, parent, {}, channel_distances(sub), pairs, scales)]
+    return _labelled(_edges_of(0, pi, sub, parent, {}, ch, pairs, scales), sub, classes,
+                     later_than(pairs, classes, sub, use_dates), allowed, use_dates)
 
 
-def _merge_edges(sub: Sequence[ModelEvidence], scales: Scales, use_dates: bool) -> list[ParentEdge]:
+def _merge_edges(sub: Sequence[ModelEvidence], scales: Scales, options: ParentOptions) -> list[ParentEdge]:
     """The edges of `sub[0]` as a merge of two of the others (partition.py), or none. Screened first on
     the merge channel alone with copies by its distance, then found again with every cost."""
     linear = merge_channel()
@@ -305,13 +311,14 @@ def _merge_edges(sub: Sequence[ModelEvidence], scales: Scales, use_dates: bool) 
         return []
     near = channel_distances(sub, only=[linear.name])
     cost = near[linear.name] / scales[linear.name]
-    if 0 not in find_merges(sub, near, use_dates=use_dates, only=[0],
+    if 0 not in find_merges(sub, near, use_dates=options.use_dates, only=[0],
                             classes=copy_classes(cost, np.isfinite(cost), sub)):
         return []
     ch = channel_distances(sub)
     pairs = pair_costs(sub, scales, ch)
-    edge_cost, allowed, _lexical, classes = edge_costs(sub, pairs, use_dates=use_dates, use_declared=False)
-    found = find_merges(sub, ch, use_dates=use_dates, classes=classes, only=[0])
+    edge_cost, allowed, _lexical, classes = edge_costs(sub, pairs, use_dates=options.use_dates,
+                                                       use_declared=options.use_declared)
+    found = find_merges(sub, ch, use_dates=options.use_dates, classes=classes, only=[0])
     if 0 not in found or copy_root_penalty(classes, sub)[0] > 0:  # a merge's files are its copies
         return []
     candidates = np.where(allowed, edge_cost, np.inf)[0]
@@ -319,9 +326,8 @@ def _merge_edges(sub: Sequence[ModelEvidence], scales: Scales, use_dates: bool) 
     merge = {0: (_preferred(candidates, classes, a), _preferred(candidates, classes, b), t, h)}
     parent = np.full(len(sub), -1)
     parent[0] = merge[0][0]
-    later = later_than(pairs, classes, sub, use_dates)
-    return [replace(e, direction=direction_of(e, sub, classes, later, use_dates))
-            for e in _edges_of(0, merge[0][0], sub, parent, merge, ch, pairs, scales)]
+    return _labelled(_edges_of(0, merge[0][0], sub, parent, merge, ch, pairs, scales), sub, classes,
+                     later_than(pairs, classes, sub, options.use_dates), allowed, options.use_dates)
 
 
 def infer_parents(
@@ -341,7 +347,7 @@ def infer_parents(
         found = (family_parents(fevs, scales, options) if members.size <= options.part_max else
                  partitioned_parents(fevs, scales, lambda sub: family_parents(sub, scales, options),
                                      lambda *edge: _joining_edge(*edge, scales=scales, use_dates=options.use_dates),
-                                     lambda sub: _merge_edges(sub, scales, options.use_dates),
+                                     lambda sub: _merge_edges(sub, scales, options),
                                      use_dates=options.use_dates, use_declared=options.use_declared,
                                      cap=options.part_max))
         for e in found:

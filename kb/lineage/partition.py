@@ -36,8 +36,8 @@ from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
 from kb.channels import REGISTRY
 from kb.channels.base import gaussian
 from kb.lineage.arborescence import arborescence
-from kb.lineage.costs import Scales, edge_costs, later_than, ordinal, pair_costs
-from kb.lineage.evidence import ModelEvidence
+from kb.lineage.costs import Scales, edge_costs, ordinal, pair_costs
+from kb.lineage.evidence import ModelEvidence, channel_distances
 
 PART_MAX = 3000
 """Largest part solved densely: ~12 m × m float64 arrays, about 0.9 GB at 3,000 members."""
@@ -90,13 +90,14 @@ def nearest(x: np.ndarray, rows: np.ndarray, k: int, block: int = 512) -> np.nda
     return out
 
 
-def tree_parts(x: np.ndarray, cap: int = PART_MAX, neighbours: int = NEIGHBOURS) -> list[np.ndarray]:
+def tree_parts(x: np.ndarray, cap: int = PART_MAX, near: np.ndarray | None = None) -> list[np.ndarray]:
     """Partition rows of `x` into connected pieces of at most `cap` rows of the minimum spanning
-    forest of their `neighbours`-nearest graph. Deterministic: ties go to lower indices."""
+    forest of their nearest-neighbour graph (`near`: each row's nearest others, nearest first; default
+    its `NEIGHBOURS` nearest). Deterministic: ties go to lower indices."""
     m = x.shape[0]
     if m <= cap:
         return [np.arange(m)]
-    near = nearest(x, np.arange(m), neighbours)
+    near = nearest(x, np.arange(m), NEIGHBOURS) if near is None else near[:, :NEIGHBOURS]
     rows = np.repeat(np.arange(m), near.shape[1])
     cols = near.ravel()
     w = np.maximum(np.linalg.norm(x[rows] - x[cols], axis=1), 1e-12)  # zero-weight edges vanish from a sparse graph
@@ -108,9 +109,9 @@ def tree_parts(x: np.ndarray, cap: int = PART_MAX, neighbours: int = NEIGHBOURS)
     adjacency = [forest.indices[forest.indptr[i]:forest.indptr[i + 1]] for i in range(m)]
     piece = np.full(m, -1)
     pieces = 0
-    for start in sorted({int(np.flatnonzero(component == c)[0]) for c in np.unique(component)}):
+    for start in sorted(np.unique(component, return_index=True)[1].tolist()):  # each component's first member
         order, up = [start], {start: -1}
-        for v in order:  # breadth first from the component's first member
+        for v in order:  # breadth first
             for u in sorted(int(u) for u in adjacency[v]):
                 if u not in up:
                     up[u] = v
@@ -130,7 +131,8 @@ def tree_parts(x: np.ndarray, cap: int = PART_MAX, neighbours: int = NEIGHBOURS)
                 size[up[v]] += size[v]
         _label(start, kids, piece, pieces)
         pieces += 1
-    return [np.flatnonzero(piece == p) for p in range(pieces)]
+    order = np.argsort(piece, kind="stable")
+    return np.split(order, np.flatnonzero(np.diff(piece[order])) + 1)
 
 
 def _label(top: int, kids: dict[int, list[int]], piece: np.ndarray, label: int) -> None:
@@ -144,21 +146,22 @@ def _label(top: int, kids: dict[int, list[int]], piece: np.ndarray, label: int) 
 def partitioned_parents(evs: Sequence[ModelEvidence], scales: Scales, solve: Solve, join: Join, merge: Merge,
                         *, use_dates: bool, use_declared: bool, cap: int = PART_MAX) -> list:
     """Parent edges of one family (indices into `evs`) solved in parts of at most `cap` members.
-    `solve(sub)` gives one part's edges; `join(sub, pairs, classes, later, allowed, j)` labels the edge
+    `solve(sub)` gives one part's edges; `join(sub, ch, pairs, classes, allowed, j)` labels the edge
     from `sub[0]`, a part root, to `sub[j]`; `merge(sub)` the edges of `sub[0]` as a merge of two of
     the others, or none (parents.py owns how edges are found and labelled)."""
     m = len(evs)
     x = embedding(evs, scales)
+    near = nearest(x, np.arange(m), ATTACH_CANDIDATES)  # one pass: the spanning tree's graph and the merge tests
     edges = []
     parent = np.full(m, -1)
-    parts = tree_parts(x, cap)
+    parts = tree_parts(x, cap, near)
     for part in parts:
         for e in solve([evs[i] for i in part]):
             edges.append(replace(e, child=int(part[e.child]), parent=int(part[e.parent])))
             if parent[part[e.child]] < 0:
                 parent[part[e.child]] = part[e.parent]
     edges = _joined(evs, x, edges, parent, scales, join, use_dates, use_declared)
-    return _merges_across(evs, x, parts, edges, merge)
+    return _merges_across(evs, near, parts, edges, merge)
 
 
 def _joined(evs: Sequence[ModelEvidence], x: np.ndarray, edges: list, parent: np.ndarray, scales: Scales,
@@ -178,15 +181,15 @@ def _joined(evs: Sequence[ModelEvidence], x: np.ndarray, edges: list, parent: np
         if not outside:
             continue
         sub = [evs[r]] + [evs[q] for q in outside]
-        pairs = pair_costs(sub, scales)
+        ch = channel_distances(sub)
+        pairs = pair_costs(sub, scales, ch)
         edge_cost, allowed, _lexical, classes = edge_costs(sub, pairs, use_dates=use_dates, use_declared=use_declared)
-        later = later_than(pairs, classes, sub, use_dates)
         row = np.where(allowed[0] & ~pairs.unrelated[0], edge_cost[0], np.inf)
         for j in np.flatnonzero(np.isfinite(row)):
             b = int(subtree[outside[j - 1]])
             if row[j] < cost[a, b]:
                 cost[a, b] = row[j]
-                best[(a, b)] = (outside[j - 1], sub, pairs, classes, later, allowed, int(j))
+                best[(a, b)] = (outside[j - 1], sub, ch, pairs, classes, allowed, int(j))
     day = np.array([ordinal(evs[r].released) if use_dates else np.nan for r in roots])
     root_cost = np.zeros(s)
     if np.isfinite(day).any():  # the earliest subtree root is the family's root; undated ones last
@@ -198,7 +201,7 @@ def _joined(evs: Sequence[ModelEvidence], x: np.ndarray, edges: list, parent: np
     return edges
 
 
-def _merges_across(evs: Sequence[ModelEvidence], x: np.ndarray, parts: list[np.ndarray], edges: list,
+def _merges_across(evs: Sequence[ModelEvidence], near: np.ndarray, parts: list[np.ndarray], edges: list,
                    merge: Merge) -> list:
     """A merge whose parents fell in two parts was not seen as one (an average of two far models lies
     near the family's centre, and its part took a parent there): each model with one parent whose
@@ -211,10 +214,9 @@ def _merges_across(evs: Sequence[ModelEvidence], x: np.ndarray, parts: list[np.n
     by_child: dict[int, list] = {}
     for e in edges:
         by_child.setdefault(e.child, []).append(e)
-    single = np.array([len(by_child.get(i, [])) == 1 for i in range(len(evs))])
-    near = nearest(x, np.flatnonzero(single), ATTACH_CANDIDATES)
-    for c, around in zip(np.flatnonzero(single), near):
-        if (part[around] == part[c]).all():
+    for c in range(len(evs)):
+        around = near[c]
+        if len(by_child.get(c, [])) != 1 or (part[around] == part[c]).all():
             continue
         local = [int(c)] + [int(q) for q in around]
         found = merge([evs[i] for i in local])
