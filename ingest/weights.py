@@ -21,6 +21,7 @@ format (its signature says so), never as "unrelated" to the other format.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -186,7 +187,6 @@ class _GgufSource(_Source):
             self.entries += _entries(parts, t.name, shape, t.tensor_type.name.lower(), stored=shape)
         self.file_type = _file_type_name(_gguf_field(self._reader, "general.file_type"))
         self.made_by = gguf_writer([t.name for t in self._reader.tensors])
-        self.metadata_digest = gguf_metadata_digest(self._reader)
         if self.arch in _ROPE_PERMUTED:
             self.notes.append("q/k rows un-permuted (llama.cpp rope layout)")
         self.mapping = mapping_of("gguf", self.arch, [e.name for e in self.entries])
@@ -216,6 +216,11 @@ class _GgufSource(_Source):
         out = self._dequantize(entry, self._tensors[entry.source].data[r0:r1])  # first-axis slice
         stored = entry.stored_shape
         return out.reshape(-1, stored[-1]) if len(stored) > 1 else out.reshape(-1)
+
+    @functools.cached_property
+    def metadata_digest(self) -> str:  # type: ignore[override]
+        # on demand (while open): a large tokenizer's metadata takes a fraction of a second to hash
+        return gguf_metadata_digest(self._reader)
 
     def close(self) -> None:
         self._tensors.clear()
