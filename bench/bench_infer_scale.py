@@ -8,7 +8,7 @@ structure, text DNAs only (128 dims), release dates. Reported: wall time per ste
 
 Usage: .venv/bin/python bench/bench_infer_scale.py [--sizes 1000 10000 50000] [--out bench/RESULTS-infer.md]
        [--zoo ZOO_DIR]   (adds parents from the weight channel alone on a built zoo; --zoo-only prints it)
-       [--one-family 300 800 2000 [--anchor-max 800] [--dense-max 10000]]   (one large undated family:
+       [--one-family 300 800 2000 [--anchor-max 800] [--dense-max 10000] [--seed 3]]   (one large undated family:
                           parents in parts and, up to --dense-max, densely in the same run; one Edmonds
                           solve on its candidate graph, ours against networkx's; prints, exits)
 """
@@ -131,7 +131,7 @@ def zoo_weights_table(zoo: Path) -> list[str]:
     return lines
 
 
-def one_family_table(sizes: list[int], anchor_max: int, dense_max: int) -> list[str]:
+def one_family_table(sizes: list[int], anchor_max: int, dense_max: int, seed: int) -> list[str]:
     """One undated family of n sketched models (a hub family such as Llama-2's descendants), each size
     and solve in a process of its own: the time and peak RSS of `infer_parents` (also as m x m float64
     arrays over what the process held before, the unit a dense family costs) in parts (the default
@@ -145,8 +145,8 @@ def one_family_table(sizes: list[int], anchor_max: int, dense_max: int) -> list[
     print("\n".join(lines), flush=True)
     for n in sizes:
         for dense in ([False, True] if PART_MAX < n <= dense_max else [n <= PART_MAX]):
-            out = subprocess.run([sys.executable, __file__, "--one-family-row", str(n), "--anchor-max", str(anchor_max)]
-                                 + (["--dense"] if dense else []), capture_output=True, text=True)
+            out = subprocess.run([sys.executable, __file__, "--one-family-row", str(n), "--anchor-max", str(anchor_max),
+                                  "--seed", str(seed)] + (["--dense"] if dense else []), capture_output=True, text=True)
             if out.returncode:
                 sys.exit(f"one family of {n} failed:\n{out.stderr[-3000:]}")
             lines.append(out.stdout.strip().splitlines()[-1])
@@ -158,7 +158,7 @@ ONE_SOLVE_MAX = 20_000
 """Largest family the one-solve columns time (their dense n x n matrices: 3.2 GB at 20,000)."""
 
 
-def one_family_row(n: int, anchor_max: int, dense: bool) -> str:
+def one_family_row(n: int, anchor_max: int, dense: bool, seed: int) -> str:
     import resource
 
     import networkx as nx
@@ -172,7 +172,7 @@ def one_family_row(n: int, anchor_max: int, dense: bool) -> str:
     from kb.lineage.partition import PART_MAX
     from kb.lineage.synthetic import synthetic_lineage
 
-    lin = synthetic_lineage(n, mean_family=n, sketches=True, dates=False, seed=3)
+    lin = synthetic_lineage(n, mean_family=n, sketches=True, dates=False, seed=seed)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     clock = time.perf_counter()
     edges = infer_parents(lin.evidence, families_from_labels(np.zeros(n, int)),
@@ -226,15 +226,16 @@ def main() -> None:
     parser.add_argument("--dense-max", type=int, default=10000, help="largest family also solved densely")
     parser.add_argument("--one-family-row", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--dense", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, default=3, help="synthetic lineage of --one-family")
     args = parser.parse_args()
     if args.one_family_row:
-        print(one_family_row(args.one_family_row, args.anchor_max, args.dense))
+        print(one_family_row(args.one_family_row, args.anchor_max, args.dense, args.seed))
         return
     if args.one:
         print(json.dumps(run_one(args.one)))
         return
     if args.one_family:
-        one_family_table(args.one_family, args.anchor_max, args.dense_max)
+        one_family_table(args.one_family, args.anchor_max, args.dense_max, args.seed)
         return
     if args.zoo_only:
         print("\n".join(zoo_weights_table(args.zoo)))
