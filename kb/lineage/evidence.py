@@ -79,6 +79,9 @@ class ModelEvidence:
     metadata_digest: str | None = None
     """For a GGUF file, a digest of the metadata llama.cpp's quantize tool copies from the file it
     reads (`ingest.weights.gguf_metadata_digest`); None when unknown."""
+    existed_by: str | None = None
+    """For an undated model, the earliest date of a byte-identical duplicate: its weights existed by
+    then, which bounds when it was made from above but does not say it was released that day."""
 
     def __post_init__(self) -> None:
         clean = {}

@@ -305,9 +305,15 @@ def store_evidence(store, pid: str, models: Sequence[str] | None = None, *, decl
     by_child: dict[str, list] = {}
     for edge in store.declared_edges() if declared else ():
         by_child.setdefault(edge.child, []).append(edge)
+    duplicated = store.earliest_duplicates()
     evs = []
     for mid in chosen:
         ev = ModelEvidence.from_record(records[mid], by_child.get(mid, []))
+        if (copied := duplicated.get(mid)) is not None:
+            if ev.released is None:
+                ev.existed_by = copied
+            else:  # the same bytes were out by the earlier of the two dates
+                ev.released = min(ev.released, copied)
         ev.vectors["text"] = np.asarray(matrix[row[mid]], dtype=np.float64)
         evs.append(ev)
     return evs

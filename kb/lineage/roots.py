@@ -31,12 +31,14 @@ which only places an undated model in the middle of the dated ones."""
 
 
 def existed_by(evs: Sequence[ModelEvidence], classes: np.ndarray) -> list[str | None]:
-    """Per model its release date; an undated source of a copy class takes its class's earliest date.
-    Only for choosing the root: it bounds the date from above, so it never forbids a parent."""
-    out = [e.released for e in evs]
+    """Per model its release date; an undated model takes the date its weights existed by (a dated
+    byte-identical duplicate's, `ModelEvidence.existed_by`), an undated source of a copy class its
+    class's earliest such date. Only for choosing the root: it bounds the date from above, so it never
+    forbids a parent."""
+    out = [e.released or e.existed_by for e in evs]
     for label in np.unique(classes):
         members = [int(i) for i in np.flatnonzero(classes == label)]
-        dates = [evs[i].released for i in members if evs[i].released]
+        dates = [out[i] for i in members if out[i]]
         source = source_order(members, evs)[0]
         if dates and not out[source]:
             out[source] = min(dates)

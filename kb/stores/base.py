@@ -295,6 +295,10 @@ class GraphStore(ABC):
     def model_ids(self) -> list[str]:
         return [row["id"] for row in self._read(q.MODEL_IDS)]
 
+    def earliest_duplicates(self) -> dict[str, str]:
+        """Model id -> the earliest release date among its byte-identical duplicates (`DUPLICATE_OF`)."""
+        return {row["id"]: row["released"] for row in self._read(q.EARLIEST_DUPLICATES)}
+
     def protocols(self) -> dict[str, int]:
         """DNA protocol id -> number of models carrying a DNA of it."""
         return {row["p"]: row["n"] for row in self._read(q.PROTOCOL_COUNTS)}

@@ -17,6 +17,10 @@ LINEAGE_MARKS = (
 )
 MODEL_IDS = "MATCH (m:Model) RETURN m.id AS id ORDER BY id"
 PROTOCOL_COUNTS = "MATCH (m:Model) WHERE m.dna IS NOT NULL RETURN m.protocol AS p, count(*) AS n"
+EARLIEST_DUPLICATES = (
+    "MATCH (d:Model)-[:DUPLICATE_OF]->(o:Model) WHERE d.released IS NOT NULL "
+    "RETURN o.id AS id, min(d.released) AS released"
+)
 DNA_MATRIX = (
     "MATCH (m:Model) WHERE m.protocol = $p AND m.dna IS NOT NULL "
     "RETURN m.id AS id, m.dna AS dna ORDER BY id"
