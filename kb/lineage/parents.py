@@ -23,7 +23,7 @@ from kb.errors import InputError
 from kb.lineage.adapters import adapter_parent, rehang_adapters
 from kb.lineage.arborescence import DENSE_MAX, K_CANDIDATES, arborescence
 from kb.lineage.copies import copy_classes, copy_root_penalty, plausible_sources
-from kb.lineage.costs import (PRECISION_PENALTY, PairCosts, Scales, channel_scales, later_than,
+from kb.lineage.costs import (DIRECTION_PENALTY, PRECISION_PENALTY, PairCosts, Scales, channel_scales, later_than,
                               edge_costs, pair_costs, precision_ranks)
 from kb.lineage.evidence import ModelEvidence, channel_distances, precision_rank
 from kb.lineage.families import FamilyLabels
@@ -87,11 +87,17 @@ def family_parents(
     merged[list(merges)] = True
     ranks = precision_ranks(evs)
     candidates = np.where(allowed, edge_cost, np.inf)
-    merges = {mi: (_preferred(candidates[mi], classes, a), _preferred(candidates[mi], classes, b), t, h)
-              for mi, (a, b, t, h) in merges.items()}
-
     later = later_than(pairs, classes, evs, options.use_dates)  # [i, j]: j grew from i
-    later[merged] = False  # averaging shrinks the norm: a merge's parents did not grow from it
+    # Averaging shrinks the norm: a merge's parents did not grow from it. Growth is read only where
+    # dates do not order a pair, so it would tell copies apart by which of them carries a date; the
+    # copy a merge read follows how files are made (copies.preference) alone, and it takes just those two.
+    by_copy = candidates - DIRECTION_PENALTY * later
+    merges = {mi: (_preferred(by_copy[mi], classes, a), _preferred(by_copy[mi], classes, b), t, h)
+              for mi, (a, b, t, h) in merges.items()}
+    for mi, (a, b, _t, _h) in merges.items():
+        candidates[mi, np.setdiff1d(np.arange(m), [a, b])] = np.inf
+    later[merged] = False
+
     not_root = (MERGE_ROOT_PENALTY * merged + PRECISION_PENALTY * is_copy
                 + LATER_ROOT_PENALTY * later.any(axis=0))
     related = allowed & ~pairs.unrelated

@@ -890,6 +890,30 @@ def test_a_merge_path_never_breaks_at_a_files_edge_to_its_checkpoint():
     assert _merge_parents_below(parent, merges, classes) == [(y, m1f)]
 
 
+def test_a_merge_takes_its_parents_checkpoint_not_a_file_of_it_where_growth_would_say_otherwise():
+    """A merge of an undated fine-tune and a dated sibling, beside a dated f16 file of the fine-tune.
+    Undated, the fine-tune's larger norm reads as grown from the merge (averaging shrinks norms), a
+    reading dates rule out for its file alone; but a merge's parents never grew from it, so growth does
+    not choose between the copies and the merge takes the checkpoint, as merge tools read checkpoints
+    (held-out 14001: the f16 file, at support 0.99)."""
+    rng = np.random.default_rng(41)
+    text = rng.normal(size=8)
+    base = rng.normal(size=16 * K2)
+    ft = 1.3 * base + 0.3 * rng.normal(size=base.size)  # trained on: the norm grew
+    other = base + 0.3 * rng.normal(size=base.size)  # a sibling, its norm about the base's
+    evs = [ev("m/base", text=text, weights=base, signature="s", precision="f32", fmt="hf", released="2023-01-01"),
+           ev("m/ft", text=text + 1, weights=ft, signature="s", precision="f32", fmt="hf"),
+           ev("m/ft-f16", text=text + 1, weights=ft + 1e-4 * rng.normal(size=base.size), signature="s",
+              precision="f16", fmt="gguf", made_by="convert", released="2023-03-01"),
+           ev("m/other", text=text + 2, weights=other, signature="s", precision="f32", fmt="hf",
+              released="2023-02-01"),
+           ev("m/merge", text=text + 3, weights=0.4 * ft + 0.6 * other, signature="s", precision="f32", fmt="hf",
+              released="2023-06-01")]
+    edges = family_parents(evs, channel_scales(evs))
+    merge_parents = {evs[e.parent].id for e in edges if evs[e.child].id == "m/merge"}
+    assert merge_parents == {"m/ft", "m/other"}
+
+
 def test_an_undated_checkpoint_existed_by_the_date_of_a_duplicate_of_its_file():
     """An undated checkpoint, its undated f16 file whose byte-identical duplicate is dated
     (`existed_by`), a q8_0 of it dated later and a q5_0 dated with the duplicate (4-bit rounding puts it
