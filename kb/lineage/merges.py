@@ -24,6 +24,7 @@ neighbours in the group.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -41,6 +42,21 @@ MERGE_PRECISION = PRECISION_RANK["q8_0"]
 """The least precision of a merge's parent."""
 
 
+class Merge(NamedTuple):
+    """A merge's two parents (`a`, `b`), where it lies on their segment (`t`) and how far off it (`h`,
+    relative to the segment's length). Models on one line (a merge of a merge with one of its own
+    parents, `base`, `ft`, merge(base, ft), merge(ft, that merge)) are collinear, and a merge between
+    any two of them lies on the segment of several pairs: `among_a`, `among_b` count the admissible
+    pairs it lies between where a pair without that parent (or a copy of it) fits too, else 1."""
+
+    a: int
+    b: int
+    t: float
+    h: float
+    among_a: int = 1
+    among_b: int = 1
+
+
 def merge_channel() -> Channel | None:
     """The first channel of the registry that is linear in the weights (the one merges are read in)."""
     return next((c for c in REGISTRY if c.linear), None)
@@ -49,15 +65,15 @@ def merge_channel() -> Channel | None:
 def find_merges(
     evs: Sequence[ModelEvidence], distances: dict[str, np.ndarray], *, use_dates: bool = True,
     classes: np.ndarray, neighbours: int = MERGE_NEIGHBOURS, only: Collection[int] | None = None,
-) -> dict[int, tuple[int, int, float, float]]:
-    """m -> (a, b, t, relative height) for models lying on a segment between two others, judged by
+) -> dict[int, Merge]:
+    """m -> its `Merge` for models lying on a segment between two others, judged by
     the first linear channel of the registry that the models carry. `classes` (copies.copy_classes)
     says which models are copies of one another. Copy classes matter for real checkpoints: two fine-tunes of one base may lie closer together
     than `copies.COPY_NEAR` and still be distinct models, and the merge of two of them a distinct third."""
     linear = merge_channel()
     if linear is None:
         return {}
-    found: dict[int, tuple[int, int, float, float]] = {}
+    found: dict[int, Merge] = {}
     for rows in comparable_groups(evs, linear.name):
         if len(rows) < 3:
             continue
@@ -87,12 +103,17 @@ def find_merges(
             ok = (apart  # a and b are not copies of one model
                   & (t >= MERGE_T) & (t <= 1 - MERGE_T) & (h < MERGE_HEIGHT + rounding)
                   & (MERGE_HEIGHT + rounding <= MERGE_HEIGHT_MAX))
-            for q in np.nonzero(ok)[0][np.argsort(h[ok], kind="stable")]:
-                pa, pb = rows[int(a[q])], rows[int(b[q])]
-                if use_dates and not (not_later(evs[pa], evs[m]) and not_later(evs[pb], evs[m])):
-                    continue
-                found[m] = (pa, pb, float(t[q]), float(h[q]))
-                break
+            fits = [(rows[int(a[q])], rows[int(b[q])], q) for q in np.nonzero(ok)[0][np.argsort(h[ok], kind="stable")]]
+            if use_dates:
+                fits = [(pa, pb, q) for pa, pb, q in fits if not_later(evs[pa], evs[m]) and not_later(evs[pb], evs[m])]
+            if fits:
+                pa, pb, q = fits[0]
+
+                def among(x: int) -> int:
+                    held = all(classes[x] in (classes[u], classes[v]) for u, v, _ in fits)
+                    return 1 if held else len(fits)
+
+                found[m] = Merge(pa, pb, float(t[q]), float(h[q]), among(pa), among(pb))
     return found
 
 

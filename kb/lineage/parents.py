@@ -27,7 +27,7 @@ from kb.lineage.costs import (DIRECTION_PENALTY, PRECISION_PENALTY, PairCosts, S
                               edge_costs, pair_costs, precision_ranks)
 from kb.lineage.evidence import ModelEvidence, channel_distances, precision_rank
 from kb.lineage.families import FamilyLabels
-from kb.lineage.merges import find_merges, merge_channel
+from kb.lineage.merges import Merge, find_merges, merge_channel
 from kb.lineage.partition import PART_MAX, partitioned_parents
 from kb.lineage.relations import relation_for
 from kb.lineage.roots import LATER_ROOT_PENALTY, MERGE_ROOT_PENALTY, root_costs, tree_centroid
@@ -49,7 +49,8 @@ class ParentEdge:
     direction: str = "uncertain"
     """What says the parent came first (see `direction_of`)."""
     among: int = 1
-    """The parent is one of this many copies that could equally be the source (`plausible_sources`)."""
+    """The parent is one of this many the evidence cannot tell apart: copies that could equally be a
+    file's source (`plausible_sources`), or models on one line with a merge (`Merge.among_a`)."""
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ def family_parents(
     merges = find_merges(evs, ch, use_dates=options.use_dates, classes=classes) if options.use_merges else {}
     is_copy = copy_root_penalty(classes, evs) > 0
     merges = {mi: found for mi, found in merges.items() if not is_copy[mi]}  # a merge's files are its copies
-    for mi, (a, b, _t, _h) in merges.items():
+    for mi, (a, b, *_) in merges.items():
         keep = np.isin(classes, [classes[a], classes[b]])  # a parent, or a copy of one (copies.py decides)
         allowed[mi] &= keep
         allowed[np.ix_(keep, classes == classes[mi])] = False  # nor descends from the merge or its files
@@ -92,9 +93,9 @@ def family_parents(
     # dates do not order a pair, so it would tell copies apart by which of them carries a date; the
     # copy a merge read follows how files are made (copies.preference) alone, and it takes just those two.
     by_copy = candidates - DIRECTION_PENALTY * later
-    merges = {mi: (_preferred(by_copy[mi], classes, a), _preferred(by_copy[mi], classes, b), t, h)
-              for mi, (a, b, t, h) in merges.items()}
-    for mi, (a, b, _t, _h) in merges.items():
+    merges = {mi: found._replace(a=_preferred(by_copy[mi], classes, found.a), b=_preferred(by_copy[mi], classes, found.b))
+              for mi, found in merges.items()}
+    for mi, (a, b, *_) in merges.items():
         candidates[mi, np.setdiff1d(np.arange(m), [a, b])] = np.inf
     later[merged] = False
 
@@ -154,7 +155,7 @@ def _labelled(edges: list[ParentEdge], evs: Sequence[ModelEvidence], classes: np
 
 
 def cut_unrelated(parent: np.ndarray, unrelated: np.ndarray,
-                  merges: dict[int, tuple[int, int, float, float]]) -> np.ndarray:
+                  merges: dict[int, Merge]) -> np.ndarray:
     """`parent` without the edges whose evidence says the two share no history (`PairCosts.unrelated`:
     independently initialised weights, or behaviour across architectures no closer than shared data
     explains). A family's arborescence must reach every member, so clustering alone would otherwise
@@ -168,7 +169,7 @@ def cut_unrelated(parent: np.ndarray, unrelated: np.ndarray,
     return out
 
 
-def _merge_parents_below(parent: np.ndarray, merges: dict[int, tuple[int, int, float, float]],
+def _merge_parents_below(parent: np.ndarray, merges: dict[int, Merge],
                          classes: np.ndarray,
                          contradicted: Callable[[int, int, np.ndarray], bool] | None = None) -> list[tuple[int, int]]:
     """(child, p) for every merge parent found below its merge or one of the merge's files: one tree
@@ -180,7 +181,7 @@ def _merge_parents_below(parent: np.ndarray, merges: dict[int, tuple[int, int, f
     at an edge within a copy class: a file's edge to its checkpoint is the surest in the tree (the path
     may pass through another merge's file on its way up that merge's second edge)."""
     cuts: list[tuple[int, int]] = []
-    for mi, (a, b, _t, _h) in sorted(merges.items()):
+    for mi, (a, b, *_) in sorted(merges.items()):
         inside = classes == classes[mi]
         below_merge = None
         for x in (a, b):
@@ -208,7 +209,7 @@ def _descendants(parent: np.ndarray, roots: np.ndarray) -> np.ndarray:
 
 
 def _lineage_parents(node: int, parent: np.ndarray,
-                     merges: dict[int, tuple[int, int, float, float]]) -> list[int]:
+                     merges: dict[int, Merge]) -> list[int]:
     """`node`'s parents in the lineage: its tree parent and, for a merge hung on one of its two, the other."""
     if parent[node] < 0:
         return []
@@ -220,7 +221,7 @@ def _lineage_parents(node: int, parent: np.ndarray,
 
 
 def _path_up_to(start: int, target: np.ndarray, parent: np.ndarray,
-                merges: dict[int, tuple[int, int, float, float]]) -> tuple[bool, list[tuple[int, int]]]:
+                merges: dict[int, Merge]) -> tuple[bool, list[tuple[int, int]]]:
     """Whether a lineage ancestor of `start` (itself included) is in `target` (a mask), and the tree
     edges (child, parent) on the path found up to it, bottom up (merges' second edges left out)."""
     stack: list[tuple[int, list[tuple[int, int]]]] = [(start, [])]
@@ -238,10 +239,13 @@ def _path_up_to(start: int, target: np.ndarray, parent: np.ndarray,
 
 
 def _among(edge: ParentEdge, evs: Sequence[ModelEvidence], classes: np.ndarray, allowed: np.ndarray) -> int:
-    """How many copies the edge's parent was chosen from by convention alone (1: the evidence chose).
-    A quantized GGUF file's source is one of its parent's copies, whether or not coarse rounding put the
-    file itself outside that copy class."""
+    """How many parents the evidence cannot tell apart from the edge's (1: the evidence chose): for a
+    merge, the collinear pairs it lies between (`Merge.among_a`); for a file, the copies it could
+    have been made from by convention alone. A quantized GGUF file's source is one of its parent's
+    copies, whether or not coarse rounding put the file itself outside that copy class."""
     c, p = edge.child, edge.parent
+    if edge.relation == "merge":
+        return edge.among
     if edge.relation != "quantized" or (classes[c] != classes[p] and evs[c].fmt != "gguf"):
         return 1
     members = [int(i) for i in np.flatnonzero(classes == classes[p]) if i != c and allowed[c, i]]
@@ -278,19 +282,22 @@ def direction_of(edge: ParentEdge, evs: Sequence[ModelEvidence], classes: np.nda
 
 
 def _edges_of(ci: int, pi: int, evs: Sequence[ModelEvidence], parent: np.ndarray,
-              merges: dict[int, tuple[int, int, float, float]], ch: dict[str, np.ndarray],
+              merges: dict[int, Merge], ch: dict[str, np.ndarray],
               pairs: PairCosts, scales: Scales) -> list[ParentEdge]:
     """The edge(s) of child `ci` whose arborescence parent is `pi` (a merge child gets both parents)."""
     cost, code, raw = pairs.cost, pairs.code, pairs.raw
     if ci in merges and pi in merges[ci][:2]:
-        a, b, t, h = merges[ci]
+        merge = merges[ci]
+        a, b = merge.a, merge.b
+        among = {a: merge.among_a, b: merge.among_b}
         other = b if pi == a else a
-        reason = f"between {evs[a].id} and {evs[b].id} in weight space (t={t:.2f}, height {h:.3f})"
+        reason = f"between {evs[a].id} and {evs[b].id} in weight space (t={merge.t:.2f}, height {merge.h:.3f})"
         channel = merge_channel().name  # type: ignore[union-attr]  (merges exist only with one)
-        edges = [ParentEdge(ci, pi, float(cost[ci, pi]), float(raw[ci, pi]), channel, "merge", reason=reason)]
+        edges = [ParentEdge(ci, pi, float(cost[ci, pi]), float(raw[ci, pi]), channel, "merge", reason=reason,
+                            among=among[pi])]
         if not _path_up_to(other, np.arange(parent.size) == ci, parent, merges)[0]:
             edges.append(ParentEdge(ci, other, float(cost[ci, other]), float(raw[ci, other]), channel,
-                                    "merge", method="merge", reason=reason))
+                                    "merge", method="merge", reason=reason, among=among[other]))
         return edges
     if not np.isfinite(cost[ci, pi]):
         return [ParentEdge(ci, pi, float("inf"), float("nan"), "none", "finetune",
@@ -328,8 +335,8 @@ def _merge_edges(sub: Sequence[ModelEvidence], scales: Scales, options: ParentOp
     if 0 not in found or copy_root_penalty(classes, sub)[0] > 0:  # a merge's files are its copies
         return []
     candidates = np.where(allowed, edge_cost, np.inf)[0]
-    a, b, t, h = found[0]
-    merge = {0: (_preferred(candidates, classes, a), _preferred(candidates, classes, b), t, h)}
+    merge = {0: found[0]._replace(a=_preferred(candidates, classes, found[0].a),
+                                  b=_preferred(candidates, classes, found[0].b))}
     parent = np.full(len(sub), -1)
     parent[0] = merge[0][0]
     return _labelled(_edges_of(0, merge[0][0], sub, parent, merge, ch, pairs, scales), sub, classes,

@@ -933,3 +933,24 @@ def test_an_undated_checkpoint_existed_by_the_date_of_a_duplicate_of_its_file():
     edges = family_parents(evs, channel_scales(evs), ParentOptions(use_dates=True))
     assert {evs[e.child].id: evs[e.parent].id for e in edges} == {
         "u/base-f16": "u/base", "u/base-q8_0": "u/base-f16", "u/base-q5_0": "u/base-f16"}
+
+
+def test_a_merge_on_one_line_with_others_says_which_parent_the_weights_cannot_tell():
+    """base, its fine-tune ft, m1 = merge(base, ft) and m2 = merge(ft, m1): all four lie on one line,
+    and m2 lies as well on the segment between base and ft. ft is a parent in every pair that fits,
+    the other parent is one of two the weights cannot tell apart (held-out 13000, 13002, 16004: the
+    wrong one at support 0.9-1.0). A merge of two siblings fits one pair only."""
+    rng = np.random.default_rng(47)
+    text = rng.normal(size=8)
+    base = rng.normal(size=16 * K2)
+    ft = base + 0.3 * rng.normal(size=base.size)
+    sib = base + 0.3 * rng.normal(size=base.size)
+    m1 = 0.5 * base + 0.5 * ft
+    evs = [ev(n, text=text + k, weights=w, signature="s", precision="f32", fmt="hf", released=f"2023-0{k + 1}-01")
+           for k, (n, w) in enumerate((("base", base), ("ft", ft), ("sib", sib), ("m1", m1),
+                                       ("m2", 0.5 * ft + 0.5 * m1), ("m3", 0.5 * ft + 0.5 * sib)))]
+    among = {(evs[e.child].id, evs[e.parent].id): e.among for e in family_parents(evs, channel_scales(evs))
+             if e.relation == "merge" and evs[e.child].id in ("m2", "m3")}
+    second = [(p, n) for (c, p), n in among.items() if c == "m2" and p != "ft"]
+    assert among[("m2", "ft")] == 1 and len(second) == 1 and second[0][0] in ("base", "m1") and second[0][1] == 2
+    assert among[("m3", "ft")] == among[("m3", "sib")] == 1
