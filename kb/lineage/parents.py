@@ -137,14 +137,24 @@ def family_parents(
             central[centroid] = 0.0
             parent = solve(root_costs(evs, lexical, ranks, options.use_dates, central, classes))
     parent = cut_unrelated(parent, pairs.unrelated, merges)
-    parent = resolve_siblings(parent, ch, related, classes, pairs.kin, fixed=set(merges),
-                              checkpoints=np.array([e.fmt != "gguf" for e in evs]))
+    parent, unsure = resolve_siblings(parent, ch, related, classes, pairs.kin, fixed=set(merges),
+                                      checkpoints=np.array([e.fmt != "gguf" for e in evs]))
+    settled = parent.copy()
     parent = rehang_adapters(parent, evs, np.where(related, edge_cost, np.inf), classes,
                              lambda tree, q, c: _path_up_to(q, np.arange(m) == c, tree, merges)[0],
                              fixed=set(merges), candidates=options.k_candidates)
     edges = [edge for ci in range(m) if parent[ci] >= 0
              for edge in _edges_of(ci, int(parent[ci]), evs, parent, merges, ch, pairs, scales)]
+    edges = [_child_or_sibling(e, unsure[e.child], evs) if e.child in unsure and parent[e.child] == settled[e.child]
+             else e for e in edges]
     return _labelled(edges, evs, classes, later, allowed, options.use_dates)
+
+
+def _child_or_sibling(edge: ParentEdge, x: float, evs: Sequence[ModelEvidence]) -> ParentEdge:
+    """`edge` as one of two explanations: the tree metric could not tell a child from a sibling."""
+    doubt = (f"the tree metric cannot tell whether it is a child or a sibling of {evs[edge.parent].id} "
+             f"(x = {x:.2f}, where both occur)")
+    return replace(edge, among=max(edge.among, 2), reason="; ".join(filter(None, (edge.reason, doubt))))
 
 
 def _labelled(edges: list[ParentEdge], evs: Sequence[ModelEvidence], classes: np.ndarray, later: np.ndarray,
@@ -240,17 +250,15 @@ def _path_up_to(start: int, target: np.ndarray, parent: np.ndarray,
 
 def _among(edge: ParentEdge, evs: Sequence[ModelEvidence], classes: np.ndarray, allowed: np.ndarray) -> int:
     """How many parents the evidence cannot tell apart from the edge's (1: the evidence chose): for a
-    merge, the collinear pairs it lies between (`Merge.among_a`); for a file, the copies it could
-    have been made from by convention alone. A quantized GGUF file's source is one of its parent's
+    merge, the collinear pairs it lies between (`Merge.among_a`); for a child the tree metric could
+    not tell from a sibling, 2; for a file, the copies it could have been made from by convention alone. A quantized GGUF file's source is one of its parent's
     copies, whether or not coarse rounding put the file itself outside that copy class."""
     c, p = edge.child, edge.parent
-    if edge.relation == "merge":
-        return edge.among
     if edge.relation != "quantized" or (classes[c] != classes[p] and evs[c].fmt != "gguf"):
-        return 1
+        return edge.among  # set with the edge: a merge's collinear pairs, a child or a sibling
     members = [int(i) for i in np.flatnonzero(classes == classes[p]) if i != c and allowed[c, i]]
     sources = plausible_sources(evs[c], members, evs)
-    return len(sources) if p in sources else 1
+    return max(edge.among, len(sources)) if p in sources else edge.among
 
 
 def _preferred(costs: np.ndarray, classes: np.ndarray, x: int) -> int:

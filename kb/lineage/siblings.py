@@ -25,6 +25,10 @@ from kb.channels import REGISTRY
 from kb.lineage.arborescence import descends
 
 SIBLING_X = 0.5
+SIBLING_UNSURE = (0.35, 0.8)
+"""Where x leaves child and sibling undecided: on the development zoos (seeds 0-9) true children
+reach down to 0.46 and siblings up to 0.78 (steps of unequal size, or a step that undid part of its
+parent's), with only siblings below 0.35 and only children from 0.8."""
 
 
 def distances_for_triples(ch: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -34,8 +38,9 @@ def distances_for_triples(ch: dict[str, np.ndarray]) -> list[np.ndarray]:
 
 def resolve_siblings(parent: np.ndarray, ch: dict[str, np.ndarray], allowed: np.ndarray,
                      classes: np.ndarray, kin: np.ndarray, fixed: Collection[int] = (),
-                     checkpoints: np.ndarray | None = None) -> np.ndarray:
-    """`parent` with every sibling wrongly attached under its sibling moved up to their parent.
+                     checkpoints: np.ndarray | None = None) -> tuple[np.ndarray, dict[int, float]]:
+    """`parent` with every sibling wrongly attached under its sibling moved up to their parent, and
+    each child whose x fell in `SIBLING_UNSURE` (kept or moved, the metric could not decide) with its x.
     Nodes in `fixed` (merges) and their parents are left alone, and so are copies (`classes`: the
     copy class of each model; between copies of one model the metric is rounding noise). A child
     whose weights say it is kin to its parent (`kin`) is not moved up to a grandparent they do not
@@ -46,6 +51,7 @@ def resolve_siblings(parent: np.ndarray, ch: dict[str, np.ndarray], allowed: np.
     checkpoints = np.ones(parent.size, bool) if checkpoints is None else checkpoints
     layers = distances_for_triples(ch)
     order = _top_down(parent)
+    unsure: dict[int, float] = {}
     for c in order:
         p = int(parent[c])
         if p < 0 or c in fixed or p in fixed:
@@ -56,10 +62,15 @@ def resolve_siblings(parent: np.ndarray, ch: dict[str, np.ndarray], allowed: np.
         if kin[c, p] and not kin[c, g]:
             continue
         d = _deciding(layers, c, p, g)
-        if d is not None and _child_x(d, c, p, g) < SIBLING_X:
+        if d is None:
+            continue
+        x = _child_x(d, c, p, g)
+        if SIBLING_UNSURE[0] <= x < SIBLING_UNSURE[1]:
+            unsure[c] = x
+        if x < SIBLING_X:
             parent[c] = _nearest_parent(c, g, parent, d, allowed[c] & checkpoints, classes,
                                         kin if kin[c, p] else None, fixed)
-    return parent
+    return parent, unsure
 
 
 def _deciding(layers: list[np.ndarray], *nodes: int) -> np.ndarray | None:

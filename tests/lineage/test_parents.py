@@ -954,3 +954,22 @@ def test_a_merge_on_one_line_with_others_says_which_parent_the_weights_cannot_te
     second = [(p, n) for (c, p), n in among.items() if c == "m2" and p != "ft"]
     assert among[("m2", "ft")] == 1 and len(second) == 1 and second[0][0] in ("base", "m1") and second[0][1] == 2
     assert among[("m3", "ft")] == among[("m3", "sib")] == 1
+
+
+def test_a_child_the_tree_metric_cannot_tell_from_a_sibling_says_so():
+    """g, its fine-tune p, and c whose step from g repeats half of p's and adds its own: x = 0.6, where
+    children and siblings both occur on the development zoos. c stays on p (x above the midpoint) as
+    one of two explanations, its reason says why; a clear child of p (x near 1) keeps full weight."""
+    rng = np.random.default_rng(53)
+    text = rng.normal(size=8)
+    g = rng.normal(size=16 * K2)
+    step = 0.2 * rng.normal(size=g.size)
+    p = g + step
+    c = g + 0.6 * step + 0.271 * rng.normal(size=g.size)
+    d = p + 0.2 * rng.normal(size=g.size)
+    evs = [ev(n, text=text + k, weights=w, signature="s", precision="f32", fmt="hf", released=f"2023-0{k + 1}-01")
+           for k, (n, w) in enumerate((("g", g), ("p", p), ("c", c), ("d", d)))]
+    edges = {evs[e.child].id: e for e in family_parents(evs, channel_scales(evs))}
+    assert evs[edges["c"].parent].id == "p" and edges["c"].among == 2
+    assert "cannot tell whether it is a child or a sibling of p (x = 0.59" in edges["c"].reason
+    assert evs[edges["d"].parent].id == "p" and edges["d"].among == 1
