@@ -41,7 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kb.channels import REGISTRY
-from kb.lineage.copies import copy_classes, equalise, from_own_copy
+from kb.lineage.copies import copy_classes, equalise, from_own_copy, source_order
 from kb.lineage.evidence import ModelEvidence, channel_distances, precision_rank
 
 UNRELATED = 1.0
@@ -246,6 +246,19 @@ def ordinal(date: str | None) -> float:
     return float(dt.date.fromisoformat(date[:10]).toordinal()) if date else np.nan
 
 
+def not_before(day: np.ndarray, classes: np.ndarray, evs: Sequence[ModelEvidence]) -> np.ndarray:
+    """Per model the day it was out no earlier than: its release, or for an undated copy its class
+    source's (a file is made from its checkpoint, so it is no older than the checkpoint)."""
+    out = day.copy()
+    for label in np.unique(classes):
+        members = np.flatnonzero(classes == label)
+        if members.size > 1:
+            source = source_order([int(i) for i in members], evs)[0]
+            undated = members[np.isnan(day[members])]
+            out[undated] = day[source]
+    return out
+
+
 def dates_decide(evs: Sequence[ModelEvidence], use_dates: bool) -> np.ndarray:
     """[i, j]: both release dates are known, used and differ, so they (not weights) order the pair."""
     day = np.array([ordinal(e.released) if use_dates else np.nan for e in evs])
@@ -267,13 +280,13 @@ def edge_costs(
     cost, code = pairs.cost, pairs.code
     allowed = np.isfinite(cost)
     np.fill_diagonal(allowed, False)
-    if use_dates:
-        day = np.array([ordinal(e.released) for e in evs])
-        with np.errstate(invalid="ignore"):
-            allowed &= ~(day[None, :] > day[:, None])  # parent released after child (NaN: unknown)
     structural = structural_codes(code)
     lexical = quantize(np.where(pairs.kin & structural, cost, W_RELATED + cost))
     classes = copy_classes(cost, structural | ~pairs.weighed, evs)
+    if use_dates:
+        day = np.array([ordinal(e.released) for e in evs])
+        with np.errstate(invalid="ignore"):
+            allowed &= ~(not_before(day, classes, evs)[None, :] > day[:, None])  # parent out after child (NaN: unknown)
     allowed &= ~from_own_copy(classes, evs)
     edge = equalise(lexical, allowed, classes, evs)
     ranks = precision_ranks(evs)

@@ -973,3 +973,22 @@ def test_a_child_the_tree_metric_cannot_tell_from_a_sibling_says_so():
     assert evs[edges["c"].parent].id == "p" and edges["c"].among == 2
     assert "cannot tell whether it is a child or a sibling of p (x = 0.59" in edges["c"].reason
     assert evs[edges["d"].parent].id == "p" and edges["d"].among == 1
+
+
+def test_an_undated_file_is_no_older_than_its_checkpoint():
+    """A fine-tune released after a model c, and an undated f16 file of it: the file was made from the
+    fine-tune, so it is no older and cannot be c's parent either, however near (held-out 17003: a
+    sibling fine-tune put on the f16 file of a sibling released three days after it)."""
+    rng = np.random.default_rng(59)
+    text = rng.normal(size=8)
+    base = rng.normal(size=16 * K2)
+    step = 0.3 * rng.normal(size=base.size)
+    ft = base + step
+    c = base + 0.7 * step + 0.3 * rng.normal(size=base.size)  # nearer ft than base: trained alike
+    evs = [ev("s/base", text=text, weights=base, signature="s", precision="f32", fmt="hf", released="2023-01-01"),
+           ev("s/ft", text=text + 1, weights=ft, signature="s", precision="f32", fmt="hf", released="2023-03-01"),
+           ev("s/ft-f16", text=text + 1, weights=ft + 1e-4 * rng.normal(size=base.size), signature="s",
+              precision="f16", fmt="gguf", made_by="convert"),
+           ev("s/c", text=text + 2, weights=c, signature="s", precision="f32", fmt="hf", released="2023-02-01")]
+    edges = {evs[e.child].id: evs[e.parent].id for e in family_parents(evs, channel_scales(evs))}
+    assert edges == {"s/c": "s/base", "s/ft": "s/base", "s/ft-f16": "s/ft"}
