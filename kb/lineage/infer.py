@@ -322,7 +322,8 @@ def _among_reason(edge: ParentEdge) -> str:
     if edge.among <= 1:
         return ""
     if edge.relation == "merge":
-        return f"one of {edge.among} pairs of models on one line with it that the weights cannot tell apart as its parents"
+        return (f"one of {edge.among} pairs of models on one line with it that the weights cannot tell apart "
+                "as its parents")
     if edge.relation == "quantized":
         return f"one of {edge.among} copies the weights cannot tell apart as its source"
     return ""  # the edge's own reason says why

@@ -103,7 +103,8 @@ def find_merges(
             ok = (apart  # a and b are not copies of one model
                   & (t >= MERGE_T) & (t <= 1 - MERGE_T) & (h < MERGE_HEIGHT + rounding)
                   & (MERGE_HEIGHT + rounding <= MERGE_HEIGHT_MAX))
-            fits = [(rows[int(a[q])], rows[int(b[q])], q) for q in np.nonzero(ok)[0][np.argsort(h[ok], kind="stable")]]
+            fits = [(rows[int(a[q])], rows[int(b[q])], q)
+                    for q in np.nonzero(ok)[0][np.argsort(h[ok], kind="stable")]]
             if use_dates:
                 fits = [(pa, pb, q) for pa, pb, q in fits if not_later(evs[pa], evs[m]) and not_later(evs[pb], evs[m])]
             if fits:

@@ -23,8 +23,8 @@ from kb.errors import InputError
 from kb.lineage.adapters import adapter_parent, rehang_adapters
 from kb.lineage.arborescence import DENSE_MAX, K_CANDIDATES, arborescence
 from kb.lineage.copies import copy_classes, copy_root_penalty, plausible_sources
-from kb.lineage.costs import (DIRECTION_PENALTY, PRECISION_PENALTY, PairCosts, Scales, channel_scales, later_than,
-                              edge_costs, pair_costs, precision_ranks)
+from kb.lineage.costs import (DIRECTION_PENALTY, PRECISION_PENALTY, PairCosts, Scales, channel_scales,
+                              edge_costs, later_than, pair_costs, precision_ranks)
 from kb.lineage.evidence import ModelEvidence, channel_distances, precision_rank
 from kb.lineage.families import FamilyLabels
 from kb.lineage.merges import Merge, find_merges, merge_channel
@@ -49,8 +49,8 @@ class ParentEdge:
     direction: str = "uncertain"
     """What says the parent came first (see `direction_of`)."""
     among: int = 1
-    """The parent is one of this many the evidence cannot tell apart: copies that could equally be a
-    file's source (`plausible_sources`), or models on one line with a merge (`Merge.among_a`)."""
+    """The parent is one of this many the evidence cannot tell apart (`_among`): copies that could
+    equally be a file's source, models on one line with a merge, or a child's parent or sibling."""
 
 
 @dataclass(frozen=True)
@@ -93,8 +93,8 @@ def family_parents(
     # dates do not order a pair, so it would tell copies apart by which of them carries a date; the
     # copy a merge read follows how files are made (copies.preference) alone, and it takes just those two.
     by_copy = candidates - DIRECTION_PENALTY * later
-    merges = {mi: found._replace(a=_preferred(by_copy[mi], classes, found.a), b=_preferred(by_copy[mi], classes, found.b))
-              for mi, found in merges.items()}
+    merges = {mi: found._replace(a=_preferred(by_copy[mi], classes, found.a),
+                                 b=_preferred(by_copy[mi], classes, found.b)) for mi, found in merges.items()}
     for mi, (a, b, *_) in merges.items():
         candidates[mi, np.setdiff1d(np.arange(m), [a, b])] = np.inf
     later[merged] = False
@@ -145,8 +145,8 @@ def family_parents(
                              fixed=set(merges), candidates=options.k_candidates)
     edges = [edge for ci in range(m) if parent[ci] >= 0
              for edge in _edges_of(ci, int(parent[ci]), evs, parent, merges, ch, pairs, scales)]
-    edges = [_child_or_sibling(e, unsure[e.child], evs) if e.child in unsure and parent[e.child] == settled[e.child]
-             else e for e in edges]
+    edges = [_child_or_sibling(e, unsure[e.child], evs)
+             if e.child in unsure and parent[e.child] == settled[e.child] else e for e in edges]
     return _labelled(edges, evs, classes, later, allowed, options.use_dates)
 
 
@@ -159,7 +159,7 @@ def _child_or_sibling(edge: ParentEdge, x: float, evs: Sequence[ModelEvidence]) 
 
 def _labelled(edges: list[ParentEdge], evs: Sequence[ModelEvidence], classes: np.ndarray, later: np.ndarray,
               allowed: np.ndarray, use_dates: bool) -> list[ParentEdge]:
-    """`edges` with what set their direction and how many copies their parent was chosen among."""
+    """`edges` with what set their direction and how many parents the evidence could not tell apart."""
     return [replace(e, direction=direction_of(e, evs, classes, later, use_dates), among=_among(e, evs, classes, allowed))
             for e in edges]
 
@@ -251,8 +251,9 @@ def _path_up_to(start: int, target: np.ndarray, parent: np.ndarray,
 def _among(edge: ParentEdge, evs: Sequence[ModelEvidence], classes: np.ndarray, allowed: np.ndarray) -> int:
     """How many parents the evidence cannot tell apart from the edge's (1: the evidence chose): for a
     merge, the collinear pairs it lies between (`Merge.among_a`); for a child the tree metric could
-    not tell from a sibling, 2; for a file, the copies it could have been made from by convention alone. A quantized GGUF file's source is one of its parent's
-    copies, whether or not coarse rounding put the file itself outside that copy class."""
+    not tell from a sibling, 2; for a file, the copies it could have been made from by convention
+    alone (a quantized GGUF file's source is one of its parent's copies, whether or not coarse
+    rounding put the file itself outside that copy class)."""
     c, p = edge.child, edge.parent
     if edge.relation != "quantized" or (classes[c] != classes[p] and evs[c].fmt != "gguf"):
         return edge.among  # set with the edge: a merge's collinear pairs, a child or a sibling
@@ -342,13 +343,14 @@ def _merge_edges(sub: Sequence[ModelEvidence], scales: Scales, options: ParentOp
     found = find_merges(sub, ch, use_dates=options.use_dates, classes=classes, only=[0])
     if 0 not in found or copy_root_penalty(classes, sub)[0] > 0:  # a merge's files are its copies
         return []
-    candidates = np.where(allowed, edge_cost, np.inf)[0]
-    merge = {0: found[0]._replace(a=_preferred(candidates, classes, found[0].a),
-                                  b=_preferred(candidates, classes, found[0].b))}
+    later = later_than(pairs, classes, sub, options.use_dates)
+    by_copy = np.where(allowed, edge_cost, np.inf)[0] - DIRECTION_PENALTY * later[0]  # as family_parents
+    merge = {0: found[0]._replace(a=_preferred(by_copy, classes, found[0].a),
+                                  b=_preferred(by_copy, classes, found[0].b))}
     parent = np.full(len(sub), -1)
-    parent[0] = merge[0][0]
-    return _labelled(_edges_of(0, merge[0][0], sub, parent, merge, ch, pairs, scales), sub, classes,
-                     later_than(pairs, classes, sub, options.use_dates), allowed, options.use_dates)
+    parent[0] = merge[0].a
+    return _labelled(_edges_of(0, merge[0].a, sub, parent, merge, ch, pairs, scales), sub, classes,
+                     later, allowed, options.use_dates)
 
 
 def infer_parents(
