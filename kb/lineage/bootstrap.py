@@ -112,7 +112,7 @@ def bootstrap_support(
 
 
 def stated_support(support: float, edge: ParentEdge) -> float:
-    """An edge's support as reported: its share of replicates, divided among the copies that could
-    equally be its source (`ParentEdge.among`), and at most `DISTILL_SUPPORT_MAX` for a distillation."""
+    """An edge's support as reported: its share of replicates, divided among the parents the evidence
+    cannot tell apart (`ParentEdge.among`), and at most `DISTILL_SUPPORT_MAX` for a distillation."""
     out = support / edge.among
     return min(out, DISTILL_SUPPORT_MAX) if edge.relation == "distill" else out

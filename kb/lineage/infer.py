@@ -35,7 +35,7 @@ from kb.lineage.evidence import ModelEvidence, without
 from kb.lineage.families import PRECOMPUTED_MAX, FamilyLabels, hdbscan_families, split_at_roots
 from kb.lineage.flags import Flag, flag_edges
 from kb.lineage.nj import NJ_MAX, neighbor_joining
-from kb.lineage.parents import ParentEdge, ParentOptions, infer_parents
+from kb.lineage.parents import ParentOptions, infer_parents
 from kb.progress import step
 from kb.protocol import PROTOCOL_META, DnaProtocol
 from kb.records import Family, InferredEdge, Membership
@@ -222,7 +222,7 @@ def infer_lineage(
             distance=float(e.distance) if np.isfinite(e.distance) else float("nan"),
             support=None if np.isnan(s) else stated_support(float(s), e), method=e.method, relation=e.relation,
             channel=e.channel, flag=flag, direction=e.direction,
-            reason=_joined(reason or e.reason, _among_reason(e),
+            reason=_joined(reason or e.reason, e.doubt,
                            f"support at most {DISTILL_SUPPORT_MAX}: shared training data makes models behave alike too"
                            if e.relation == "distill" and not np.isnan(s) else ""),
         )
@@ -316,17 +316,6 @@ def store_evidence(store, pid: str, models: Sequence[str] | None = None, *, decl
         ev.vectors["text"] = np.asarray(matrix[row[mid]], dtype=np.float64)
         evs.append(ev)
     return evs
-
-
-def _among_reason(edge: ParentEdge) -> str:
-    if edge.among <= 1:
-        return ""
-    if edge.relation == "merge":
-        return (f"one of {edge.among} pairs of models on one line with it that the weights cannot tell apart "
-                "as its parents")
-    if edge.relation == "quantized":
-        return f"one of {edge.among} copies the weights cannot tell apart as its source"
-    return ""  # the edge's own reason says why
 
 
 def _protocol_record(store, pid: str, messages: list[str]) -> DnaProtocol | None:

@@ -51,6 +51,8 @@ class ParentEdge:
     among: int = 1
     """The parent is one of this many the evidence cannot tell apart (`_among`): copies that could
     equally be a file's source, models on one line with a merge, or a child's parent or sibling."""
+    doubt: str = ""
+    """Why the parent is one of `among` (empty where the evidence chose)."""
 
 
 @dataclass(frozen=True)
@@ -89,14 +91,9 @@ def family_parents(
     ranks = precision_ranks(evs)
     candidates = np.where(allowed, edge_cost, np.inf)
     later = later_than(pairs, classes, evs, options.use_dates)  # [i, j]: j grew from i
-    # Averaging shrinks the norm: a merge's parents did not grow from it. Growth is read only where
-    # dates do not order a pair, so it would tell copies apart by which of them carries a date; the
-    # copy a merge read follows how files are made (copies.preference) alone, and it takes just those two.
-    by_copy = candidates - DIRECTION_PENALTY * later
-    merges = {mi: found._replace(a=_preferred(by_copy[mi], classes, found.a),
-                                 b=_preferred(by_copy[mi], classes, found.b)) for mi, found in merges.items()}
+    merges = {mi: _read_copies(found, candidates[mi], later[mi], classes) for mi, found in merges.items()}
     for mi, (a, b, *_) in merges.items():
-        candidates[mi, np.setdiff1d(np.arange(m), [a, b])] = np.inf
+        candidates[mi, np.setdiff1d(np.arange(m), [a, b])] = np.inf  # the merge takes just those two
     later[merged] = False
 
     not_root = (MERGE_ROOT_PENALTY * merged + PRECISION_PENALTY * is_copy
@@ -150,18 +147,31 @@ def family_parents(
     return _labelled(edges, evs, classes, later, allowed, options.use_dates)
 
 
+def _read_copies(found: Merge, costs: np.ndarray, later: np.ndarray, classes: np.ndarray) -> Merge:
+    """`found` with each parent the copy of it the merge read. Averaging shrinks the norm, so a merge's
+    parents did not grow from it; growth is read only where dates do not order a pair and would tell
+    copies apart by which of them carries a date: the copy follows how files are made
+    (copies.preference, in `costs`) alone. `costs` and `later` are the merge's rows."""
+    costs = costs - DIRECTION_PENALTY * later
+    return found._replace(a=_preferred(costs, classes, found.a), b=_preferred(costs, classes, found.b))
+
+
 def _child_or_sibling(edge: ParentEdge, x: float, evs: Sequence[ModelEvidence]) -> ParentEdge:
     """`edge` as one of two explanations: the tree metric could not tell a child from a sibling."""
-    doubt = (f"the tree metric cannot tell whether it is a child or a sibling of {evs[edge.parent].id} "
-             f"(x = {x:.2f}, where both occur)")
-    return replace(edge, among=max(edge.among, 2), reason="; ".join(filter(None, (edge.reason, doubt))))
+    return replace(edge, among=max(edge.among, 2), doubt=(
+        f"the tree metric cannot tell whether it is a child or a sibling of {evs[edge.parent].id} "
+        f"(x = {x:.2f}, where both occur)"))
 
 
 def _labelled(edges: list[ParentEdge], evs: Sequence[ModelEvidence], classes: np.ndarray, later: np.ndarray,
               allowed: np.ndarray, use_dates: bool) -> list[ParentEdge]:
     """`edges` with what set their direction and how many parents the evidence could not tell apart."""
-    return [replace(e, direction=direction_of(e, evs, classes, later, use_dates), among=_among(e, evs, classes, allowed))
-            for e in edges]
+    out = []
+    for e in edges:
+        among = _among(e, evs, classes, allowed)
+        doubt = e.doubt or (f"one of {among} copies the weights cannot tell apart as its source" if among > 1 else "")
+        out.append(replace(e, direction=direction_of(e, evs, classes, later, use_dates), among=among, doubt=doubt))
+    return out
 
 
 def cut_unrelated(parent: np.ndarray, unrelated: np.ndarray,
@@ -299,14 +309,17 @@ def _edges_of(ci: int, pi: int, evs: Sequence[ModelEvidence], parent: np.ndarray
         merge = merges[ci]
         a, b = merge.a, merge.b
         among = {a: merge.among_a, b: merge.among_b}
+        doubt = {x: f"one of {n} pairs of models on one line with it that the weights cannot tell apart as its "
+                    "parents" if n > 1 else "" for x, n in among.items()}
         other = b if pi == a else a
         reason = f"between {evs[a].id} and {evs[b].id} in weight space (t={merge.t:.2f}, height {merge.h:.3f})"
         channel = merge_channel().name  # type: ignore[union-attr]  (merges exist only with one)
         edges = [ParentEdge(ci, pi, float(cost[ci, pi]), float(raw[ci, pi]), channel, "merge", reason=reason,
-                            among=among[pi])]
+                            among=among[pi], doubt=doubt[pi])]
         if not _path_up_to(other, np.arange(parent.size) == ci, parent, merges)[0]:
             edges.append(ParentEdge(ci, other, float(cost[ci, other]), float(raw[ci, other]), channel,
-                                    "merge", method="merge", reason=reason, among=among[other]))
+                                    "merge", method="merge", reason=reason, among=among[other],
+                                    doubt=doubt[other]))
         return edges
     if not np.isfinite(cost[ci, pi]):
         return [ParentEdge(ci, pi, float("inf"), float("nan"), "none", "finetune",
@@ -344,9 +357,7 @@ def _merge_edges(sub: Sequence[ModelEvidence], scales: Scales, options: ParentOp
     if 0 not in found or copy_root_penalty(classes, sub)[0] > 0:  # a merge's files are its copies
         return []
     later = later_than(pairs, classes, sub, options.use_dates)
-    by_copy = np.where(allowed, edge_cost, np.inf)[0] - DIRECTION_PENALTY * later[0]  # as family_parents
-    merge = {0: found[0]._replace(a=_preferred(by_copy, classes, found[0].a),
-                                  b=_preferred(by_copy, classes, found[0].b))}
+    merge = {0: _read_copies(found[0], np.where(allowed, edge_cost, np.inf)[0], later[0], classes)}
     parent = np.full(len(sub), -1)
     parent[0] = merge[0].a
     return _labelled(_edges_of(0, merge[0].a, sub, parent, merge, ch, pairs, scales), sub, classes,

@@ -405,6 +405,9 @@ def test_an_edge_among_copies_the_weights_cannot_tell_apart_says_how_many(q4_noi
     assert among["q/base-a-f16"] == ("q/base", 1) and among["q/base-b-f16"] == ("q/base", 1)
     assert among["q/base-q8_0"][1] == 3  # the checkpoint or either f16 file
     assert among["q/base-q4_k_m"][0] in ("q/base-a-f16", "q/base-b-f16") and among["q/base-q4_k_m"][1] == 2
+    reasons = {e.child: e.reason for e in infer_lineage(evs, use_dates=False, use_declared=False).edges}
+    assert "one of 3 copies the weights cannot tell apart" in reasons["q/base-q8_0"]
+    assert "cannot tell apart" not in reasons["q/base-a-f16"]
 
 
 @pytest.mark.parametrize("made_by,source,among", [("convert", "q/base", 1), ("quantize", "q/base-a-f16", 2),
@@ -954,6 +957,9 @@ def test_a_merge_on_one_line_with_others_says_which_parent_the_weights_cannot_te
     second = [(p, n) for (c, p), n in among.items() if c == "m2" and p != "ft"]
     assert among[("m2", "ft")] == 1 and len(second) == 1 and second[0][0] in ("base", "m1") and second[0][1] == 2
     assert among[("m3", "ft")] == among[("m3", "sib")] == 1
+    reasons = {(e.child, e.parent): e.reason for e in infer_lineage(evs, use_declared=False).edges}
+    assert "one of 2 pairs of models on one line" in reasons[("m2", second[0][0])]
+    assert "one of" not in reasons[("m2", "ft")]
 
 
 def test_a_child_the_tree_metric_cannot_tell_from_a_sibling_says_so():
@@ -971,7 +977,7 @@ def test_a_child_the_tree_metric_cannot_tell_from_a_sibling_says_so():
            for k, (n, w) in enumerate((("g", g), ("p", p), ("c", c), ("d", d)))]
     edges = {evs[e.child].id: e for e in family_parents(evs, channel_scales(evs))}
     assert evs[edges["c"].parent].id == "p" and edges["c"].among == 2
-    assert "cannot tell whether it is a child or a sibling of p (x = 0.59" in edges["c"].reason
+    assert "cannot tell whether it is a child or a sibling of p (x = 0.59" in edges["c"].doubt
     assert evs[edges["d"].parent].id == "p" and edges["d"].among == 1
 
 
