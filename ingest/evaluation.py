@@ -29,10 +29,8 @@ def stored_as(store: GraphStore, ids: Sequence[str]) -> dict[str, str]:
     duplicate (`DUPLICATE_OF`: byte-identical files, e.g. two conversions to one type, keep one node
     with a DNA). Scored under its own id, a true parent that is a duplicate would make the edge to
     the identical original count as wrong."""
-    records = store.get_models(ids)
-    originals = {r.fingerprint: r.id for r in records if r.status != "duplicate" and r.fingerprint}
-    return {r.id: originals[r.fingerprint] for r in records
-            if r.status == "duplicate" and r.fingerprint in originals}
+    wanted = set(ids)
+    return {d: original for d, (original, _released) in store.duplicates().items() if d in wanted}
 
 
 def evaluate_zoo(

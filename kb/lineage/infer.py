@@ -304,7 +304,10 @@ def store_evidence(store, pid: str, models: Sequence[str] | None = None, *, decl
     by_child: dict[str, list] = {}
     for edge in store.declared_edges() if declared else ():
         by_child.setdefault(edge.child, []).append(edge)
-    duplicated = store.earliest_duplicates()
+    duplicated: dict[str, str] = {}  # model -> the earliest date among its duplicates
+    for original, released in store.duplicates().values():
+        if released is not None:
+            duplicated[original] = min(released, duplicated.get(original, released))
     evs = []
     for mid in chosen:
         ev = ModelEvidence.from_record(records[mid], by_child.get(mid, []))

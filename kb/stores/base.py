@@ -17,7 +17,7 @@ import numpy as np
 
 from kb.channels import REGISTRY
 from kb.errors import ConflictError, InputError
-from kb.records import DeclaredEdge, Family, InferredEdge, Membership, ModelRecord, StoreStats
+from kb.records import DeclaredEdge, Family, InferredEdge, Membership, ModelRecord, StoreStats, normalise_date
 import kb.stores.cypher as q
 from kb.progress import step as report
 
@@ -295,9 +295,10 @@ class GraphStore(ABC):
     def model_ids(self) -> list[str]:
         return [row["id"] for row in self._read(q.MODEL_IDS)]
 
-    def earliest_duplicates(self) -> dict[str, str]:
-        """Model id -> the earliest release date among its byte-identical duplicates (`DUPLICATE_OF`)."""
-        return {row["id"]: row["released"] for row in self._read(q.EARLIEST_DUPLICATES)}
+    def duplicates(self) -> dict[str, tuple[str, str | None]]:
+        """Each duplicate's id -> (the stored model whose bytes it repeats, its own release date):
+        `DUPLICATE_OF`, recorded at ingest for byte-identical files."""
+        return {row["d"]: (row["o"], normalise_date(row["released"])) for row in self._read(q.DUPLICATES)}
 
     def protocols(self) -> dict[str, int]:
         """DNA protocol id -> number of models carrying a DNA of it."""

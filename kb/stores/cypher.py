@@ -17,9 +17,9 @@ LINEAGE_MARKS = (
 )
 MODEL_IDS = "MATCH (m:Model) RETURN m.id AS id ORDER BY id"
 PROTOCOL_COUNTS = "MATCH (m:Model) WHERE m.dna IS NOT NULL RETURN m.protocol AS p, count(*) AS n"
-EARLIEST_DUPLICATES = (
-    "MATCH (d:Model)-[:DUPLICATE_OF]->(o:Model) WHERE d.released IS NOT NULL "
-    "RETURN o.id AS id, min(d.released) AS released"
+DUPLICATES = (
+    "MATCH (dup:Model)-[:DUPLICATE_OF]->(orig:Model) "
+    "RETURN dup.id AS d, orig.id AS o, dup.released AS released ORDER BY d"
 )
 DNA_MATRIX = (
     "MATCH (m:Model) WHERE m.protocol = $p AND m.dna IS NOT NULL "

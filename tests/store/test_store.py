@@ -147,14 +147,13 @@ def test_duplicates(store: GraphStore) -> None:
     assert rows == [{"dup": "org/m1", "orig": "org/m0"}]
 
 
-def test_a_models_earliest_duplicate_date(store: GraphStore) -> None:
+def test_duplicates_name_their_original_and_date(store: GraphStore) -> None:
     models = zoo(4)
-    models[2].released, models[3].released = "2023-05-01", None
+    models[3].released = None
     store.upsert_models(models)
     for dup in ("org/m2", "org/m3"):
         store.mark_duplicate(dup, "org/m0")
-    store.mark_duplicate("org/m3", "org/m1")  # an undated duplicate says nothing
-    assert store.earliest_duplicates() == {"org/m0": "2023-05-01"}
+    assert store.duplicates() == {"org/m2": ("org/m0", "2024-01-03"), "org/m3": ("org/m0", None)}
 
 
 def test_replace_inferred_swaps_everything(store: GraphStore) -> None:
