@@ -268,8 +268,17 @@ def dates_decide(evs: Sequence[ModelEvidence], use_dates: bool) -> np.ndarray:
 
 def later_than(pairs: PairCosts, classes: np.ndarray, evs: Sequence[ModelEvidence], use_dates: bool) -> np.ndarray:
     """[i, j]: j grew from i by the weights, where dates do not order them and they are not copies of
-    one model (between copies a norm difference is rounding, not training)."""
-    return pairs.later() & ~dates_decide(evs, use_dates) & (classes[:, None] != classes[None, :])
+    one model (between copies a norm difference is rounding, not training). Copies hold one set of
+    weights, so a dated copy of j released before i orders j too: growth never tells a checkpoint from
+    its own file by which of them carries a date."""
+    out = pairs.later() & ~dates_decide(evs, use_dates) & (classes[:, None] != classes[None, :])
+    if use_dates:
+        day = np.array([ordinal(e.released) for e in evs])
+        first = np.full(len(evs), np.inf)
+        np.fmin.at(first, classes, day)  # each copy class's earliest date (NaN: none)
+        with np.errstate(invalid="ignore"):
+            out &= ~(first[classes][None, :] < day[:, None])
+    return out
 
 
 def edge_costs(

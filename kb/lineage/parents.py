@@ -23,7 +23,7 @@ from kb.errors import InputError
 from kb.lineage.adapters import adapter_parent, rehang_adapters
 from kb.lineage.arborescence import DENSE_MAX, K_CANDIDATES, arborescence
 from kb.lineage.copies import copy_classes, copy_root_penalty, plausible_sources
-from kb.lineage.costs import (DIRECTION_PENALTY, PRECISION_PENALTY, PairCosts, Scales, channel_scales,
+from kb.lineage.costs import (PRECISION_PENALTY, PairCosts, Scales, channel_scales,
                               edge_costs, later_than, pair_costs, precision_ranks)
 from kb.lineage.evidence import ModelEvidence, channel_distances, precision_rank
 from kb.lineage.families import FamilyLabels
@@ -91,10 +91,11 @@ def family_parents(
     ranks = precision_ranks(evs)
     candidates = np.where(allowed, edge_cost, np.inf)
     later = later_than(pairs, classes, evs, options.use_dates)  # [i, j]: j grew from i
-    merges = {mi: _read_copies(found, candidates[mi], later[mi], classes) for mi, found in merges.items()}
+    merges = {mi: found._replace(a=_preferred(candidates[mi], classes, found.a),
+                                 b=_preferred(candidates[mi], classes, found.b)) for mi, found in merges.items()}
     for mi, (a, b, *_) in merges.items():
-        candidates[mi, np.setdiff1d(np.arange(m), [a, b])] = np.inf  # the merge takes just those two
-    later[merged] = False
+        candidates[mi, np.setdiff1d(np.arange(m), [a, b])] = np.inf  # a merge takes just those two
+    later[merged] = False  # averaging shrinks the norm: a merge's parents did not grow from it
 
     not_root = (MERGE_ROOT_PENALTY * merged + PRECISION_PENALTY * is_copy
                 + LATER_ROOT_PENALTY * later.any(axis=0))
@@ -145,15 +146,6 @@ def family_parents(
     edges = [_child_or_sibling(e, unsure[e.child], evs)
              if e.child in unsure and parent[e.child] == settled[e.child] else e for e in edges]
     return _labelled(edges, evs, classes, later, allowed, options.use_dates)
-
-
-def _read_copies(found: Merge, costs: np.ndarray, later: np.ndarray, classes: np.ndarray) -> Merge:
-    """`found` with each parent the copy of it the merge read. Averaging shrinks the norm, so a merge's
-    parents did not grow from it; growth is read only where dates do not order a pair and would tell
-    copies apart by which of them carries a date: the copy follows how files are made
-    (copies.preference, in `costs`) alone. `costs` and `later` are the merge's rows."""
-    costs = costs - DIRECTION_PENALTY * later
-    return found._replace(a=_preferred(costs, classes, found.a), b=_preferred(costs, classes, found.b))
 
 
 def _child_or_sibling(edge: ParentEdge, x: float, evs: Sequence[ModelEvidence]) -> ParentEdge:
@@ -357,7 +349,9 @@ def _merge_edges(sub: Sequence[ModelEvidence], scales: Scales, options: ParentOp
     if 0 not in found or copy_root_penalty(classes, sub)[0] > 0:  # a merge's files are its copies
         return []
     later = later_than(pairs, classes, sub, options.use_dates)
-    merge = {0: _read_copies(found[0], np.where(allowed, edge_cost, np.inf)[0], later[0], classes)}
+    candidates = np.where(allowed, edge_cost, np.inf)[0]
+    merge = {0: found[0]._replace(a=_preferred(candidates, classes, found[0].a),
+                                  b=_preferred(candidates, classes, found[0].b))}
     parent = np.full(len(sub), -1)
     parent[0] = merge[0].a
     return _labelled(_edges_of(0, merge[0].a, sub, parent, merge, ch, pairs, scales), sub, classes,
