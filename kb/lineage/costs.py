@@ -250,12 +250,12 @@ def not_before(day: np.ndarray, classes: np.ndarray, evs: Sequence[ModelEvidence
     """Per model the day it was out no earlier than: its release, or for an undated copy its class
     source's (a file is made from its checkpoint, so it is no older than the checkpoint)."""
     out = day.copy()
-    for label in np.unique(classes):
+    labels, counts = np.unique(classes, return_counts=True)
+    for label in labels[counts > 1]:  # most models are a class of their own
         members = np.flatnonzero(classes == label)
-        if members.size > 1:
-            source = source_order([int(i) for i in members], evs)[0]
-            undated = members[np.isnan(day[members])]
-            out[undated] = day[source]
+        source = source_order([int(i) for i in members], evs)[0]
+        undated = members[np.isnan(day[members])]
+        out[undated] = day[source]
     return out
 
 
